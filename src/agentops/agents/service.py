@@ -1,0 +1,163 @@
+"""People, agents and agent versions: who owns what, and which version is live."""
+
+from sqlmodel import Session, select
+
+from agentops.audit.service import record_event
+from agentops.errors import NotFoundError, RuleViolation
+from agentops.store.models import Agent, AgentVersion, Person, Role, VersionStatus, utcnow
+
+
+def ensure_person(session: Session, *, email: str, role: Role, name: str | None = None) -> Person:
+    """Return the person with this email, creating them with the role if new."""
+    email = email.strip().lower()
+    if "@" not in email or email.startswith("@") or email.endswith("@"):
+        raise RuleViolation(f"not an email address: {email!r}")
+    person = session.exec(select(Person).where(Person.email == email)).first()
+    if person is None:
+        person = Person(email=email, name=name or email.split("@")[0], role=role)
+        session.add(person)
+        session.flush()
+        record_event(
+            session, actor="agentops", kind="person.added", entity_type="person",
+            entity_id=person.id, payload={"email": email, "role": role.value},
+        )
+    return person
+
+
+def get_person(session: Session, *, email: str) -> Person:
+    """Look up a person by email."""
+    person = session.exec(select(Person).where(Person.email == email.strip().lower())).first()
+    if person is None:
+        raise NotFoundError(f"no person with email {email!r}")
+    return person
+
+
+def register_agent(
+    session: Session, *, name: str, owner_email: str, backup_email: str, actor: str
+) -> Agent:
+    """Register an agent with its accountable owner and a distinct backup approver."""
+    name = name.strip()
+    if not name:
+        raise RuleViolation("agent name must not be empty")
+    if owner_email.strip().lower() == backup_email.strip().lower():
+        raise RuleViolation("the backup approver must be a different person from the owner")
+    if session.exec(select(Agent).where(Agent.name == name)).first() is not None:
+        raise RuleViolation(f"agent {name!r} is already registered")
+    owner = ensure_person(session, email=owner_email, role=Role.owner)
+    backup = ensure_person(session, email=backup_email, role=Role.owner)
+    agent = Agent(name=name, owner_id=owner.id, backup_id=backup.id)  # type: ignore[arg-type]
+    session.add(agent)
+    session.flush()
+    record_event(
+        session, actor=actor, kind="agent.registered", entity_type="agent", entity_id=agent.id,
+        payload={"name": name, "owner": owner.email, "backup": backup.email},
+    )
+    return agent
+
+
+def get_agent(session: Session, *, name: str) -> Agent:
+    """Look up an agent by name."""
+    agent = session.exec(select(Agent).where(Agent.name == name)).first()
+    if agent is None:
+        raise NotFoundError(f"no agent named {name!r} (see `agentops agents list`)")
+    return agent
+
+
+def list_agents(session: Session) -> list[Agent]:
+    """All agents, by name."""
+    return list(session.exec(select(Agent).order_by(Agent.name)))
+
+
+def list_versions(session: Session, *, agent: Agent) -> list[AgentVersion]:
+    """An agent's versions, oldest first."""
+    return list(
+        session.exec(
+            select(AgentVersion).where(AgentVersion.agent_id == agent.id).order_by(AgentVersion.id)
+        )
+    )
+
+
+def get_version(session: Session, *, agent: Agent, version: str) -> AgentVersion:
+    """Look up one version of an agent."""
+    found = session.exec(
+        select(AgentVersion).where(AgentVersion.agent_id == agent.id, AgentVersion.version == version)
+    ).first()
+    if found is None:
+        raise NotFoundError(f"agent {agent.name!r} has no version {version!r}")
+    return found
+
+
+def ensure_version(session: Session, *, agent: Agent, version: str, actor: str) -> AgentVersion:
+    """Return the version, registering it as a candidate if it is new."""
+    version = version.strip()
+    if not version:
+        raise RuleViolation("version must not be empty")
+    found = session.exec(
+        select(AgentVersion).where(AgentVersion.agent_id == agent.id, AgentVersion.version == version)
+    ).first()
+    if found is not None:
+        return found
+    created = AgentVersion(agent_id=agent.id, version=version)  # type: ignore[arg-type]
+    session.add(created)
+    session.flush()
+    record_event(
+        session, actor=actor, kind="version.added", entity_type="agent_version",
+        entity_id=created.id, payload={"agent": agent.name, "version": version},
+    )
+    return created
+
+
+def live_version(session: Session, *, agent: Agent) -> AgentVersion | None:
+    """The version currently serving traffic, if any."""
+    return session.exec(
+        select(AgentVersion).where(
+            AgentVersion.agent_id == agent.id, AgentVersion.status == VersionStatus.live
+        )
+    ).first()
+
+
+def set_live(
+    session: Session,
+    *,
+    agent: Agent,
+    version: AgentVersion,
+    actor: str,
+    previous_status: VersionStatus = VersionStatus.retired,
+) -> AgentVersion:
+    """Make a version live; the one it replaces takes previous_status."""
+    if agent.owner_id is None or agent.backup_id is None:
+        raise RuleViolation(f"agent {agent.name!r} needs an owner and a backup before going live")
+    current = live_version(session, agent=agent)
+    if current is not None and current.id == version.id:
+        return version
+    if current is not None:
+        current.status = previous_status
+        session.add(current)
+    version.status = VersionStatus.live
+    version.went_live_at = utcnow()
+    session.add(version)
+    session.flush()
+    record_event(
+        session, actor=actor, kind="version.live", entity_type="agent_version",
+        entity_id=version.id,
+        payload={
+            "agent": agent.name,
+            "version": version.version,
+            "replaced": current.version if current else None,
+            "replaced_status": previous_status.value if current else None,
+        },
+    )
+    return version
+
+
+def mark_known_good(session: Session, *, agent: Agent, version: AgentVersion, actor: str) -> None:
+    """Record a version as the agent's last-known-good rollback target."""
+    if agent.last_known_good_version_id == version.id:
+        return
+    agent.last_known_good_version_id = version.id
+    session.add(agent)
+    session.flush()
+    record_event(
+        session, actor=actor, kind="version.known_good", entity_type="agent_version",
+        entity_id=version.id, payload={"agent": agent.name, "version": version.version},
+    )

@@ -1,0 +1,79 @@
+"""The audit hash chain: each event's hash covers its content and the previous hash."""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+GENESIS_HASH = "0" * 64
+
+
+def canonical_json(value: Any) -> str:
+    """Serialise deterministically, so the same event always hashes the same."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=_json_default)
+
+
+def _json_default(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+@dataclass(frozen=True)
+class ChainedEvent:
+    """The hashed fields of one audit event."""
+
+    seq: int
+    occurred_at: datetime
+    actor: str
+    kind: str
+    entity_type: str
+    entity_id: str
+    payload: dict[str, Any]
+
+
+def event_hash(event: ChainedEvent, prev_hash: str) -> str:
+    """Hash one event chained onto the previous event's hash."""
+    body = canonical_json(
+        {
+            "seq": event.seq,
+            "occurred_at": event.occurred_at,
+            "actor": event.actor,
+            "kind": event.kind,
+            "entity_type": event.entity_type,
+            "entity_id": event.entity_id,
+            "payload": event.payload,
+            "prev_hash": prev_hash,
+        }
+    )
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    """Where and how a stored chain stops verifying."""
+
+    seq: int
+    reason: str
+
+
+def find_chain_problems(
+    events: list[tuple[ChainedEvent, str, str]], *, head_seq: int, head_hash: str
+) -> list[ChainProblem]:
+    """Check (event, prev_hash, hash) triples in seq order against each other and the head."""
+    problems: list[ChainProblem] = []
+    expected_prev = GENESIS_HASH
+    expected_seq = 1
+    for event, prev_hash, stored_hash in events:
+        if event.seq != expected_seq:
+            problems.append(ChainProblem(event.seq, f"expected seq {expected_seq}: events missing"))
+        if prev_hash != expected_prev:
+            problems.append(ChainProblem(event.seq, "prev_hash does not match the previous event"))
+        if event_hash(event, prev_hash) != stored_hash:
+            problems.append(ChainProblem(event.seq, "content changed after it was recorded"))
+        expected_prev = stored_hash
+        expected_seq = event.seq + 1
+    if expected_seq - 1 != head_seq or expected_prev != head_hash:
+        problems.append(ChainProblem(head_seq, "chain head does not match the last event"))
+    return problems

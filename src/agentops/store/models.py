@@ -1,0 +1,262 @@
+"""The SQLModel tables behind agentops: one store for the whole decision trail."""
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    """Current time, timezone-aware in UTC: the form every table stores and returns."""
+    return datetime.now(UTC)
+
+
+class Role(StrEnum):
+    owner = "owner"
+    reviewer = "reviewer"
+    manager = "manager"
+
+
+class VersionStatus(StrEnum):
+    candidate = "candidate"
+    live = "live"
+    rolled_back = "rolled_back"
+    retired = "retired"
+
+
+class Severity(StrEnum):
+    critical = "critical"
+    major = "major"
+    minor = "minor"
+
+
+class ItemStatus(StrEnum):
+    open = "open"
+    claimed = "claimed"
+    reviewed = "reviewed"
+
+
+class Outcome(StrEnum):
+    ok = "ok"
+    breach = "breach"
+    insufficient_data = "insufficient_data"
+
+
+class ActionKind(StrEnum):
+    rollback = "rollback"
+    redeploy = "redeploy"
+
+
+class ActionStatus(StrEnum):
+    proposed = "proposed"
+    awaiting_approval = "awaiting_approval"
+    escalated = "escalated"
+    approved = "approved"
+    rejected = "rejected"
+    expired = "expired"
+    executing = "executing"
+    succeeded = "succeeded"
+    failed = "failed"
+
+
+class Decision(StrEnum):
+    approve = "approve"
+    reject = "reject"
+
+
+class Person(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(unique=True, index=True)
+    name: str
+    role: Role
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Agent(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, index=True)
+    owner_id: int = Field(foreign_key="person.id")
+    backup_id: int = Field(foreign_key="person.id")
+    last_known_good_version_id: int | None = Field(default=None, foreign_key="agentversion.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class AgentVersion(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("agent_id", "version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    agent_id: int = Field(foreign_key="agent.id", index=True)
+    version: str
+    status: VersionStatus = VersionStatus.candidate
+    created_at: datetime = Field(default_factory=utcnow)
+    went_live_at: datetime | None = None
+
+
+class Rubric(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("name", "version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    name: str
+    version: int
+    content_sha256: str
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class RubricCriterion(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("rubric_id", "key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    rubric_id: int = Field(foreign_key="rubric.id", index=True)
+    key: str
+    description: str
+    severity: Severity
+
+
+class Conversation(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("agent_id", "external_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    agent_id: int = Field(foreign_key="agent.id", index=True)
+    agent_version_id: int = Field(foreign_key="agentversion.id", index=True)
+    external_id: str
+    started_at: datetime = Field(index=True)
+    channel: str = "chat"
+    intent: str | None = None
+    transcript: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    escalated: bool
+    contained: bool
+    sentiment: float
+    latency_ms: int
+    task_success: float | None = None
+    imported_at: datetime = Field(default_factory=utcnow)
+
+
+class Sample(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    agent_version_id: int = Field(foreign_key="agentversion.id", index=True)
+    rubric_id: int = Field(foreign_key="rubric.id")
+    window_start: datetime
+    window_end: datetime
+    seed: int
+    population: int
+    size: int
+    method: str
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class SignalSnapshot(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    agent_version_id: int = Field(foreign_key="agentversion.id", index=True)
+    window_start: datetime
+    window_end: datetime
+    conversations: int
+    escalation_rate: float | None
+    containment_rate: float | None
+    mean_sentiment: float | None
+    p95_latency_ms: float | None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ReviewItem(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("conversation_id", "rubric_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    sample_id: int = Field(foreign_key="sample.id", index=True)
+    conversation_id: int = Field(foreign_key="conversation.id")
+    rubric_id: int = Field(foreign_key="rubric.id")
+    status: ItemStatus = Field(default=ItemStatus.open, index=True)
+    claimed_by_id: int | None = Field(default=None, foreign_key="person.id")
+    claimed_at: datetime | None = None
+    lease_expires_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Review(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    review_item_id: int = Field(foreign_key="reviewitem.id", unique=True)
+    reviewer_id: int = Field(foreign_key="person.id")
+    violation: bool
+    notes: str | None = Field(default=None, sa_column=Column(Text))
+    submitted_at: datetime = Field(default_factory=utcnow)
+
+
+class ReviewFinding(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("review_id", "criterion_key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    review_id: int = Field(foreign_key="review.id", index=True)
+    criterion_key: str
+    severity: Severity
+    passed: bool
+    note: str | None = None
+
+
+class TriggerSet(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("agent_id", "content_sha256"),)
+    id: int | None = Field(default=None, primary_key=True)
+    agent_id: int = Field(foreign_key="agent.id", index=True)
+    version: int
+    content: str = Field(sa_column=Column(Text, nullable=False))
+    content_sha256: str
+    source: str
+    loaded_at: datetime = Field(default_factory=utcnow)
+
+
+class Evaluation(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    agent_version_id: int = Field(foreign_key="agentversion.id", index=True)
+    trigger_set_id: int = Field(foreign_key="triggerset.id")
+    trigger_name: str
+    kind: str
+    outcome: Outcome
+    statistic: float | None = None
+    threshold: float | None = None
+    evidence: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    evaluated_at: datetime = Field(default_factory=utcnow)
+
+
+class Action(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    agent_id: int = Field(foreign_key="agent.id", index=True)
+    kind: ActionKind
+    from_version_id: int = Field(foreign_key="agentversion.id")
+    to_version_id: int = Field(foreign_key="agentversion.id")
+    status: ActionStatus = Field(default=ActionStatus.proposed, index=True)
+    evaluation_id: int | None = Field(default=None, foreign_key="evaluation.id")
+    proposed_by: str
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+    owner_deadline: datetime | None = None
+    final_deadline: datetime | None = None
+    escalated_at: datetime | None = None
+    flow_run_id: str | None = None
+    decided_at: datetime | None = None
+    executed_at: datetime | None = None
+    outcome_detail: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class Approval(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    action_id: int = Field(foreign_key="action.id", unique=True)
+    approver_id: int = Field(foreign_key="person.id")
+    decision: Decision
+    reason: str | None = Field(default=None, sa_column=Column(Text))
+    channel: str
+    decided_at: datetime = Field(default_factory=utcnow)
+
+
+class AuditEvent(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    seq: int = Field(unique=True, index=True)
+    occurred_at: datetime = Field(default_factory=utcnow)
+    actor: str
+    kind: str = Field(index=True)
+    entity_type: str
+    entity_id: str
+    payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    prev_hash: str
+    hash: str = Field(unique=True)
+
+
+class AuditChainHead(SQLModel, table=True):
+    """One row, locked while appending, so concurrent writers cannot fork the chain."""
+
+    id: int = Field(default=1, primary_key=True)
+    seq: int = 0
+    hash: str

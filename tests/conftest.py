@@ -1,0 +1,97 @@
+"""Shared fixtures: a real database (SQLite or PostgreSQL) and one Prefect test harness."""
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+# Prefect reads these at import time: keep its test server quiet and offline.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, SQLModel
+
+from agentops.settings import get_settings
+from agentops.store.db import make_engine
+
+TEST_DATABASE = os.environ.get("AGENTOPS_TEST_DATABASE", "sqlite")
+POSTGRES_ADMIN_URL = os.environ.get(
+    "AGENTOPS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+TAU_AIRLINE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "tau-airline"
+
+
+def pytest_report_header() -> str:
+    return f"agentops test database: {TEST_DATABASE}"
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str | None]:
+    """A throwaway PostgreSQL database for this session, when testing on PostgreSQL."""
+    if TEST_DATABASE != "postgresql":
+        yield None
+        return
+    name = f"agentops_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = admin.url.set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def database_url(postgres_database: str | None, tmp_path: Path) -> str:
+    """A URL to an empty database: a fresh SQLite file, or the session's PostgreSQL one."""
+    if postgres_database is None:
+        return f"sqlite:///{tmp_path / 'agentops.db'}"
+    engine = create_engine(postgres_database)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    return postgres_database
+
+
+@pytest.fixture
+def engine(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    """An engine on a freshly created schema; the CLI sees the same database."""
+    monkeypatch.setenv("AGENTOPS_DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    engine = make_engine(database_url)
+    SQLModel.metadata.create_all(engine)
+    yield engine
+    engine.dispose()
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    """A session on the test database."""
+    with Session(engine) as session:
+        yield session
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """One temporary Prefect server for every flow test in the session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=60):
+        yield
+
+
+@pytest.fixture
+def tau_airline() -> Path:
+    """The shared tau-bench airline data; tests using it skip when it is absent."""
+    if not (TAU_AIRLINE / "conversations.json").exists():
+        pytest.skip(f"shared tau-airline data not found at {TAU_AIRLINE}")
+    return TAU_AIRLINE
