@@ -124,7 +124,7 @@ class Conversation(SQLModel, table=True):
     escalated: bool
     contained: bool
     sentiment: float
-    latency_ms: int
+    latency_ms: int | None = None
     task_success: float | None = None
     imported_at: datetime = Field(default_factory=utcnow)
 
