@@ -13,10 +13,11 @@ os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session
 
 from agentops.settings import get_settings
 from agentops.store.db import make_engine
+from agentops.store.migrate import upgrade
 
 TEST_DATABASE = os.environ.get("AGENTOPS_TEST_DATABASE", "sqlite")
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -67,7 +68,7 @@ def engine(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engin
     monkeypatch.setenv("AGENTOPS_DATABASE_URL", database_url)
     get_settings.cache_clear()
     engine = make_engine(database_url)
-    SQLModel.metadata.create_all(engine)
+    upgrade(engine)  # the real migrations, so tests see the schema users get
     yield engine
     engine.dispose()
     get_settings.cache_clear()

@@ -17,6 +17,7 @@ class Settings(BaseSettings):
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
     platform_url: str | None = None
+    platform_token: SecretStr | None = None
     deployer_url: str | None = None
     owner_approval_timeout_s: int = Field(default=3600, gt=0)
     backup_approval_timeout_s: int = Field(default=3600, gt=0)

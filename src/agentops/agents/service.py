@@ -18,8 +18,12 @@ def ensure_person(session: Session, *, email: str, role: Role, name: str | None 
         session.add(person)
         session.flush()
         record_event(
-            session, actor="agentops", kind="person.added", entity_type="person",
-            entity_id=person.id, payload={"email": email, "role": role.value},
+            session,
+            actor="agentops",
+            kind="person.added",
+            entity_type="person",
+            entity_id=person.id,
+            payload={"email": email, "role": role.value},
         )
     return person
 
@@ -49,7 +53,11 @@ def register_agent(
     session.add(agent)
     session.flush()
     record_event(
-        session, actor=actor, kind="agent.registered", entity_type="agent", entity_id=agent.id,
+        session,
+        actor=actor,
+        kind="agent.registered",
+        entity_type="agent",
+        entity_id=agent.id,
         payload={"name": name, "owner": owner.email, "backup": backup.email},
     )
     return agent
@@ -80,7 +88,9 @@ def list_versions(session: Session, *, agent: Agent) -> list[AgentVersion]:
 def get_version(session: Session, *, agent: Agent, version: str) -> AgentVersion:
     """Look up one version of an agent."""
     found = session.exec(
-        select(AgentVersion).where(AgentVersion.agent_id == agent.id, AgentVersion.version == version)
+        select(AgentVersion).where(
+            AgentVersion.agent_id == agent.id, AgentVersion.version == version
+        )
     ).first()
     if found is None:
         raise NotFoundError(f"agent {agent.name!r} has no version {version!r}")
@@ -93,7 +103,9 @@ def ensure_version(session: Session, *, agent: Agent, version: str, actor: str) 
     if not version:
         raise RuleViolation("version must not be empty")
     found = session.exec(
-        select(AgentVersion).where(AgentVersion.agent_id == agent.id, AgentVersion.version == version)
+        select(AgentVersion).where(
+            AgentVersion.agent_id == agent.id, AgentVersion.version == version
+        )
     ).first()
     if found is not None:
         return found
@@ -101,8 +113,12 @@ def ensure_version(session: Session, *, agent: Agent, version: str, actor: str) 
     session.add(created)
     session.flush()
     record_event(
-        session, actor=actor, kind="version.added", entity_type="agent_version",
-        entity_id=created.id, payload={"agent": agent.name, "version": version},
+        session,
+        actor=actor,
+        kind="version.added",
+        entity_type="agent_version",
+        entity_id=created.id,
+        payload={"agent": agent.name, "version": version},
     )
     return created
 
@@ -138,7 +154,10 @@ def set_live(
     session.add(version)
     session.flush()
     record_event(
-        session, actor=actor, kind="version.live", entity_type="agent_version",
+        session,
+        actor=actor,
+        kind="version.live",
+        entity_type="agent_version",
         entity_id=version.id,
         payload={
             "agent": agent.name,
@@ -158,6 +177,25 @@ def mark_known_good(session: Session, *, agent: Agent, version: AgentVersion, ac
     session.add(agent)
     session.flush()
     record_event(
-        session, actor=actor, kind="version.known_good", entity_type="agent_version",
-        entity_id=version.id, payload={"agent": agent.name, "version": version.version},
+        session,
+        actor=actor,
+        kind="version.known_good",
+        entity_type="agent_version",
+        entity_id=version.id,
+        payload={"agent": agent.name, "version": version.version},
     )
+
+
+def known_good_version(session: Session, *, agent: Agent) -> AgentVersion | None:
+    """The agent's last-known-good version, the default rollback target."""
+    if agent.last_known_good_version_id is None:
+        return None
+    return session.get(AgentVersion, agent.last_known_good_version_id)
+
+
+def agent_name(session: Session, *, agent_id: int) -> str:
+    """An agent's name from its id."""
+    agent = session.get(Agent, agent_id)
+    if agent is None:
+        raise NotFoundError(f"no agent with id {agent_id}")
+    return agent.name

@@ -125,8 +125,15 @@ def verify_chain(session: Session) -> list[ChainProblem]:
 
 
 EXPORT_FIELDS = [
-    "seq", "occurred_at", "actor", "kind", "entity_type", "entity_id", "payload",
-    "prev_hash", "hash",
+    "seq",
+    "occurred_at",
+    "actor",
+    "kind",
+    "entity_type",
+    "entity_id",
+    "payload",
+    "prev_hash",
+    "hash",
 ]
 
 

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, ForeignKey, Integer, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -79,7 +79,15 @@ class Agent(SQLModel, table=True):
     name: str = Field(unique=True, index=True)
     owner_id: int = Field(foreign_key="person.id")
     backup_id: int = Field(foreign_key="person.id")
-    last_known_good_version_id: int | None = Field(default=None, foreign_key="agentversion.id")
+    # use_alter: agent and agentversion reference each other, so this key is added last.
+    last_known_good_version_id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            Integer,
+            ForeignKey("agentversion.id", use_alter=True, name="fk_agent_last_known_good"),
+            nullable=True,
+        ),
+    )
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -1,0 +1,79 @@
+"""Flow: evaluate the written rollback triggers for an agent's live version."""
+
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from sqlmodel import Session
+
+from agentops.actions.service import propose_rollback
+from agentops.agents import service as agents
+from agentops.errors import AgentOpsError
+from agentops.store.db import make_engine
+from agentops.triggers.service import evaluate_version, latest_trigger_set, register_trigger_set
+
+ACTOR = "flow:evaluate-triggers"
+
+
+@task(name="evaluate-live-version")
+def evaluate_live_version(*, agent_name: str, triggers_file: str | None) -> dict[str, object]:
+    """Run every trigger on the live version; propose a rollback on a breach."""
+    engine = make_engine()
+    with Session(engine) as session:
+        agent = agents.get_agent(session, name=agent_name)
+        if triggers_file:
+            text = Path(triggers_file).read_text(encoding="utf-8")
+            trigger_set = register_trigger_set(
+                session, agent=agent, text=text, source=triggers_file, actor=ACTOR
+            )
+        else:
+            trigger_set = latest_trigger_set(session, agent=agent)
+        if trigger_set is None:
+            raise AgentOpsError(f"no triggers registered for {agent_name}")
+        version = agents.live_version(session, agent=agent)
+        if version is None:
+            raise AgentOpsError(f"{agent_name} has no live version to evaluate")
+        report = evaluate_version(
+            session, agent=agent, version=version, trigger_set=trigger_set, actor=ACTOR
+        )
+        action = None
+        if report.breached:
+            names = ", ".join(evaluation.trigger_name for evaluation in report.breached)
+            action = propose_rollback(
+                session,
+                agent=agent,
+                from_version=version,
+                evaluation=report.breached[0],
+                actor=ACTOR,
+                reason=f"trigger breached on {version.version}: {names}",
+            )
+        session.commit()
+        summary = {
+            "version": version.version,
+            "outcomes": {e.trigger_name: e.outcome.value for e in report.evaluations},
+            "evaluation_ids": [e.id for e in report.evaluations],
+            "breached": [e.trigger_name for e in report.breached],
+            "action_id": action.id if action else None,
+        }
+    engine.dispose()
+    return summary
+
+
+@flow(name="evaluate-triggers")
+def evaluate_triggers(
+    agent_name: str,
+    triggers_file: str | None = None,
+    rollback_deployment: str | None = None,
+) -> dict[str, object]:
+    """Evaluate triggers; on a breach propose a rollback and optionally start its gate."""
+    logger = get_run_logger()
+    summary = evaluate_live_version(agent_name=agent_name, triggers_file=triggers_file)
+    logger.info("evaluation: %s", summary)
+    if summary["action_id"] is not None and rollback_deployment:
+        from prefect.deployments import run_deployment
+
+        # timeout=0: start the approval-gated rollback without waiting for the owner here.
+        run_deployment(
+            name=rollback_deployment, parameters={"action_id": summary["action_id"]}, timeout=0
+        )
+        logger.info("started %s for action %s", rollback_deployment, summary["action_id"])
+    return summary

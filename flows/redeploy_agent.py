@@ -1,0 +1,21 @@
+"""Prefect flow: put a chosen version of an agent back into service once approved."""
+
+from typing import Any
+
+from prefect import flow
+
+from agentops.store.models import ActionKind
+from flows.approval_gate import HEALTH_TIMEOUT_S, gate_then_execute
+
+
+@flow(name="redeploy-agent")
+def redeploy_agent(
+    action_id: int, deployer_url: str | None = None, health_timeout_s: float = HEALTH_TIMEOUT_S
+) -> dict[str, Any]:
+    """Wait for the owner's (or backup's) approval, then redeploy and verify health."""
+    return gate_then_execute(
+        action_id=action_id,
+        expected_kind=ActionKind.redeploy,
+        deployer_url=deployer_url,
+        health_timeout_s=health_timeout_s,
+    )

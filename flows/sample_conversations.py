@@ -1,0 +1,134 @@
+"""Scheduled flow: pull an agent's conversations, record signals, draw review samples."""
+
+from datetime import datetime, timedelta
+
+from prefect import flow, get_run_logger, task
+from sqlmodel import Session, select
+
+from agentops.agents import service as agents
+from agentops.errors import AgentOpsError
+from agentops.ingestion.platform_client import PlatformClient
+from agentops.ingestion.service import import_conversations, records_from_platform
+from agentops.review.rubric import latest_rubric
+from agentops.sampling.service import sample_window
+from agentops.settings import get_settings
+from agentops.store.db import make_engine
+from agentops.store.models import AgentVersion, Conversation, utcnow
+
+
+@task(name="pull-conversations", retries=2, retry_delay_seconds=5)
+def pull_conversations(
+    *, agent_name: str, platform_url: str, since: datetime, until: datetime
+) -> dict[str, int]:
+    """Fetch the window's conversations from the platform API into the store."""
+    engine = make_engine()
+    token = get_settings().platform_token
+    client = PlatformClient(platform_url, token=token.get_secret_value() if token else None)
+    with client, Session(engine) as session:
+        agent = agents.get_agent(session, name=agent_name)
+        items = client.iter_conversations(agent=agent_name, since=since, until=until)
+        report = import_conversations(
+            session,
+            agent=agent,
+            version=None,
+            records=records_from_platform(items),
+            actor="flow:sample-conversations",
+        )
+        session.commit()
+    engine.dispose()
+    return {
+        "imported": report.imported,
+        "duplicates": report.duplicates,
+        "rejected": len(report.rejected),
+    }
+
+
+@task(name="draw-samples")
+def draw_samples(
+    *,
+    agent_name: str,
+    window_start: datetime,
+    window_end: datetime,
+    seed: int,
+    margin: float,
+    max_size: int | None,
+) -> list[dict[str, int | str]]:
+    """Sample each version that served traffic in the window into the review queue."""
+    engine = make_engine()
+    drawn: list[dict[str, int | str]] = []
+    with Session(engine) as session:
+        agent = agents.get_agent(session, name=agent_name)
+        rubric = latest_rubric(session)
+        if rubric is None:
+            raise AgentOpsError("no rubric stored: add one with `agentops rubric add FILE`")
+        version_ids = session.exec(
+            select(Conversation.agent_version_id)
+            .where(
+                Conversation.agent_id == agent.id,
+                Conversation.started_at >= window_start,
+                Conversation.started_at < window_end,
+            )
+            .distinct()
+        ).all()
+        for version_id in sorted(version_ids):
+            version = session.get(AgentVersion, version_id)
+            result = sample_window(
+                session,
+                agent=agent,
+                version=version,
+                rubric=rubric,  # type: ignore[arg-type]
+                window_start=window_start,
+                window_end=window_end,
+                seed=seed,
+                margin=margin,
+                max_size=max_size,
+                actor="flow:sample-conversations",
+            )
+            drawn.append(
+                {
+                    "version": version.version,  # type: ignore[union-attr]
+                    "population": result.sample.population,
+                    "sampled": len(result.items),
+                }
+            )
+        session.commit()
+    engine.dispose()
+    return drawn
+
+
+@flow(name="sample-conversations")
+def sample_conversations(
+    agent_name: str,
+    window_minutes: int = 60,
+    window_end: datetime | None = None,
+    seed: int = 0,
+    margin: float = 0.1,
+    max_sample: int | None = 50,
+    platform_url: str | None = None,
+) -> dict[str, object]:
+    """Pull the last window of conversations and queue a reproducible sample for review."""
+    logger = get_run_logger()
+    end = window_end or utcnow()
+    start = end - timedelta(minutes=window_minutes)
+    url = platform_url or get_settings().platform_url
+    pulled = None
+    if url:
+        pulled = pull_conversations(agent_name=agent_name, platform_url=url, since=start, until=end)
+        logger.info("pulled %s", pulled)
+    else:
+        logger.info("no platform_url configured: sampling conversations already imported")
+    drawn = draw_samples(
+        agent_name=agent_name,
+        window_start=start,
+        window_end=end,
+        seed=seed,
+        margin=margin,
+        max_size=max_sample,
+    )
+    logger.info("sampled %s", drawn)
+    return {
+        "window_start": start.isoformat(),
+        "window_end": end.isoformat(),
+        "pulled": pulled,
+        "samples": drawn,
+    }

@@ -1,0 +1,483 @@
+"""Propose, approve and record rollbacks and redeploys; every change is audited.
+
+Refused decisions are part of the trail too. `decide` appends an `approval.refused`
+event to the caller's session and then raises `ApprovalRefused`; the edge that catches
+it must commit before reporting the error, or the refusal is rolled back with the
+transaction. Raising (rather than returning a refusal object) keeps a caller that
+forgets to check from treating a refused decision as a recorded one.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, select
+
+from agentops.actions.rules import (
+    OPEN_STATUSES,
+    UNDECIDED_STATUSES,
+    ActionFacts,
+    CheckOutcome,
+    DecisionRequest,
+    check_decision,
+    escalation_due,
+    expiry_due,
+    normalise_email,
+)
+from agentops.agents.service import live_version, set_live
+from agentops.audit.service import record_event
+from agentops.errors import NotFoundError, RuleViolation
+from agentops.store.models import (
+    Action,
+    ActionKind,
+    ActionStatus,
+    Agent,
+    AgentVersion,
+    Approval,
+    Decision,
+    Evaluation,
+    Person,
+    VersionStatus,
+    utcnow,
+)
+
+SYSTEM_ACTOR = "agentops"
+DECIDED_STATUSES = frozenset({ActionStatus.approved, ActionStatus.rejected})
+
+
+class ApprovalRefused(RuleViolation):
+    """A decision the rules refused; the refusal is already in the caller's session."""
+
+    def __init__(self, message: str, *, action_id: int, audit_seq: int) -> None:
+        super().__init__(message)
+        self.action_id = action_id
+        self.audit_seq = audit_seq
+
+
+@dataclass(frozen=True)
+class DecisionResult:
+    """The approval on record, whether this call created it, and the action after it."""
+
+    approval: Approval
+    newly_recorded: bool
+    action: Action
+
+
+def get_action(session: Session, *, action_id: int) -> Action:
+    """Look up an action by id."""
+    action = session.get(Action, action_id)
+    if action is None:
+        raise NotFoundError(f"no action #{action_id} (see `agentops actions list`)")
+    return action
+
+
+def list_actions(
+    session: Session, *, agent: Agent | None = None, status: ActionStatus | None = None
+) -> list[Action]:
+    """Actions, oldest first, optionally for one agent or in one status."""
+    query = select(Action).order_by(Action.id)  # type: ignore[arg-type]
+    if agent is not None:
+        query = query.where(Action.agent_id == agent.id)
+    if status is not None:
+        query = query.where(Action.status == status)
+    return list(session.exec(query))
+
+
+def open_action_for(session: Session, *, agent: Agent) -> Action | None:
+    """The agent's action that is still in flight, if any."""
+    return session.exec(
+        select(Action)
+        .where(Action.agent_id == agent.id, Action.status.in_(OPEN_STATUSES))  # type: ignore[attr-defined]
+        .order_by(Action.id)  # type: ignore[arg-type]
+    ).first()
+
+
+def get_approval(session: Session, *, action_id: int) -> Approval | None:
+    """The decision recorded for an action, if any."""
+    return session.exec(select(Approval).where(Approval.action_id == action_id)).first()
+
+
+def propose_rollback(
+    session: Session,
+    *,
+    agent: Agent,
+    from_version: AgentVersion,
+    evaluation: Evaluation | None,
+    actor: str,
+    reason: str,
+) -> Action | None:
+    """Propose rolling back to the last-known-good version, or audit why not (None)."""
+    _require_own_version(agent, from_version)
+    evaluation_id = evaluation.id if evaluation is not None else None
+    refusal = _rollback_obstacle(session, agent=agent, from_version=from_version)
+    if refusal is not None:
+        record_event(
+            session,
+            actor=actor,
+            kind="action.not_proposed",
+            entity_type="agent",
+            entity_id=agent.id,
+            payload={
+                "kind": ActionKind.rollback.value,
+                "agent": agent.name,
+                "from_version": from_version.version,
+                "evaluation_id": evaluation_id,
+                "reason": refusal,
+            },
+        )
+        return None
+    target = session.get(AgentVersion, agent.last_known_good_version_id)
+    assert target is not None  # guaranteed by the foreign key and _rollback_obstacle
+    return _create_action(
+        session,
+        agent=agent,
+        kind=ActionKind.rollback,
+        from_version=from_version,
+        to_version=target,
+        evaluation_id=evaluation_id,
+        actor=actor,
+        reason=reason,
+    )
+
+
+def propose_redeploy(
+    session: Session, *, agent: Agent, version: AgentVersion, actor: str, reason: str
+) -> Action:
+    """Propose putting a candidate or rolled-back version back into service."""
+    _require_own_version(agent, version)
+    if not reason.strip():
+        raise RuleViolation("a redeploy needs a reason")
+    if version.status == VersionStatus.live:
+        raise RuleViolation(f"version {version.version!r} of {agent.name!r} is already live")
+    if version.status == VersionStatus.retired:
+        raise RuleViolation(
+            f"version {version.version!r} of {agent.name!r} is retired; register a new version"
+        )
+    current = live_version(session, agent=agent)
+    if current is None:
+        raise RuleViolation(f"agent {agent.name!r} has no live version to replace")
+    pending = open_action_for(session, agent=agent)
+    if pending is not None:
+        raise RuleViolation(
+            f"action #{pending.id} ({pending.kind}) for {agent.name!r} is still {pending.status}"
+        )
+    return _create_action(
+        session,
+        agent=agent,
+        kind=ActionKind.redeploy,
+        from_version=current,
+        to_version=version,
+        evaluation_id=None,
+        actor=actor,
+        reason=reason,
+    )
+
+
+def open_approval(
+    session: Session,
+    *,
+    action_id: int,
+    flow_run_id: str | None,
+    owner_timeout_s: int,
+    backup_timeout_s: int,
+    now: datetime | None = None,
+) -> Action:
+    """Ask the owner to decide by a deadline; the backup gets a second window after it."""
+    if owner_timeout_s <= 0 or backup_timeout_s <= 0:
+        raise RuleViolation("approval timeouts must be positive numbers of seconds")
+    action = _lock_action(session, action_id)
+    if action.status in UNDECIDED_STATUSES and action.flow_run_id == flow_run_id:
+        return action  # a retried flow run asking again: keep the original deadlines
+    if action.status != ActionStatus.proposed:
+        raise RuleViolation(f"action #{action_id} is {action.status}, not proposed")
+    now = now or utcnow()
+    owner, _ = _approvers(session, action)
+    action.status = ActionStatus.awaiting_approval
+    action.flow_run_id = flow_run_id
+    action.owner_deadline = now + timedelta(seconds=owner_timeout_s)
+    action.final_deadline = action.owner_deadline + timedelta(seconds=backup_timeout_s)
+    session.add(action)
+    session.flush()
+    record_event(
+        session,
+        actor=SYSTEM_ACTOR,
+        kind="approval.requested",
+        entity_type="action",
+        entity_id=action.id,
+        payload={
+            "owner": owner.email,
+            "owner_deadline": action.owner_deadline.isoformat(),
+            "final_deadline": action.final_deadline.isoformat(),
+            "flow_run_id": flow_run_id,
+        },
+    )
+    return action
+
+
+def escalate_if_due(session: Session, *, action_id: int, now: datetime | None = None) -> bool:
+    """Hand an undecided action to the backup once the owner deadline passed."""
+    action = _lock_action(session, action_id)
+    now = now or utcnow()
+    if not escalation_due(action.status, action.owner_deadline, now):
+        return False
+    _, backup = _approvers(session, action)
+    action.status = ActionStatus.escalated
+    action.escalated_at = now
+    session.add(action)
+    session.flush()
+    record_event(
+        session,
+        actor=SYSTEM_ACTOR,
+        kind="approval.escalated",
+        entity_type="action",
+        entity_id=action.id,
+        payload={
+            "backup": backup.email,
+            "final_deadline": _iso(action.final_deadline),
+        },
+    )
+    return True
+
+
+def decide(
+    session: Session,
+    *,
+    action_id: int,
+    approver_email: str,
+    decision: Decision,
+    reason: str | None,
+    channel: str,
+    now: datetime | None = None,
+) -> DecisionResult:
+    """Record an approval or rejection; raises ApprovalRefused (already audited) if refused."""
+    action = _lock_action(session, action_id)
+    now = now or utcnow()
+    approver_email = normalise_email(approver_email)
+    owner, backup = _approvers(session, action)
+    existing = get_approval(session, action_id=action_id)
+    existing_by = session.get(Person, existing.approver_id) if existing else None
+    facts = ActionFacts(
+        status=action.status,
+        proposed_by=action.proposed_by,
+        owner_email=owner.email,
+        backup_email=backup.email,
+        owner_deadline=action.owner_deadline,
+        final_deadline=action.final_deadline,
+        recorded_decision=existing.decision if existing else None,
+        recorded_approver=existing_by.email if existing_by else None,
+    )
+    request = DecisionRequest(
+        approver_email=approver_email, decision=decision, now=now, reason=reason
+    )
+    try:
+        check = check_decision(facts, request)
+    except RuleViolation as refused:
+        event = record_event(
+            session,
+            actor=approver_email,
+            kind="approval.refused",
+            entity_type="action",
+            entity_id=action_id,
+            payload={
+                "decision": decision.value,
+                "channel": channel,
+                "reason": str(refused),
+                "status": action.status.value,
+            },
+        )
+        raise ApprovalRefused(str(refused), action_id=action_id, audit_seq=event.seq) from None
+    if check.outcome == CheckOutcome.duplicate:
+        assert existing is not None
+        return DecisionResult(approval=existing, newly_recorded=False, action=action)
+    approver = owner if approver_email == owner.email else backup
+    approval = Approval(
+        action_id=action_id,
+        approver_id=approver.id,  # type: ignore[arg-type]
+        decision=decision,
+        reason=(reason or "").strip() or None,
+        channel=channel,
+        decided_at=now,
+    )
+    action.status = ActionStatus.approved if decision == Decision.approve else ActionStatus.rejected
+    action.decided_at = now
+    session.add(approval)
+    session.add(action)
+    session.flush()
+    record_event(
+        session,
+        actor=approver_email,
+        kind="approval.decided",
+        entity_type="action",
+        entity_id=action_id,
+        payload={
+            "decision": decision.value,
+            "role": check.role.value,
+            "channel": channel,
+            "reason": approval.reason,
+        },
+    )
+    return DecisionResult(approval=approval, newly_recorded=True, action=action)
+
+
+def expire(session: Session, *, action_id: int, now: datetime | None = None) -> bool:
+    """Close an action nobody decided before the final deadline; True if it expired now."""
+    action = _lock_action(session, action_id)
+    now = now or utcnow()
+    if not expiry_due(action.status, action.final_deadline, now):
+        return False
+    previous = action.status
+    action.status = ActionStatus.expired
+    session.add(action)
+    session.flush()
+    record_event(
+        session,
+        actor=SYSTEM_ACTOR,
+        kind="action.expired",
+        entity_type="action",
+        entity_id=action.id,
+        payload={"previous_status": previous.value, "final_deadline": _iso(action.final_deadline)},
+    )
+    return True
+
+
+def mark_executing(session: Session, *, action_id: int, actor: str = SYSTEM_ACTOR) -> Action:
+    """Move an approved action into execution."""
+    action = _lock_action(session, action_id)
+    if action.status != ActionStatus.approved:
+        raise RuleViolation(f"action #{action_id} is {action.status}; only approved actions run")
+    action.status = ActionStatus.executing
+    session.add(action)
+    session.flush()
+    record_event(
+        session,
+        actor=actor,
+        kind="action.executing",
+        entity_type="action",
+        entity_id=action.id,
+        payload={"kind": action.kind.value},
+    )
+    return action
+
+
+def record_execution(
+    session: Session, *, action_id: int, succeeded: bool, detail: str, actor: str = SYSTEM_ACTOR
+) -> Action:
+    """Record how execution ended and, on success, switch the live version."""
+    action = _lock_action(session, action_id)
+    if action.status != ActionStatus.executing:
+        raise RuleViolation(f"action #{action_id} is {action.status}, not executing")
+    agent = session.get(Agent, action.agent_id)
+    from_version = session.get(AgentVersion, action.from_version_id)
+    to_version = session.get(AgentVersion, action.to_version_id)
+    assert agent is not None and from_version is not None and to_version is not None
+    if succeeded:
+        replaced = (
+            VersionStatus.rolled_back
+            if action.kind == ActionKind.rollback
+            else VersionStatus.retired
+        )
+        set_live(session, agent=agent, version=to_version, actor=actor, previous_status=replaced)
+    action.status = ActionStatus.succeeded if succeeded else ActionStatus.failed
+    action.executed_at = utcnow()
+    action.outcome_detail = detail
+    session.add(action)
+    session.flush()
+    record_event(
+        session,
+        actor=actor,
+        kind="action.executed",
+        entity_type="action",
+        entity_id=action.id,
+        payload={
+            "kind": action.kind.value,
+            "agent": agent.name,
+            "from_version": from_version.version,
+            "to_version": to_version.version,
+            "succeeded": succeeded,
+            "detail": detail,
+        },
+    )
+    return action
+
+
+def _create_action(
+    session: Session,
+    *,
+    agent: Agent,
+    kind: ActionKind,
+    from_version: AgentVersion,
+    to_version: AgentVersion,
+    evaluation_id: int | None,
+    actor: str,
+    reason: str,
+) -> Action:
+    action = Action(
+        agent_id=agent.id,  # type: ignore[arg-type]
+        kind=kind,
+        from_version_id=from_version.id,  # type: ignore[arg-type]
+        to_version_id=to_version.id,  # type: ignore[arg-type]
+        evaluation_id=evaluation_id,
+        proposed_by=actor,
+        reason=reason,
+    )
+    session.add(action)
+    session.flush()
+    record_event(
+        session,
+        actor=actor,
+        kind="action.proposed",
+        entity_type="action",
+        entity_id=action.id,
+        payload={
+            "kind": kind.value,
+            "agent": agent.name,
+            "from_version": from_version.version,
+            "to_version": to_version.version,
+            "evaluation_id": evaluation_id,
+            "reason": reason,
+        },
+    )
+    return action
+
+
+def _rollback_obstacle(session: Session, *, agent: Agent, from_version: AgentVersion) -> str | None:
+    if from_version.status != VersionStatus.live:
+        return f"version {from_version.version!r} is {from_version.status}, not live"
+    if agent.last_known_good_version_id is None:
+        return f"agent {agent.name!r} has no last-known-good version to roll back to"
+    if agent.last_known_good_version_id == from_version.id:
+        return f"version {from_version.version!r} is itself the last-known-good version"
+    pending = open_action_for(session, agent=agent)
+    if pending is not None:
+        return f"action #{pending.id} ({pending.kind}) is already {pending.status}"
+    return None
+
+
+def _require_own_version(agent: Agent, version: AgentVersion) -> None:
+    if version.agent_id != agent.id:
+        raise RuleViolation(f"version {version.version!r} does not belong to agent {agent.name!r}")
+
+
+def _lock_action(session: Session, action_id: int) -> Action:
+    # Row lock on PostgreSQL so two approvers clicking at once are decided one at a time.
+    action = session.exec(
+        select(Action)
+        .where(Action.id == action_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+    if action is None:
+        raise NotFoundError(f"no action #{action_id} (see `agentops actions list`)")
+    return action
+
+
+def _approvers(session: Session, action: Action) -> tuple[Person, Person]:
+    agent = session.get(Agent, action.agent_id)
+    assert agent is not None
+    owner = session.get(Person, agent.owner_id)
+    backup = session.get(Person, agent.backup_id)
+    assert owner is not None and backup is not None
+    return owner, backup
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None

@@ -1,0 +1,138 @@
+"""`agentops actions …`, `agentops approve` and `agentops reject`: the approval gate."""
+
+import typer
+from rich.table import Table
+
+from agentops.actions import service as actions
+from agentops.agents import service as agents
+from agentops.cli.common import acting_user, console, err_console, store_session, user_errors
+from agentops.store.models import ActionStatus, AgentVersion, Decision
+
+app = typer.Typer(help="Proposed rollbacks and redeploys, and their approvals.")
+
+
+@app.command("list")
+@user_errors
+def list_actions(
+    agent: str | None = typer.Option(None, "--agent", help="Only this agent."),
+    status: ActionStatus | None = typer.Option(None, "--status", help="Only this status."),
+) -> None:
+    """List actions, newest first."""
+    with store_session() as session:
+        target = agents.get_agent(session, name=agent) if agent else None
+        rows = actions.list_actions(session, agent=target, status=status)
+        if not rows:
+            console.print("No actions match.")
+            return
+        table = Table("id", "kind", "agent", "from → to", "status", "proposed by", "created (UTC)")
+        for action in rows:
+            table.add_row(
+                str(action.id),
+                action.kind.value,
+                agents.agent_name(session, agent_id=action.agent_id),
+                f"{_version(session, action.from_version_id)} → "
+                f"{_version(session, action.to_version_id)}",
+                action.status.value,
+                action.proposed_by,
+                f"{action.created_at:%Y-%m-%d %H:%M}",
+            )
+        console.print(table)
+
+
+def _version(session, version_id: int) -> str:  # type: ignore[no-untyped-def]
+    version = session.get(AgentVersion, version_id)
+    return version.version if version else "?"
+
+
+@app.command("show")
+@user_errors
+def show(action_id: int = typer.Argument(..., help="Action id.")) -> None:
+    """Show one action with its reason, deadlines and decision."""
+    with store_session() as session:
+        action = actions.get_action(session, action_id=action_id)
+        console.print(f"[bold]action {action.id}[/]: {action.kind.value} ({action.status.value})")
+        console.print(f"reason: {action.reason}")
+        for label, value in (
+            ("owner deadline", action.owner_deadline),
+            ("final deadline", action.final_deadline),
+            ("escalated at", action.escalated_at),
+            ("decided at", action.decided_at),
+            ("executed at", action.executed_at),
+        ):
+            if value is not None:
+                console.print(f"{label}: {value:%Y-%m-%d %H:%M:%S} UTC")
+        if action.outcome_detail:
+            console.print(f"outcome: {action.outcome_detail}")
+
+
+@app.command("redeploy")
+@user_errors
+def propose_redeploy(
+    agent: str = typer.Argument(..., help="Agent name."),
+    version: str = typer.Argument(..., help="The fixed version to put live."),
+    proposer: str | None = typer.Option(None, "--as", help="Your email (or AGENTOPS_USER_EMAIL)."),
+    reason: str = typer.Option(..., "--reason", help="Why this version is fixed."),
+) -> None:
+    """Propose putting a fixed version live; the owner must approve it."""
+    email = acting_user(proposer)
+    with store_session() as session:
+        target = agents.get_agent(session, name=agent)
+        fixed = agents.get_version(session, agent=target, version=version)
+        action = actions.propose_redeploy(
+            session, agent=target, version=fixed, actor=email, reason=reason
+        )
+        action_id = action.id
+    console.print(
+        f"Redeploy proposed as action {action_id}. Start its gate with the redeploy-agent flow."
+    )
+
+
+def _decide(action_id: int, email: str, decision: Decision, reason: str | None) -> None:
+    with store_session() as session:
+        try:
+            result = actions.decide(
+                session,
+                action_id=action_id,
+                approver_email=email,
+                decision=decision,
+                reason=reason,
+                channel="cli",
+            )
+        except actions.ApprovalRefused:
+            session.commit()  # the refusal itself belongs in the audit trail
+            raise
+        flow_run_id = result.action.flow_run_id
+        newly_recorded = result.newly_recorded
+    if not newly_recorded:
+        console.print(f"Action {action_id} was already {decision.value}d; counted once.")
+        return
+    console.print(f"Action {action_id}: {decision.value} recorded for {email}.")
+    if flow_run_id:
+        from flows.approval_gate import resume_waiting_run
+
+        if resume_waiting_run(flow_run_id=flow_run_id, action_id=action_id):
+            console.print("The waiting flow run has been resumed.")
+        else:
+            err_console.print(
+                "The flow run is no longer waiting; the decision is recorded in the store."
+            )
+
+
+@user_errors
+def approve(
+    action_id: int = typer.Argument(..., help="Action to approve."),
+    approver: str | None = typer.Option(None, "--as", help="Your email (or AGENTOPS_USER_EMAIL)."),
+    reason: str | None = typer.Option(None, "--reason", help="Optional note for the trail."),
+) -> None:
+    """Approve a proposed rollback or redeploy (owner, or backup after escalation)."""
+    _decide(action_id, acting_user(approver), Decision.approve, reason)
+
+
+@user_errors
+def reject(
+    action_id: int = typer.Argument(..., help="Action to reject."),
+    approver: str | None = typer.Option(None, "--as", help="Your email (or AGENTOPS_USER_EMAIL)."),
+    reason: str = typer.Option(..., "--reason", help="Why: required for a rejection."),
+) -> None:
+    """Reject a proposed action, with a reason."""
+    _decide(action_id, acting_user(approver), Decision.reject, reason)

@@ -1,0 +1,91 @@
+"""`agentops agents …`: who owns which agent, and which version is live."""
+
+import typer
+from rich.table import Table
+
+from agentops.agents import service as agents
+from agentops.cli.common import console, store_session, user_errors
+from agentops.store.models import Person, VersionStatus
+
+app = typer.Typer(help="Register agents, name their owners and see their versions.")
+
+
+@app.command("list")
+@user_errors
+def list_agents() -> None:
+    """List registered agents with their owner and live version."""
+    with store_session() as session:
+        rows = agents.list_agents(session)
+        if not rows:
+            console.print("No agents yet. Register one with `agentops agents register`.")
+            return
+        table = Table("agent", "owner", "backup", "live version", "last known good")
+        for agent in rows:
+            live = agents.live_version(session, agent=agent)
+            good = agents.known_good_version(session, agent=agent)
+            table.add_row(
+                agent.name,
+                session.get(Person, agent.owner_id).email,  # type: ignore[union-attr]
+                session.get(Person, agent.backup_id).email,  # type: ignore[union-attr]
+                live.version if live else "-",
+                good.version if good else "-",
+            )
+        console.print(table)
+
+
+@app.command("show")
+@user_errors
+def show_agent(name: str = typer.Argument(..., help="Agent name.")) -> None:
+    """Show one agent's owners and every version with its status."""
+    with store_session() as session:
+        agent = agents.get_agent(session, name=name)
+        owner = session.get(Person, agent.owner_id)
+        backup = session.get(Person, agent.backup_id)
+        console.print(f"[bold]{agent.name}[/]  owner {owner.email}  backup {backup.email}")  # type: ignore[union-attr]
+        table = Table("version", "status", "went live", "known good")
+        for version in agents.list_versions(session, agent=agent):
+            table.add_row(
+                version.version,
+                version.status.value,
+                f"{version.went_live_at:%Y-%m-%d %H:%M}" if version.went_live_at else "-",
+                "yes" if agent.last_known_good_version_id == version.id else "",
+            )
+        console.print(table)
+
+
+@app.command("register")
+@user_errors
+def register(
+    name: str = typer.Argument(..., help="Agent name, e.g. airline-assistant."),
+    owner: str = typer.Option(..., "--owner", help="Email of the accountable owner."),
+    backup: str = typer.Option(..., "--backup", help="Email of the backup approver."),
+    live: str | None = typer.Option(
+        None, "--live", help="Version already serving traffic; recorded as last known good."
+    ),
+) -> None:
+    """Register an agent with its owner and backup approver."""
+    with store_session() as session:
+        agent = agents.register_agent(
+            session, name=name, owner_email=owner, backup_email=backup, actor=owner
+        )
+        if live:
+            version = agents.ensure_version(session, agent=agent, version=live, actor=owner)
+            agents.set_live(session, agent=agent, version=version, actor=owner)
+            agents.mark_known_good(session, agent=agent, version=version, actor=owner)
+    suffix = f", {live} live" if live else ""
+    console.print(f"Registered [bold]{name}[/] (owner {owner}, backup {backup}{suffix}).")
+
+
+@app.command("add-version")
+@user_errors
+def add_version(
+    name: str = typer.Argument(..., help="Agent name."),
+    version: str = typer.Argument(..., help="New version label, e.g. v4."),
+) -> None:
+    """Register a candidate version (deploy it live through `agentops actions redeploy`)."""
+    with store_session() as session:
+        agent = agents.get_agent(session, name=name)
+        created = agents.ensure_version(session, agent=agent, version=version, actor="cli")
+        status = created.status
+    note = "" if status == VersionStatus.candidate else f" (already known, {status.value})"
+    console.print(f"{name} {version}: {VersionStatus.candidate.value}{note}.")

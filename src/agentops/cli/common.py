@@ -1,0 +1,68 @@
+"""What every CLI command shares: consoles, store access and user-facing errors."""
+
+import functools
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlmodel import Session
+
+from agentops.errors import AgentOpsError
+from agentops.store.db import DatabaseUrlError, make_engine, session_scope
+from agentops.store.migrate import ensure_schema
+
+console = Console()
+err_console = Console(stderr=True)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+USER_ERROR_EXIT = 2
+
+
+def fail(message: str) -> typer.Exit:
+    """Print a user-facing error and return the exit to raise."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(USER_ERROR_EXIT)
+
+
+def user_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn domain and database errors into a one-line message and exit code 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except (AgentOpsError, DatabaseUrlError) as exc:
+            raise fail(str(exc)) from None
+        except OperationalError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise fail(f"cannot use the database: {reason}") from None
+        except SQLAlchemyError as exc:
+            raise fail(f"database error, nothing was saved: {exc.__class__.__name__}") from None
+
+    return wrapper
+
+
+@contextmanager
+def store_session() -> Iterator[Session]:
+    """A session on the configured store (migrated on first use); commits only on success."""
+    engine = make_engine()
+    try:
+        ensure_schema(engine)
+        with session_scope(engine) as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
+def acting_user(email: str | None) -> str:
+    """The person running the command: --as, else AGENTOPS_USER_EMAIL."""
+    chosen = email or os.environ.get("AGENTOPS_USER_EMAIL")
+    if not chosen:
+        raise AgentOpsError("say who you are with --as EMAIL (or set AGENTOPS_USER_EMAIL)")
+    return chosen.strip().lower()

@@ -1,0 +1,47 @@
+"""`agentops db …`: schema migrations."""
+
+import typer
+
+from agentops.cli.common import console, user_errors
+from agentops.settings import get_settings
+from agentops.store.db import make_engine, normalise_url
+from agentops.store.migrate import current_revision, head_revision, upgrade
+
+app = typer.Typer(help="Manage the store's schema.")
+
+
+@app.command("upgrade")
+@user_errors
+def upgrade_schema() -> None:
+    """Migrate the configured database to the newest schema."""
+    engine = make_engine()
+    try:
+        before = current_revision(engine)
+        upgrade(engine)
+        after = current_revision(engine)
+    finally:
+        engine.dispose()
+    where = _safe_url()
+    if before == after:
+        console.print(f"{where} is already at revision {after}.")
+    else:
+        console.print(f"{where} upgraded from {before or 'empty'} to {after}.")
+
+
+@app.command("current")
+@user_errors
+def show_revision() -> None:
+    """Show the database's schema revision and the newest one."""
+    engine = make_engine()
+    try:
+        console.print(f"database: {_safe_url()}")
+        console.print(f"revision: {current_revision(engine) or 'empty'}")
+        console.print(f"newest:   {head_revision(engine)}")
+    finally:
+        engine.dispose()
+
+
+def _safe_url() -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(normalise_url(get_settings().database_url)).render_as_string(hide_password=True)

@@ -1,0 +1,104 @@
+"""`agentops review …` and `agentops rubric …`: work the review queue."""
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from agentops.agents import service as agents
+from agentops.cli.common import acting_user, console, fail, store_session, user_errors
+from agentops.cli.transcript_view import transcript_panel
+from agentops.review import service as review
+from agentops.review.rubric import register_rubric
+from agentops.settings import get_settings
+
+app = typer.Typer(help="Claim sampled conversations and record verdicts per rubric criterion.")
+rubric_app = typer.Typer(help="The versioned policy rubric reviewers judge against.")
+
+
+@rubric_app.command("add")
+@user_errors
+def add_rubric(file: Path = typer.Argument(..., help="Rubric YAML file.")) -> None:
+    """Store a rubric version (identical content is a no-op)."""
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise fail(f"cannot read {file}: {exc.strerror}") from None
+    with store_session() as session:
+        rubric = register_rubric(session, text=text, source=str(file), actor="cli")
+        name, version = rubric.name, rubric.version
+    console.print(f"Rubric {name} v{version} is stored.")
+
+
+@app.command("next")
+@user_errors
+def next_item(
+    reviewer: str | None = typer.Option(None, "--as", help="Your email (or AGENTOPS_USER_EMAIL)."),
+    agent: str | None = typer.Option(None, "--agent", help="Only this agent's queue."),
+) -> None:
+    """Claim the next open item and show its transcript and criteria."""
+    email = acting_user(reviewer)
+    with store_session() as session:
+        target = agents.get_agent(session, name=agent) if agent else None
+        item = review.claim_next(
+            session,
+            reviewer_email=email,
+            agent=target,
+            lease_minutes=get_settings().review_lease_minutes,
+        )
+        if item is None:
+            console.print("The queue is empty: nothing to review.")
+            return
+        details = review.item_details(session, item_id=item.id)  # type: ignore[arg-type]
+        console.print(
+            transcript_panel(
+                details.conversation.transcript,
+                title=f"item {item.id} · conversation {details.conversation.external_id}",
+            )
+        )
+        table = Table("criterion", "severity", "what to check")
+        for criterion in details.criteria:
+            table.add_row(criterion.key, criterion.severity.value, criterion.description)
+        console.print(table)
+        console.print(
+            f"Claimed until {item.lease_expires_at:%H:%M} UTC. Submit with: "
+            f"agentops review submit {item.id} --as {email} [--fail CRITERION …]"
+        )
+
+
+@app.command("submit")
+@user_errors
+def submit(
+    item_id: int = typer.Argument(..., help="The item you claimed."),
+    reviewer: str | None = typer.Option(None, "--as", help="Your email (or AGENTOPS_USER_EMAIL)."),
+    failed: list[str] = typer.Option(
+        [], "--fail", help="A criterion the conversation failed; repeat for more. Others pass."
+    ),
+    comment: str | None = typer.Option(None, "--comment", help="Free-text note for the trail."),
+) -> None:
+    """Record your verdict: every criterion passes unless named with --fail."""
+    email = acting_user(reviewer)
+    with store_session() as session:
+        details = review.item_details(session, item_id=item_id)
+        keys = [criterion.key for criterion in details.criteria]
+        unknown = sorted(set(failed) - set(keys))
+        if unknown:
+            raise fail(f"unknown criteria {', '.join(unknown)}; this rubric has: {', '.join(keys)}")
+        findings = {key: key not in failed for key in keys}
+        result = review.submit_review(
+            session, item_id=item_id, reviewer_email=email, findings=findings, comment=comment
+        )
+        verdict = "policy violation" if result.violation else "no violation"
+    console.print(f"Item {item_id} reviewed: {verdict} ({len(failed)} of {len(keys)} failed).")
+
+
+@app.command("status")
+@user_errors
+def status(agent: str | None = typer.Option(None, "--agent", help="Only this agent.")) -> None:
+    """Count open, claimed and reviewed items."""
+    with store_session() as session:
+        target = agents.get_agent(session, name=agent) if agent else None
+        counts = review.queue_counts(session, agent=target)
+    table = Table("open", "claimed", "reviewed")
+    table.add_row(*(str(counts.get(key, 0)) for key in ("open", "claimed", "reviewed")))
+    console.print(table)

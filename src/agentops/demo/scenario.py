@@ -1,0 +1,338 @@
+"""The demo's story, step by step: each step calls the same flows and services users run."""
+
+import threading
+import time
+from datetime import timedelta
+from typing import Any
+
+from flows.approval_gate import resume_waiting_run
+from flows.evaluate_triggers import evaluate_triggers
+from flows.redeploy_agent import redeploy_agent
+from flows.rollback_agent import rollback_agent
+from flows.sample_conversations import sample_conversations
+from rich.console import Console
+from sqlmodel import Session, select
+
+from agentops.actions import service as actions
+from agentops.agents import service as agents
+from agentops.audit.service import iter_events, verify_chain
+from agentops.demo.fake_services import FakeServices
+from agentops.demo.reviewers import SimulatedReviewer
+from agentops.demo.runner import (
+    BACKUP,
+    CONFIG_DIR,
+    CONVERSATIONS_PER_HOUR,
+    DEMO_AGENT,
+    HOURS_ON_V1,
+    MAX_HOURS_ON_V2,
+    OWNER,
+    RELEASE_MANAGER,
+    REVIEWERS,
+    SAMPLE_PER_WINDOW,
+    DemoResult,
+    Stopwatch,
+    simulated_start,
+)
+from agentops.demo.traffic import DEMO_PROFILES, generate_conversations
+from agentops.review import service as review
+from agentops.review.rubric import register_rubric
+from agentops.store.db import make_engine
+from agentops.store.migrate import ensure_schema
+from agentops.store.models import Action, ActionStatus, Decision, Evaluation, Outcome
+from agentops.triggers.service import register_trigger_set
+
+APPROVAL_WAIT_LIMIT_S = 60
+
+
+class Scenario:
+    """v1 healthy, v2 degrades, triggers fire, the owner approves, v1 returns, v3 ships."""
+
+    def __init__(
+        self,
+        *,
+        services: FakeServices,
+        seed: int,
+        console: Console,
+        watch: Stopwatch,
+        result: DemoResult,
+    ) -> None:
+        self.services = services
+        self.seed = seed
+        self.console = console
+        self.watch = watch
+        self.result = result
+        self.engine = make_engine()
+        self.clock = simulated_start()
+        self.hour = 0
+        self.reviewers = [
+            SimulatedReviewer(email=email, error_rate=0.02, seed=seed + offset)
+            for offset, email in enumerate(REVIEWERS)
+        ]
+        self.rollback_action_id: int | None = None
+
+    def say(self, message: str) -> None:
+        """One progress line, prefixed with the simulated clock."""
+        self.console.print(f"[dim]{self.clock:%a %H:%M}[/] {message}", highlight=False)
+
+    def set_up(self) -> None:
+        """Register the agent, its owners, rubric and triggers; v1 is live and known good."""
+        ensure_schema(self.engine)
+        with Session(self.engine) as session:
+            agent = agents.register_agent(
+                session, name=DEMO_AGENT, owner_email=OWNER, backup_email=BACKUP, actor=OWNER
+            )
+            v1 = agents.ensure_version(session, agent=agent, version="v1", actor=RELEASE_MANAGER)
+            agents.set_live(session, agent=agent, version=v1, actor=RELEASE_MANAGER)
+            agents.mark_known_good(session, agent=agent, version=v1, actor=OWNER)
+            rubric = register_rubric(
+                session,
+                text=(CONFIG_DIR / "rubric.example.yaml").read_text(),
+                source="deployments/rubric.example.yaml",
+                actor=OWNER,
+            )
+            triggers = register_trigger_set(
+                session,
+                agent=agent,
+                text=(CONFIG_DIR / "triggers.example.yaml").read_text(),
+                source="deployments/triggers.example.yaml",
+                actor=OWNER,
+            )
+            session.commit()
+            self.say(
+                f"registered [bold]{DEMO_AGENT}[/]: owner {OWNER}, backup {BACKUP}; "
+                f"rubric {rubric.name} v{rubric.version}; trigger set v{triggers.version}; "
+                "v1 live"
+            )
+        self.services.set_live_version(DEMO_AGENT, "v1")
+        self.say(f"fake platform and deployer listening on {self.services.url}")
+
+    def run_until_rollback(self) -> None:
+        """Serve traffic hour by hour; v2 goes live, then degrades until a trigger fires."""
+        for _ in range(HOURS_ON_V1):
+            self.serve_hour()
+        self.release("v2")
+        v2_live_at = self.clock
+        for _ in range(MAX_HOURS_ON_V2):
+            summary = self.serve_hour()
+            self.result.v2_conversations_before_detection += CONVERSATIONS_PER_HOUR
+            if summary["action_id"] is not None:
+                self.result.detected = True
+                self.result.simulated_time_to_detect = self.clock - v2_live_at
+                self.result.breached_triggers = list(summary["breached"])
+                self.result.reviews_to_detect = self.reviews_to_detect(summary)
+                self.rollback_action_id = int(summary["action_id"])
+                break
+        if self.rollback_action_id is None:
+            self.say("[red]no trigger fired: nothing to roll back[/]")
+            return
+        self.result.rollback = self.watch.run(
+            "rollback (gate + execute)",
+            lambda: self.gate(rollback_agent, self.rollback_action_id, approver=OWNER),
+        )
+        self.serve_hour()
+
+    def release(self, version: str) -> None:
+        """A routine release outside agentops: the new version simply goes live."""
+        with Session(self.engine) as session:
+            agent = agents.get_agent(session, name=DEMO_AGENT)
+            created = agents.ensure_version(
+                session, agent=agent, version=version, actor=RELEASE_MANAGER
+            )
+            agents.set_live(session, agent=agent, version=created, actor=RELEASE_MANAGER)
+            session.commit()
+        self.services.set_live_version(DEMO_AGENT, version)
+        self.say(f"[bold yellow]{version} goes live[/] (routine release by {RELEASE_MANAGER})")
+
+    def serve_hour(self) -> dict[str, Any]:
+        """One hour of traffic, then the scheduled sampling, reviews and evaluation."""
+        version = self.services.live_version(DEMO_AGENT)
+        records = generate_conversations(
+            agent=DEMO_AGENT,
+            version=version,
+            profile=DEMO_PROFILES[version],
+            start=self.clock,
+            count=CONVERSATIONS_PER_HOUR,
+            spacing=timedelta(minutes=60 / CONVERSATIONS_PER_HOUR),
+            seed=self.seed + self.hour,
+        )
+        self.services.add_conversations(DEMO_AGENT, records)
+        window_end = self.clock + timedelta(hours=1)
+        sampled = self.watch.run(
+            "sample (pull + draw)",
+            lambda: sample_conversations(
+                agent_name=DEMO_AGENT,
+                window_end=window_end,
+                seed=self.seed,
+                max_sample=SAMPLE_PER_WINDOW,
+                platform_url=self.services.url,
+            ),
+        )
+        reviewed, violations = self.watch.run("review", self.work_queue)
+        summary = self.watch.run(
+            "evaluate triggers", lambda: evaluate_triggers(agent_name=DEMO_AGENT)
+        )
+        self.clock = window_end
+        self.hour += 1
+        pulled = (sampled.get("pulled") or {}).get("imported", 0)
+        queued = sum(int(s["sampled"]) for s in sampled["samples"])
+        outcomes = "  ".join(
+            f"{name}: {_outcome_style(outcome)}" for name, outcome in summary["outcomes"].items()
+        )
+        self.say(
+            f"{version}: {pulled} conversations pulled, {queued} sampled, "
+            f"{reviewed} reviewed ({violations} violations) | {outcomes}"
+        )
+        if summary["action_id"] is not None:
+            self.say(
+                f"[bold red]breach[/] on {summary['version']}: rollback proposed "
+                f"as action {summary['action_id']}"
+            )
+        return summary
+
+    def work_queue(self) -> tuple[int, int]:
+        """Simulated reviewers claim and judge every open item, taking turns."""
+        reviewed = violations = 0
+        while True:
+            reviewer = self.reviewers[reviewed % len(self.reviewers)]
+            with Session(self.engine) as session:
+                item = review.claim_next(session, reviewer_email=reviewer.email)
+                if item is None:
+                    session.commit()
+                    return reviewed, violations
+                details = review.item_details(session, item_id=item.id)  # type: ignore[arg-type]
+                criteria = [(c.key, c.description) for c in details.criteria]
+                findings = reviewer.review(details.conversation.transcript, criteria)
+                submitted = review.submit_review(
+                    session,
+                    item_id=item.id,
+                    reviewer_email=reviewer.email,  # type: ignore[arg-type]
+                    findings=findings,
+                )
+                violations += int(submitted.violation)
+                session.commit()
+            reviewed += 1
+
+    def reviews_to_detect(self, summary: dict[str, Any]) -> int | None:
+        """How many reviews the sequential test needed, from the breach's evidence."""
+        with Session(self.engine) as session:
+            for evaluation_id in summary["evaluation_ids"]:
+                evaluation = session.get(Evaluation, evaluation_id)
+                if evaluation and evaluation.outcome == Outcome.breach:
+                    used = evaluation.evidence.get("n_used")
+                    if used is not None:
+                        return int(used)
+        return None
+
+    def gate(self, flow: Any, action_id: int | None, *, approver: str) -> dict[str, Any]:
+        """Run an approval-gated flow and approve it as the owner would, from Slack or the CLI."""
+        outcome: dict[str, Any] = {}
+        runner = threading.Thread(
+            target=lambda: outcome.update(
+                flow(action_id=action_id, deployer_url=self.services.url)
+            ),
+            daemon=True,
+        )
+        runner.start()
+        flow_run_id = self.wait_for_approval_request(action_id)  # type: ignore[arg-type]
+        self.say(f"approval requested from {approver} for action {action_id}")
+        time.sleep(1.0)  # the owner reads the evidence before deciding
+        with Session(self.engine) as session:
+            actions.decide(
+                session,
+                action_id=action_id,
+                approver_email=approver,  # type: ignore[arg-type]
+                decision=Decision.approve,
+                reason="evidence reviewed",
+                channel="demo",
+            )
+            session.commit()
+        resume_waiting_run(flow_run_id=flow_run_id, action_id=action_id)  # type: ignore[arg-type]
+        self.say(f"{approver} approved action {action_id}")
+        runner.join(timeout=APPROVAL_WAIT_LIMIT_S)
+        self.say(f"action {action_id}: [bold]{outcome.get('status', 'unfinished')}[/]")
+        return outcome
+
+    def wait_for_approval_request(self, action_id: int) -> str:
+        """Block until the flow has paused and recorded its run id on the action."""
+        deadline = time.monotonic() + APPROVAL_WAIT_LIMIT_S
+        while time.monotonic() < deadline:
+            with Session(self.engine) as session:
+                action = session.get(Action, action_id)
+                if (
+                    action
+                    and action.flow_run_id
+                    and action.status
+                    in {
+                        ActionStatus.awaiting_approval,
+                        ActionStatus.escalated,
+                    }
+                ):
+                    return action.flow_run_id
+            time.sleep(0.2)
+        raise TimeoutError(f"action {action_id} never reached its approval gate")
+
+    def redeploy_fixed_version(self) -> None:
+        """A fixed v3 goes back live through its own approval gate, then serves traffic."""
+        if self.rollback_action_id is None:
+            return
+        with Session(self.engine) as session:
+            agent = agents.get_agent(session, name=DEMO_AGENT)
+            v3 = agents.ensure_version(session, agent=agent, version="v3", actor=RELEASE_MANAGER)
+            action = actions.propose_redeploy(
+                session,
+                agent=agent,
+                version=v3,
+                actor=RELEASE_MANAGER,
+                reason="v3 fixes the confirmation step that v2 skipped",
+            )
+            session.commit()
+            action_id = action.id
+        self.say(f"{RELEASE_MANAGER} proposes redeploying fixed v3 as action {action_id}")
+        self.result.redeploy = self.watch.run(
+            "redeploy (gate + execute)",
+            lambda: self.gate(redeploy_agent, action_id, approver=OWNER),
+        )
+        self.serve_hour()
+
+    def finish(self) -> None:
+        """Verify the trail and show the decisions it holds."""
+        with Session(self.engine) as session:
+            problems = verify_chain(session)
+            events = list(iter_events(session))
+            self.result.audit_events = len(events)
+            self.result.audit_intact = not problems
+            decisions = [
+                event
+                for event in events
+                if event.kind.split(".")[0] in {"action", "approval", "version"}
+                or (
+                    event.kind == "evaluation.recorded" and event.payload.get("outcome") == "breach"
+                )
+            ]
+            table_rows = [
+                (
+                    f"{event.occurred_at:%H:%M:%S}",
+                    event.actor,
+                    event.kind,
+                    f"{event.entity_type}:{event.entity_id}",
+                )
+                for event in decisions
+            ]
+            open_actions = session.exec(
+                select(Action).where(Action.status == ActionStatus.awaiting_approval)
+            ).all()
+        from rich.table import Table
+
+        table = Table("time (UTC)", "actor", "decision trail", "entity", title="decision trail")
+        for row in table_rows:
+            table.add_row(*row)
+        self.console.print(table)
+        if open_actions:
+            self.say(f"[yellow]{len(open_actions)} action(s) still awaiting approval[/]")
+        self.engine.dispose()
+
+
+def _outcome_style(outcome: str) -> str:
+    return {"breach": "[bold red]BREACH[/]", "ok": "[green]ok[/]"}.get(
+        outcome, f"[dim]{outcome}[/]"
+    )

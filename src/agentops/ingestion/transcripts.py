@@ -1,0 +1,229 @@
+"""Turn one raw conversation record (tau-bench or generic shape) into a validated record."""
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, field_validator
+
+from agentops.signals.sentiment import score_user_sentiment
+
+DEFAULT_ESCALATION_TOOLS: frozenset[str] = frozenset({"transfer_to_human_agents"})
+ROLES = ("system", "user", "assistant", "tool")
+# The first tool call that changes state names what the customer came for.
+INTENT_BY_TOOL_PREFIX: tuple[tuple[str, str], ...] = (
+    ("book_", "booking"),
+    ("cancel_", "cancellation"),
+    ("update_", "change"),
+    ("modify_", "change"),
+)
+
+
+class RecordError(ValueError):
+    """A raw record cannot be imported; `reason` says why in plain words."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ConversationRecord(BaseModel):
+    """One validated conversation, ready to store."""
+
+    external_id: str
+    started_at: datetime | None = None
+    channel: str = "chat"
+    intent: str | None = None
+    messages: list[dict[str, Any]]
+    escalated: bool
+    contained: bool
+    sentiment: float
+    latency_ms: int | None = None
+    task_success: float | None = None
+    agent_version: str | None = None
+
+    @field_validator("started_at")
+    @classmethod
+    def _aware_utc(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("started_at must be timezone-aware")
+        return value.astimezone(UTC)
+
+
+def parse_record(
+    raw: object, *, escalation_tools: frozenset[str] = DEFAULT_ESCALATION_TOOLS
+) -> ConversationRecord:
+    """Validate a raw tau-bench or generic record; raise RecordError with the reason."""
+    if not isinstance(raw, Mapping):
+        raise RecordError(f"record must be a JSON object, not {_json_type(raw)}")
+    fields = _tau_fields(raw) if "traj" in raw else _generic_fields(raw)
+    messages = fields.pop("messages")
+    tool_names = assistant_tool_names(messages)
+    escalated = any(name in escalation_tools for name in tool_names)
+    intent = fields.pop("intent", None) or derive_intent(tool_names)
+    return ConversationRecord(
+        **fields,
+        intent=intent,
+        messages=messages,
+        escalated=escalated,
+        contained=not escalated,
+        sentiment=score_user_sentiment(messages),
+    )
+
+
+def derive_intent(tool_names: list[str]) -> str | None:
+    """Intent from the first state-changing tool call, or None when there is none."""
+    for name in tool_names:
+        for prefix, intent in INTENT_BY_TOOL_PREFIX:
+            if name.startswith(prefix):
+                return intent
+    return None
+
+
+def assistant_tool_names(messages: list[dict[str, Any]]) -> list[str]:
+    """Names of the tools the assistant called, in order (messages already validated)."""
+    return [
+        call["function"]["name"]
+        for message in messages
+        if message["role"] == "assistant"
+        for call in message.get("tool_calls") or []
+    ]
+
+
+def _tau_fields(raw: Mapping[str, Any]) -> dict[str, Any]:
+    for key in ("task_id", "trial"):
+        if key not in raw:
+            raise RecordError(f"tau-bench record is missing '{key}'")
+        if not _is_id(raw[key]):
+            raise RecordError(f"'{key}' must be a string or an integer")
+    return {
+        "external_id": f"tau-{raw['task_id']}-{raw['trial']}",
+        "messages": _messages(raw["traj"], key="traj"),
+        "task_success": _fraction(raw.get("reward"), key="reward"),
+        "agent_version": _optional_text(raw, "agent_version"),
+    }
+
+
+def _generic_fields(raw: Mapping[str, Any]) -> dict[str, Any]:
+    if "id" not in raw:
+        raise RecordError("missing 'id'")
+    if not _is_id(raw["id"]) or str(raw["id"]).strip() == "":
+        raise RecordError("'id' must be a non-empty string")
+    if "messages" not in raw:
+        raise RecordError("missing 'messages'")
+    return {
+        "external_id": str(raw["id"]).strip(),
+        "messages": _messages(raw["messages"], key="messages"),
+        "started_at": _started_at(raw.get("started_at")),
+        "channel": _optional_text(raw, "channel") or "chat",
+        "intent": _optional_text(raw, "intent"),
+        "latency_ms": _latency(raw.get("latency_ms")),
+        "task_success": _fraction(raw.get("task_success"), key="task_success"),
+        "agent_version": _optional_text(raw, "agent_version"),
+    }
+
+
+def _messages(value: object, *, key: str) -> list[dict[str, Any]]:
+    if not isinstance(value, list):
+        raise RecordError(f"'{key}' must be a list of chat messages, not {_json_type(value)}")
+    if not value:
+        raise RecordError(f"'{key}' is empty")
+    for number, message in enumerate(value, start=1):
+        _check_message(message, where=f"message {number}")
+    return [dict(message) for message in value]
+
+
+def _check_message(message: object, *, where: str) -> None:
+    if not isinstance(message, Mapping):
+        raise RecordError(f"{where} must be an object, not {_json_type(message)}")
+    if "role" not in message:
+        raise RecordError(f"{where} has no 'role'")
+    role = message["role"]
+    if role not in ROLES:
+        raise RecordError(f"{where} has unknown role {role!r} (expected {', '.join(ROLES)})")
+    tool_calls = message.get("tool_calls")
+    if tool_calls is not None:
+        if role != "assistant":
+            raise RecordError(f"{where} ({role}) has tool_calls; only assistant messages may")
+        _check_tool_calls(tool_calls, where=where)
+    content = message.get("content")
+    if content is None:
+        if not tool_calls:
+            raise RecordError(
+                f"{where} ({role}) has no content; only assistant tool calls may omit it"
+            )
+    elif not isinstance(content, str | list):
+        raise RecordError(f"{where} content must be a string, not {_json_type(content)}")
+
+
+def _check_tool_calls(tool_calls: object, *, where: str) -> None:
+    if not isinstance(tool_calls, list):
+        raise RecordError(f"{where} tool_calls must be a list, not {_json_type(tool_calls)}")
+    for index, call in enumerate(tool_calls):
+        function = call.get("function") if isinstance(call, Mapping) else None
+        name = function.get("name") if isinstance(function, Mapping) else None
+        if not isinstance(name, str) or not name.strip():
+            raise RecordError(f"{where} tool_calls[{index}] has no function name")
+        arguments = function.get("arguments")  # type: ignore[union-attr]
+        if arguments is not None and not isinstance(arguments, str | Mapping):
+            raise RecordError(
+                f"{where} tool_calls[{index}] arguments must be a JSON string or an object"
+            )
+
+
+def _started_at(value: object) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise RecordError("started_at must be an ISO-8601 string")
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise RecordError(f"started_at {value!r} is not an ISO-8601 timestamp") from None
+    if parsed.tzinfo is None:
+        # Guessing a zone would silently shift every window computed from this record.
+        raise RecordError(f"started_at {value!r} has no timezone; add 'Z' or an offset like +00:00")
+    return parsed.astimezone(UTC)
+
+
+def _latency(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise RecordError("latency_ms must be a non-negative integer")
+    return value
+
+
+def _fraction(value: object, *, key: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise RecordError(f"{key} must be a number between 0 and 1")
+    return float(value)
+
+
+def _optional_text(raw: Mapping[str, Any], key: str) -> str | None:
+    value = raw.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise RecordError(f"{key} must be a string, not {_json_type(value)}")
+    return value.strip() or None
+
+
+def _is_id(value: object) -> bool:
+    return isinstance(value, str | int) and not isinstance(value, bool)
+
+
+def _json_type(value: object) -> str:
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
+    for kind, name in names.items():
+        if isinstance(value, kind):
+            return name
+    if value is None:
+        return "null"
+    if isinstance(value, int | float):
+        return "a number"
+    return type(value).__name__

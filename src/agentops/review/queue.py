@@ -1,0 +1,46 @@
+"""Review queue rules: claim leases and how findings become a verdict (pure)."""
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from agentops.errors import RuleViolation
+from agentops.store.models import ItemStatus, Severity
+
+# Failing any of these makes the conversation a policy violation; minor failures are noted only.
+VIOLATING_SEVERITIES = frozenset({Severity.critical, Severity.major})
+
+
+def can_claim(status: ItemStatus, lease_expires_at: datetime | None, now: datetime) -> bool:
+    """An item is claimable when open, or claimed by someone whose lease has run out."""
+    if status == ItemStatus.open:
+        return True
+    if status == ItemStatus.claimed:
+        return lease_expires_at is None or lease_expires_at <= now
+    return False
+
+
+def lease_until(now: datetime, minutes: int) -> datetime:
+    """When a claim taken now stops protecting the item from other reviewers."""
+    if minutes <= 0:
+        raise RuleViolation(f"a review lease must last at least one minute, got {minutes}")
+    return now + timedelta(minutes=minutes)
+
+
+def validate_findings(criteria_keys: set[str], findings: Mapping[str, bool]) -> None:
+    """Require a pass/fail judgement on every rubric criterion and nothing else."""
+    missing = sorted(criteria_keys - findings.keys())
+    unknown = sorted(findings.keys() - criteria_keys)
+    problems = []
+    if missing:
+        problems.append(f"missing judgements for: {', '.join(missing)}")
+    if unknown:
+        problems.append(f"unknown criteria: {', '.join(unknown)}")
+    if problems:
+        raise RuleViolation("findings do not match the rubric (" + "; ".join(problems) + ")")
+
+
+def is_violation(findings: Mapping[str, bool], severities: Mapping[str, Severity]) -> bool:
+    """True when any critical or major criterion failed."""
+    return any(
+        not passed and severities[key] in VIOLATING_SEVERITIES for key, passed in findings.items()
+    )

@@ -1,0 +1,281 @@
+"""The human review queue: claim an item under a lease, judge it against the rubric."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, func, or_, update
+from sqlmodel import Session, select
+
+from agentops.agents.service import ensure_person
+from agentops.audit.service import record_event
+from agentops.errors import NotFoundError, RuleViolation
+from agentops.review.queue import is_violation, lease_until, validate_findings
+from agentops.review.rubric import criteria_for
+from agentops.store.models import (
+    Agent,
+    Conversation,
+    ItemStatus,
+    Person,
+    Review,
+    ReviewFinding,
+    ReviewItem,
+    Role,
+    Rubric,
+    RubricCriterion,
+    utcnow,
+)
+
+# A lost compare-and-set means another reviewer just took the row; a few retries suffice.
+CLAIM_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class ItemDetails:
+    """Everything a reviewer needs on screen to judge one item."""
+
+    item: ReviewItem
+    conversation: Conversation
+    rubric: Rubric
+    criteria: list[RubricCriterion]
+
+
+def claim_next(
+    session: Session,
+    *,
+    reviewer_email: str,
+    agent: Agent | None = None,
+    now: datetime | None = None,
+    lease_minutes: int = 30,
+) -> ReviewItem | None:
+    """Lease the oldest claimable item to the reviewer, or return the one they already hold."""
+    now = now or utcnow()
+    expires = lease_until(now, lease_minutes)
+    reviewer = ensure_person(session, email=reviewer_email, role=Role.reviewer)
+    held = _held_claim(session, reviewer=reviewer, agent=agent, now=now)
+    if held is not None:
+        return held
+    for _attempt in range(CLAIM_ATTEMPTS):
+        candidate = _next_claimable(session, agent=agent, now=now)
+        if candidate is None:
+            return None
+        previous_holder = candidate.claimed_by_id
+        if _take(session, item=candidate, reviewer=reviewer, now=now, expires=expires):
+            record_event(
+                session,
+                actor=reviewer.email,
+                kind="review.claimed",
+                entity_type="review_item",
+                entity_id=candidate.id,
+                payload={
+                    "conversation_id": candidate.conversation_id,
+                    "lease_expires_at": expires,
+                    "took_over_from": _email_of(session, previous_holder),
+                },
+            )
+            return candidate
+    return None
+
+
+def _held_claim(
+    session: Session, *, reviewer: Person, agent: Agent | None, now: datetime
+) -> ReviewItem | None:
+    query = select(ReviewItem).where(
+        ReviewItem.status == ItemStatus.claimed,
+        ReviewItem.claimed_by_id == reviewer.id,
+        ReviewItem.lease_expires_at > now,  # type: ignore[operator]
+    )
+    if agent is not None:
+        query = query.join(Conversation).where(Conversation.agent_id == agent.id)
+    return session.exec(query.order_by(ReviewItem.id)).first()  # type: ignore[arg-type]
+
+
+def _claimable(now: datetime) -> ColumnElement[bool]:
+    """SQL form of queue.can_claim."""
+    return or_(
+        ReviewItem.status == ItemStatus.open,
+        and_(
+            ReviewItem.status == ItemStatus.claimed,
+            or_(ReviewItem.lease_expires_at.is_(None), ReviewItem.lease_expires_at <= now),  # type: ignore[union-attr,operator]
+        ),
+    )
+
+
+def _next_claimable(session: Session, *, agent: Agent | None, now: datetime) -> ReviewItem | None:
+    query = select(ReviewItem).where(_claimable(now))
+    if agent is not None:
+        query = query.join(Conversation).where(Conversation.agent_id == agent.id)
+    # SKIP LOCKED lets concurrent reviewers on PostgreSQL pass over rows another is taking;
+    # SQLite ignores it and serialises writers instead.
+    query = (
+        query.order_by(ReviewItem.created_at, ReviewItem.id)  # type: ignore[arg-type]
+        .limit(1)
+        .with_for_update(skip_locked=True, of=ReviewItem)  # type: ignore[arg-type]
+    )
+    return session.exec(query).first()
+
+
+def _take(
+    session: Session, *, item: ReviewItem, reviewer: Person, now: datetime, expires: datetime
+) -> bool:
+    """Claim the item only if it is still claimable at write time (a compare-and-set)."""
+    result = session.exec(
+        update(ReviewItem)
+        .where(ReviewItem.id == item.id, _claimable(now))  # type: ignore[arg-type]
+        .values(
+            status=ItemStatus.claimed,
+            claimed_by_id=reviewer.id,
+            claimed_at=now,
+            lease_expires_at=expires,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(item)
+    return result.rowcount == 1
+
+
+def _email_of(session: Session, person_id: int | None) -> str | None:
+    if person_id is None:
+        return None
+    person = session.get(Person, person_id)
+    return person.email if person else None
+
+
+def release_claim(
+    session: Session, *, item_id: int, reviewer_email: str, now: datetime | None = None
+) -> ReviewItem:
+    """Hand an unfinished item back to the queue."""
+    now = now or utcnow()
+    item = _locked_item(session, item_id=item_id)
+    reviewer = _claimant(session, item=item, reviewer_email=reviewer_email)
+    item.status = ItemStatus.open
+    item.claimed_by_id = None
+    item.claimed_at = None
+    item.lease_expires_at = None
+    session.add(item)
+    session.flush()
+    record_event(
+        session,
+        actor=reviewer.email,
+        kind="review.released",
+        entity_type="review_item",
+        entity_id=item.id,
+        payload={"conversation_id": item.conversation_id},
+    )
+    return item
+
+
+def submit_review(
+    session: Session,
+    *,
+    item_id: int,
+    reviewer_email: str,
+    findings: Mapping[str, bool],
+    notes: dict[str, str] | None = None,
+    comment: str | None = None,
+    now: datetime | None = None,
+) -> Review:
+    """Record the reviewer's pass/fail judgement on every criterion and the resulting verdict."""
+    now = now or utcnow()
+    notes = notes or {}
+    item = _locked_item(session, item_id=item_id)
+    reviewer = _claimant(session, item=item, reviewer_email=reviewer_email)
+    if item.lease_expires_at is not None and item.lease_expires_at <= now:
+        raise RuleViolation(
+            f"your claim on review item {item.id} expired at {item.lease_expires_at.isoformat()}: "
+            "claim it again before submitting"
+        )
+    rubric = session.get(Rubric, item.rubric_id)
+    criteria = criteria_for(session, rubric=rubric)  # type: ignore[arg-type]
+    severities = {c.key: c.severity for c in criteria}
+    validate_findings(set(severities), findings)
+    if stray := sorted(notes.keys() - severities.keys()):
+        raise RuleViolation(f"notes refer to unknown criteria: {', '.join(stray)}")
+    violation = is_violation(findings, severities)
+    review = Review(
+        review_item_id=item.id,  # type: ignore[arg-type]
+        reviewer_id=reviewer.id,  # type: ignore[arg-type]
+        violation=violation,
+        notes=comment,
+        submitted_at=now,
+    )
+    session.add(review)
+    session.flush()
+    session.add_all(
+        ReviewFinding(
+            review_id=review.id,  # type: ignore[arg-type]
+            criterion_key=c.key,
+            severity=c.severity,
+            passed=bool(findings[c.key]),
+            note=notes.get(c.key),
+        )
+        for c in criteria
+    )
+    item.status = ItemStatus.reviewed
+    session.add(item)
+    session.flush()
+    record_event(
+        session,
+        actor=reviewer.email,
+        kind="review.submitted",
+        entity_type="review",
+        entity_id=review.id,
+        payload={
+            "review_item_id": item.id,
+            "conversation_id": item.conversation_id,
+            "rubric": {"name": rubric.name, "version": rubric.version},  # type: ignore[union-attr]
+            "verdict": "violation" if violation else "pass",
+            "failed": [c.key for c in criteria if not findings[c.key]],
+        },
+    )
+    return review
+
+
+def _locked_item(session: Session, *, item_id: int) -> ReviewItem:
+    item = session.exec(
+        select(ReviewItem).where(ReviewItem.id == item_id).with_for_update()
+    ).first()
+    if item is None:
+        raise NotFoundError(f"no review item {item_id}")
+    return item
+
+
+def _claimant(session: Session, *, item: ReviewItem, reviewer_email: str) -> Person:
+    """The reviewer, provided they hold the claim on this still-unreviewed item."""
+    email = reviewer_email.strip().lower()
+    if item.status == ItemStatus.reviewed:
+        raise RuleViolation(f"review item {item.id} has already been reviewed")
+    holder = _email_of(session, item.claimed_by_id)
+    if item.status != ItemStatus.claimed or holder is None:
+        raise RuleViolation(f"review item {item.id} is not claimed: claim it first")
+    if holder != email:
+        raise RuleViolation(f"review item {item.id} is claimed by {holder}, not {email}")
+    return session.exec(select(Person).where(Person.email == email)).one()
+
+
+def queue_counts(session: Session, *, agent: Agent | None = None) -> dict[str, int]:
+    """Number of items in each stored status (an expired claim still counts as claimed)."""
+    query = select(ReviewItem.status, func.count()).group_by(ReviewItem.status)
+    if agent is not None:
+        query = query.join(Conversation).where(Conversation.agent_id == agent.id)
+    counts = {status.value: 0 for status in ItemStatus}
+    for status, count in session.exec(query):
+        counts[ItemStatus(status).value] = count
+    return counts
+
+
+def item_details(session: Session, *, item_id: int) -> ItemDetails:
+    """The item with its conversation, rubric and criteria, for display."""
+    item = session.get(ReviewItem, item_id)
+    if item is None:
+        raise NotFoundError(f"no review item {item_id}")
+    conversation = session.get(Conversation, item.conversation_id)
+    rubric = session.get(Rubric, item.rubric_id)
+    if conversation is None or rubric is None:
+        raise NotFoundError(f"review item {item_id} refers to missing data")
+    return ItemDetails(
+        item=item,
+        conversation=conversation,
+        rubric=rubric,
+        criteria=criteria_for(session, rubric=rubric),
+    )

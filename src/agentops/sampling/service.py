@@ -1,0 +1,224 @@
+"""Sample a window of one agent version's conversations into the review queue."""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlmodel import Session, select
+
+from agentops.audit.service import record_event
+from agentops.errors import RuleViolation
+from agentops.sampling.sampler import draw_sample, required_sample_size
+from agentops.signals.compute import SignalInput, compute_signals
+from agentops.store.models import (
+    Agent,
+    AgentVersion,
+    Conversation,
+    ReviewItem,
+    Rubric,
+    Sample,
+    SignalSnapshot,
+)
+
+
+@dataclass(frozen=True)
+class SampleResult:
+    """What one sampling run stored: the sample, the newly queued items and the signals."""
+
+    sample: Sample
+    items: list[ReviewItem]
+    snapshot: SignalSnapshot
+    already_queued: list[int]
+
+
+def sample_window(
+    session: Session,
+    *,
+    agent: Agent,
+    version: AgentVersion,
+    rubric: Rubric,
+    window_start: datetime,
+    window_end: datetime,
+    seed: int,
+    margin: float = 0.05,
+    confidence: float = 0.95,
+    expected_rate: float = 0.5,
+    max_size: int | None = None,
+    actor: str,
+) -> SampleResult:
+    """Record the window's signals and queue a reproducible random sample for review."""
+    _check_request(agent=agent, version=version, start=window_start, end=window_end, cap=max_size)
+    conversations = _window_conversations(
+        session, version=version, start=window_start, end=window_end
+    )
+    snapshot = _record_signals(
+        session,
+        version=version,
+        conversations=conversations,
+        start=window_start,
+        end=window_end,
+        actor=actor,
+    )
+    population = len(conversations)
+    try:
+        size = required_sample_size(
+            population, margin=margin, confidence=confidence, expected_rate=expected_rate
+        )
+    except ValueError as exc:
+        raise RuleViolation(f"cannot size the sample: {exc}") from exc
+    if max_size is not None:
+        size = min(size, max_size)
+    key = _sample_key(
+        agent=agent, version=version, rubric=rubric, start=window_start, end=window_end
+    )
+    drawn = draw_sample([c.id for c in conversations], size=size, seed=seed, key=key)  # type: ignore[misc]
+    already_queued = _already_queued(session, rubric=rubric, conversation_ids=drawn)
+    method = _method(
+        margin=margin, confidence=confidence, expected_rate=expected_rate, cap=max_size
+    )
+    sample = Sample(
+        agent_version_id=version.id,  # type: ignore[arg-type]
+        rubric_id=rubric.id,  # type: ignore[arg-type]
+        window_start=window_start,
+        window_end=window_end,
+        seed=seed,
+        population=population,
+        size=len(drawn),
+        method=method,
+    )
+    session.add(sample)
+    session.flush()
+    items = [
+        ReviewItem(sample_id=sample.id, conversation_id=cid, rubric_id=rubric.id)  # type: ignore[arg-type]
+        for cid in drawn
+        if cid not in already_queued
+    ]
+    session.add_all(items)
+    session.flush()
+    record_event(
+        session,
+        actor=actor,
+        kind="sample.drawn",
+        entity_type="sample",
+        entity_id=sample.id,
+        payload={
+            "agent": agent.name,
+            "version": version.version,
+            "rubric": {"name": rubric.name, "version": rubric.version},
+            "window_start": window_start,
+            "window_end": window_end,
+            "seed": seed,
+            "key": key,
+            "method": method,
+            "population": population,
+            "size": len(drawn),
+            "conversation_ids": drawn,
+            "queued": [item.conversation_id for item in items],
+            "already_queued": sorted(already_queued),
+        },
+    )
+    return SampleResult(
+        sample=sample, items=items, snapshot=snapshot, already_queued=sorted(already_queued)
+    )
+
+
+def _check_request(
+    *, agent: Agent, version: AgentVersion, start: datetime, end: datetime, cap: int | None
+) -> None:
+    if version.agent_id != agent.id:
+        raise RuleViolation(f"version {version.version!r} does not belong to agent {agent.name!r}")
+    if start.tzinfo is None or end.tzinfo is None:
+        raise RuleViolation("window bounds must carry a timezone (use UTC)")
+    if end <= start:
+        raise RuleViolation(
+            f"window end ({end.isoformat()}) must be after window start ({start.isoformat()})"
+        )
+    if cap is not None and cap < 0:
+        raise RuleViolation(f"max sample size must not be negative, got {cap}")
+
+
+def _window_conversations(
+    session: Session, *, version: AgentVersion, start: datetime, end: datetime
+) -> list[Conversation]:
+    return list(
+        session.exec(
+            select(Conversation)
+            .where(
+                Conversation.agent_version_id == version.id,
+                Conversation.started_at >= start,
+                Conversation.started_at < end,
+            )
+            .order_by(Conversation.id)  # type: ignore[arg-type]
+        )
+    )
+
+
+def _record_signals(
+    session: Session,
+    *,
+    version: AgentVersion,
+    conversations: list[Conversation],
+    start: datetime,
+    end: datetime,
+    actor: str,
+) -> SignalSnapshot:
+    signals = compute_signals(
+        [SignalInput(c.escalated, c.contained, c.sentiment, c.latency_ms) for c in conversations]
+    )
+    snapshot = SignalSnapshot(
+        agent_version_id=version.id,  # type: ignore[arg-type]
+        window_start=start,
+        window_end=end,
+        conversations=signals.conversations,
+        escalation_rate=signals.escalation_rate,
+        containment_rate=signals.containment_rate,
+        mean_sentiment=signals.mean_sentiment,
+        p95_latency_ms=signals.p95_latency_ms,
+    )
+    session.add(snapshot)
+    session.flush()
+    record_event(
+        session,
+        actor=actor,
+        kind="signals.recorded",
+        entity_type="signal_snapshot",
+        entity_id=snapshot.id,
+        payload={
+            "version": version.version,
+            "window_start": start,
+            "window_end": end,
+            "conversations": signals.conversations,
+            "escalation_rate": signals.escalation_rate,
+            "containment_rate": signals.containment_rate,
+            "mean_sentiment": signals.mean_sentiment,
+            "p95_latency_ms": signals.p95_latency_ms,
+        },
+    )
+    return snapshot
+
+
+def _already_queued(session: Session, *, rubric: Rubric, conversation_ids: list[int]) -> set[int]:
+    if not conversation_ids:
+        return set()
+    return set(
+        session.exec(
+            select(ReviewItem.conversation_id).where(
+                ReviewItem.rubric_id == rubric.id,
+                ReviewItem.conversation_id.in_(conversation_ids),  # type: ignore[attr-defined]
+            )
+        )
+    )
+
+
+def _sample_key(
+    *, agent: Agent, version: AgentVersion, rubric: Rubric, start: datetime, end: datetime
+) -> str:
+    # Names and UTC instants, so the same window draws the same sample however it was written.
+    window = f"{start.astimezone(UTC).isoformat()}/{end.astimezone(UTC).isoformat()}"
+    return f"{agent.name}/{version.version}/{rubric.name}@v{rubric.version}/{window}"
+
+
+def _method(*, margin: float, confidence: float, expected_rate: float, cap: int | None) -> str:
+    params = f"margin={margin},confidence={confidence},expected_rate={expected_rate}"
+    if cap is not None:
+        params += f",max_size={cap}"
+    return f"srswor-cochran({params})"

@@ -1,0 +1,237 @@
+"""Evaluate one written trigger against reviewed outcomes and conversation signals."""
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from agentops.triggers.config import (
+    AnyTrigger,
+    EscalationRateTrigger,
+    LatencyP95Trigger,
+    PolicyAdherenceTrigger,
+)
+from agentops.triggers.statistics import (
+    quantile,
+    quantile_upper_lower_bound,
+    sprt_bernoulli,
+    wilson_interval,
+)
+
+TriggerOutcome = Literal["ok", "breach", "insufficient_data"]
+
+# Evidence keeps every id it used, up to this many; the total is always recorded.
+MAX_EVIDENCE_IDS = 500
+LATENCY_QUANTILE = 0.95
+
+
+@dataclass(frozen=True)
+class ReviewedOutcome:
+    """One submitted human review: did the conversation violate the policy?"""
+
+    review_id: int
+    conversation_id: int
+    violation: bool
+    submitted_at: datetime
+
+
+@dataclass(frozen=True)
+class ConversationSignal:
+    """The automatic signals of one conversation."""
+
+    conversation_id: int
+    escalated: bool
+    latency_ms: int | None
+
+
+@dataclass(frozen=True)
+class TriggerResult:
+    """A trigger's verdict; statistic is the number compared with threshold."""
+
+    name: str
+    kind: str
+    outcome: TriggerOutcome
+    statistic: float | None
+    threshold: float | None
+    evidence: dict[str, Any]
+
+
+def evaluate_trigger(
+    trigger: AnyTrigger,
+    *,
+    reviews: Sequence[ReviewedOutcome],
+    conversations: Sequence[ConversationSignal],
+) -> TriggerResult:
+    """Apply one trigger to the data it needs and explain the verdict in the evidence."""
+    if isinstance(trigger, PolicyAdherenceTrigger):
+        return _policy_adherence(trigger, reviews)
+    if isinstance(trigger, EscalationRateTrigger):
+        return _escalation_rate(trigger, conversations)
+    if isinstance(trigger, LatencyP95Trigger):
+        return _latency_p95(trigger, conversations)
+    raise TypeError(f"unknown trigger type {type(trigger).__name__}")
+
+
+def _policy_adherence(
+    trigger: PolicyAdherenceTrigger, reviews: Sequence[ReviewedOutcome]
+) -> TriggerResult:
+    # The sequential test is only valid over reviews in the order they were submitted.
+    ordered = sorted(reviews, key=lambda review: (review.submitted_at, review.review_id))
+    result = sprt_bernoulli(
+        [review.violation for review in ordered],
+        p0=trigger.p0,
+        p1=trigger.p1,
+        alpha=trigger.alpha,
+        beta=trigger.beta,
+    )
+    used = ordered[: result.n_used]
+    outcome: TriggerOutcome = {
+        "accept_h1": "breach",
+        "accept_h0": "ok",
+        "continue": "insufficient_data",
+    }[result.decision]
+    deciding = used[-1] if used and result.decision != "continue" else None
+    rate = result.violations / result.n_used if result.n_used else None
+    summaries = {
+        "breach": (
+            f"violation rate looks like p1={trigger.p1} rather than p0={trigger.p0}: "
+            f"{result.violations} violations in the first {result.n_used} reviews"
+        ),
+        "ok": (
+            f"violation rate consistent with p0={trigger.p0}: "
+            f"{result.violations} violations in the first {result.n_used} reviews"
+        ),
+        "insufficient_data": (
+            f"no decision yet: {result.violations} violations in {result.n_used} reviews "
+            f"(log-likelihood ratio {result.llr:.3f} between {result.lower:.3f} "
+            f"and {result.upper:.3f})"
+        ),
+    }
+    evidence = {
+        "summary": summaries[outcome],
+        "test": "sprt",
+        "p0": trigger.p0,
+        "p1": trigger.p1,
+        "alpha": trigger.alpha,
+        "beta": trigger.beta,
+        "decision": result.decision,
+        "llr": result.llr,
+        "upper_bound": result.upper,
+        "lower_bound": result.lower,
+        "n_used": result.n_used,
+        "reviews_total": len(ordered),
+        "violations": result.violations,
+        "violations_total": sum(review.violation for review in ordered),
+        "violation_rate": rate,
+        "decided_at_review_id": deciding.review_id if deciding else None,
+        "decided_at": deciding.submitted_at.isoformat() if deciding else None,
+        **_ids("review_ids", [review.review_id for review in used]),
+        **_ids("conversation_ids", [review.conversation_id for review in used]),
+        **_ids("violation_review_ids", [review.review_id for review in used if review.violation]),
+    }
+    return TriggerResult(
+        trigger.name, trigger.kind, outcome, result.llr, result.upper, _json_safe(evidence)
+    )
+
+
+def _escalation_rate(
+    trigger: EscalationRateTrigger, conversations: Sequence[ConversationSignal]
+) -> TriggerResult:
+    n = len(conversations)
+    escalated = [signal.conversation_id for signal in conversations if signal.escalated]
+    lower, upper = wilson_interval(len(escalated), n, confidence=trigger.confidence)
+    statistic = lower if n else None
+    if n < trigger.min_conversations:
+        outcome: TriggerOutcome = "insufficient_data"
+        summary = f"only {n} conversations; at least {trigger.min_conversations} are needed"
+    elif lower > trigger.max_rate:
+        outcome = "breach"
+        summary = (
+            f"escalation rate {len(escalated)}/{n}: Wilson {trigger.confidence:.0%} lower bound "
+            f"{lower:.3f} exceeds max_rate {trigger.max_rate}"
+        )
+    else:
+        outcome = "ok"
+        summary = (
+            f"escalation rate {len(escalated)}/{n}: Wilson {trigger.confidence:.0%} lower bound "
+            f"{lower:.3f} does not exceed max_rate {trigger.max_rate}"
+        )
+    evidence = {
+        "summary": summary,
+        "test": "wilson_lower_bound",
+        "max_rate": trigger.max_rate,
+        "min_conversations": trigger.min_conversations,
+        "confidence": trigger.confidence,
+        "conversations": n,
+        "escalated": len(escalated),
+        "rate": len(escalated) / n if n else None,
+        "wilson_lower": lower if n else None,
+        "wilson_upper": upper if n else None,
+        **_ids("conversation_ids", [signal.conversation_id for signal in conversations]),
+        **_ids("escalated_conversation_ids", escalated),
+    }
+    return TriggerResult(
+        trigger.name, trigger.kind, outcome, statistic, trigger.max_rate, _json_safe(evidence)
+    )
+
+
+def _latency_p95(
+    trigger: LatencyP95Trigger, conversations: Sequence[ConversationSignal]
+) -> TriggerResult:
+    timed = [signal for signal in conversations if signal.latency_ms is not None]
+    latencies = [float(signal.latency_ms) for signal in timed if signal.latency_ms is not None]
+    n = len(latencies)
+    lower, upper = quantile_upper_lower_bound(
+        latencies, LATENCY_QUANTILE, confidence=trigger.confidence
+    )
+    point = quantile(latencies, LATENCY_QUANTILE) if latencies else None
+    if n < trigger.min_conversations or math.isinf(lower):
+        outcome: TriggerOutcome = "insufficient_data"
+        summary = (
+            f"only {n} conversations with a latency; at least "
+            f"{trigger.min_conversations} are needed"
+        )
+    elif lower > trigger.max_ms:
+        outcome = "breach"
+        summary = (
+            f"p95 latency {point:.0f} ms over {n} conversations: {trigger.confidence:.0%} "
+            f"lower bound {lower:.0f} ms exceeds max_ms {trigger.max_ms:.0f}"
+        )
+    else:
+        outcome = "ok"
+        summary = (
+            f"p95 latency {point:.0f} ms over {n} conversations: {trigger.confidence:.0%} "
+            f"lower bound {lower:.0f} ms does not exceed max_ms {trigger.max_ms:.0f}"
+        )
+    evidence = {
+        "summary": summary,
+        "test": "order_statistic_quantile_bound",
+        "quantile": LATENCY_QUANTILE,
+        "max_ms": trigger.max_ms,
+        "min_conversations": trigger.min_conversations,
+        "confidence": trigger.confidence,
+        "conversations": n,
+        "conversations_without_latency": len(conversations) - n,
+        "p95_ms": point,
+        "p95_lower_ms": lower,
+        "p95_upper_ms": upper,
+        "max_observed_ms": max(latencies) if latencies else None,
+        **_ids("conversation_ids", [signal.conversation_id for signal in timed]),
+    }
+    statistic = None if math.isinf(lower) else lower
+    return TriggerResult(
+        trigger.name, trigger.kind, outcome, statistic, trigger.max_ms, _json_safe(evidence)
+    )
+
+
+def _ids(key: str, ids: list[int]) -> dict[str, Any]:
+    return {key: ids[:MAX_EVIDENCE_IDS], f"{key}_total": len(ids)}
+
+
+def _json_safe(evidence: dict[str, Any]) -> dict[str, Any]:
+    # Strict JSON (and PostgreSQL's json type) has no infinities: an unbounded side is null.
+    return {
+        key: None if isinstance(value, float) and not math.isfinite(value) else value
+        for key, value in evidence.items()
+    }

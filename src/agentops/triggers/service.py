@@ -1,0 +1,225 @@
+"""Store versioned trigger sets and record each evaluation of an agent version."""
+
+import hashlib
+from dataclasses import dataclass
+
+from sqlmodel import Session, col, select
+
+from agentops.agents.service import mark_known_good
+from agentops.audit.chain import canonical_json
+from agentops.audit.service import record_event
+from agentops.errors import NotFoundError, RuleViolation
+from agentops.store.models import (
+    Agent,
+    AgentVersion,
+    Conversation,
+    Evaluation,
+    Outcome,
+    Review,
+    ReviewItem,
+    TriggerSet,
+    VersionStatus,
+)
+from agentops.triggers.config import TriggerFile, parse_trigger_text
+from agentops.triggers.evaluate import ConversationSignal, ReviewedOutcome, evaluate_trigger
+
+
+@dataclass
+class EvaluationReport:
+    """Every trigger's stored verdict for one agent version."""
+
+    evaluations: list[Evaluation]
+    marked_known_good: bool = False
+
+    @property
+    def breached(self) -> list[Evaluation]:
+        """The evaluations whose trigger fired."""
+        return [e for e in self.evaluations if e.outcome == Outcome.breach]
+
+    @property
+    def all_ok(self) -> bool:
+        """True when every trigger had enough data and none fired."""
+        return bool(self.evaluations) and all(e.outcome == Outcome.ok for e in self.evaluations)
+
+
+def content_sha256(text: str) -> str:
+    """The digest that identifies a trigger file's exact content."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def register_trigger_set(
+    session: Session, *, agent: Agent, text: str, source: str, actor: str
+) -> TriggerSet:
+    """Validate and store a trigger file; the same content twice returns the stored row."""
+    parsed = parse_trigger_text(text, source=source)
+    if parsed.agent != agent.name:
+        raise RuleViolation(f"{source} is written for agent {parsed.agent!r}, not {agent.name!r}")
+    digest = content_sha256(text)
+    existing = session.exec(
+        select(TriggerSet).where(
+            TriggerSet.agent_id == agent.id, TriggerSet.content_sha256 == digest
+        )
+    ).first()
+    if existing is not None:
+        return existing
+    latest = latest_trigger_set(session, agent=agent)
+    if latest is not None and parsed.version <= latest.version:
+        clash = _find_trigger_set(session, agent=agent, version=parsed.version)
+        if clash is not None:
+            raise RuleViolation(
+                f"{source}: trigger set version {parsed.version} of {agent.name!r} is already "
+                f"registered with different content (from {clash.source}); stored versions "
+                f"never change, so bump `version:` to {latest.version + 1}"
+            )
+        raise RuleViolation(
+            f"{source}: version {parsed.version} is older than the registered version "
+            f"{latest.version} of {agent.name!r}; bump `version:` to {latest.version + 1}"
+        )
+    trigger_set = TriggerSet(
+        agent_id=agent.id,  # type: ignore[arg-type]
+        version=parsed.version,
+        content=text,
+        content_sha256=digest,
+        source=source,
+    )
+    session.add(trigger_set)
+    session.flush()
+    record_event(
+        session,
+        actor=actor,
+        kind="triggers.registered",
+        entity_type="trigger_set",
+        entity_id=trigger_set.id,
+        payload={
+            "agent": agent.name,
+            "version": parsed.version,
+            "sha256": digest,
+            "source": source,
+            "triggers": [{"name": t.name, "kind": t.kind} for t in parsed.triggers],
+        },
+    )
+    return trigger_set
+
+
+def latest_trigger_set(session: Session, *, agent: Agent) -> TriggerSet | None:
+    """The agent's highest-numbered trigger set, if any is registered."""
+    return session.exec(
+        select(TriggerSet)
+        .where(TriggerSet.agent_id == agent.id)
+        .order_by(col(TriggerSet.version).desc(), col(TriggerSet.id).desc())
+    ).first()
+
+
+def get_trigger_set(session: Session, *, agent: Agent, version: int) -> TriggerSet:
+    """One stored version of the agent's trigger set."""
+    found = _find_trigger_set(session, agent=agent, version=version)
+    if found is None:
+        raise NotFoundError(f"agent {agent.name!r} has no trigger set version {version}")
+    return found
+
+
+def _find_trigger_set(session: Session, *, agent: Agent, version: int) -> TriggerSet | None:
+    return session.exec(
+        select(TriggerSet).where(TriggerSet.agent_id == agent.id, TriggerSet.version == version)
+    ).first()
+
+
+def load_trigger_set(trigger_set: TriggerSet) -> TriggerFile:
+    """The validated triggers of a stored trigger set."""
+    return parse_trigger_text(trigger_set.content, source=trigger_set.source)
+
+
+def evaluate_version(
+    session: Session,
+    *,
+    agent: Agent,
+    version: AgentVersion,
+    trigger_set: TriggerSet,
+    actor: str,
+) -> EvaluationReport:
+    """Run every trigger over the version's conversations and reviews, storing each verdict."""
+    if version.agent_id != agent.id:
+        raise RuleViolation(f"version {version.version!r} does not belong to agent {agent.name!r}")
+    if trigger_set.agent_id != agent.id:
+        raise RuleViolation(
+            f"trigger set version {trigger_set.version} does not belong to agent {agent.name!r}"
+        )
+    triggers = load_trigger_set(trigger_set)
+    reviews = version_reviews(session, version=version)
+    conversations = version_signals(session, version=version)
+    evaluations: list[Evaluation] = []
+    for trigger in triggers.triggers:
+        result = evaluate_trigger(trigger, reviews=reviews, conversations=conversations)
+        evaluation = Evaluation(
+            agent_version_id=version.id,  # type: ignore[arg-type]
+            trigger_set_id=trigger_set.id,  # type: ignore[arg-type]
+            trigger_name=result.name,
+            kind=result.kind,
+            outcome=Outcome(result.outcome),
+            statistic=result.statistic,
+            threshold=result.threshold,
+            evidence=result.evidence,
+        )
+        session.add(evaluation)
+        session.flush()
+        record_event(
+            session,
+            actor=actor,
+            kind="evaluation.recorded",
+            entity_type="evaluation",
+            entity_id=evaluation.id,
+            payload={
+                "agent": agent.name,
+                "version": version.version,
+                "trigger_set_version": trigger_set.version,
+                "trigger": result.name,
+                "kind": result.kind,
+                "outcome": result.outcome,
+                "statistic": result.statistic,
+                "threshold": result.threshold,
+                "summary": result.evidence.get("summary"),
+                # The evidence row is not chained itself; its digest here makes edits visible.
+                "evidence_sha256": hashlib.sha256(
+                    canonical_json(result.evidence).encode("utf-8")
+                ).hexdigest(),
+            },
+        )
+        evaluations.append(evaluation)
+    report = EvaluationReport(evaluations=evaluations)
+    if report.all_ok and version.status == VersionStatus.live:
+        mark_known_good(session, agent=agent, version=version, actor=actor)
+        report.marked_known_good = True
+    return report
+
+
+def version_reviews(session: Session, *, version: AgentVersion) -> list[ReviewedOutcome]:
+    """Submitted reviews of the version's conversations, in submission order."""
+    rows = session.exec(
+        select(Review.id, ReviewItem.conversation_id, Review.violation, Review.submitted_at)
+        .join(ReviewItem, col(Review.review_item_id) == col(ReviewItem.id))
+        .join(Conversation, col(ReviewItem.conversation_id) == col(Conversation.id))
+        .where(Conversation.agent_version_id == version.id)
+        .order_by(col(Review.submitted_at), col(Review.id))
+    ).all()
+    return [
+        ReviewedOutcome(
+            review_id=review_id,  # type: ignore[arg-type]
+            conversation_id=conversation_id,
+            violation=violation,
+            submitted_at=submitted_at,
+        )
+        for review_id, conversation_id, violation, submitted_at in rows
+    ]
+
+
+def version_signals(session: Session, *, version: AgentVersion) -> list[ConversationSignal]:
+    """Escalation and latency of every conversation the version handled."""
+    rows = session.exec(
+        select(Conversation.id, Conversation.escalated, Conversation.latency_ms)
+        .where(Conversation.agent_version_id == version.id)
+        .order_by(col(Conversation.started_at), col(Conversation.id))
+    ).all()
+    return [
+        ConversationSignal(conversation_id=conversation_id, escalated=escalated, latency_ms=latency)  # type: ignore[arg-type]
+        for conversation_id, escalated, latency in rows
+    ]

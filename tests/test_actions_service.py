@@ -1,0 +1,399 @@
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+from sqlmodel import Session, select
+
+from agentops.actions.service import (
+    ApprovalRefused,
+    decide,
+    escalate_if_due,
+    expire,
+    get_action,
+    list_actions,
+    mark_executing,
+    open_approval,
+    propose_redeploy,
+    propose_rollback,
+    record_execution,
+)
+from agentops.agents.service import ensure_version, mark_known_good, register_agent, set_live
+from agentops.audit.service import iter_events, verify_chain
+from agentops.errors import NotFoundError, RuleViolation
+from agentops.store.models import (
+    Action,
+    ActionKind,
+    ActionStatus,
+    Agent,
+    AgentVersion,
+    Approval,
+    Decision,
+    VersionStatus,
+    utcnow,
+)
+
+OWNER, BACKUP, PROPOSER = "owner@x.io", "backup@x.io", "trigger:escalation-rate"
+
+
+@dataclass
+class Fleet:
+    agent: Agent
+    good: AgentVersion
+    bad: AgentVersion
+
+
+@pytest.fixture
+def fleet(session: Session) -> Fleet:
+    agent = register_agent(
+        session, name="airline", owner_email=OWNER, backup_email=BACKUP, actor="test"
+    )
+    good = ensure_version(session, agent=agent, version="v1", actor="test")
+    set_live(session, agent=agent, version=good, actor="test")
+    mark_known_good(session, agent=agent, version=good, actor="test")
+    bad = ensure_version(session, agent=agent, version="v2", actor="test")
+    set_live(session, agent=agent, version=bad, actor="test")
+    session.commit()
+    return Fleet(agent=agent, good=good, bad=bad)
+
+
+def kinds(session: Session, action: Action) -> list[str]:
+    return [e.kind for e in iter_events(session, entity=f"action:{action.id}")]
+
+
+def propose(session: Session, fleet: Fleet) -> Action:
+    action = propose_rollback(
+        session,
+        agent=fleet.agent,
+        from_version=fleet.bad,
+        evaluation=None,
+        actor=PROPOSER,
+        reason="escalation rate breached",
+    )
+    assert action is not None
+    return action
+
+
+def opened(session: Session, fleet: Fleet) -> Action:
+    action = propose(session, fleet)
+    return open_approval(
+        session, action_id=action.id, flow_run_id=None, owner_timeout_s=60, backup_timeout_s=60
+    )
+
+
+def test_propose_rollback_targets_last_known_good(session: Session, fleet: Fleet) -> None:
+    action = propose(session, fleet)
+    session.commit()
+    assert action.kind == ActionKind.rollback
+    assert (action.from_version_id, action.to_version_id) == (fleet.bad.id, fleet.good.id)
+    assert action.status == ActionStatus.proposed
+    assert action.proposed_by == PROPOSER
+    event = next(iter(iter_events(session, kind_prefix="action.proposed")))
+    assert event.payload["from_version"] == "v2"
+    assert event.payload["to_version"] == "v1"
+
+
+def test_second_rollback_is_not_proposed_while_one_is_open(session: Session, fleet: Fleet) -> None:
+    first = propose(session, fleet)
+    again = propose_rollback(
+        session,
+        agent=fleet.agent,
+        from_version=fleet.bad,
+        evaluation=None,
+        actor=PROPOSER,
+        reason="still breached",
+    )
+    assert again is None
+    assert [a.id for a in list_actions(session, agent=fleet.agent)] == [first.id]
+    refusal = list(iter_events(session, kind_prefix="action.not_proposed"))
+    assert len(refusal) == 1
+    assert f"action #{first.id}" in refusal[0].payload["reason"]
+
+
+def test_rollback_without_known_good_is_not_proposed(session: Session) -> None:
+    agent = register_agent(
+        session, name="fresh", owner_email=OWNER, backup_email=BACKUP, actor="test"
+    )
+    only = ensure_version(session, agent=agent, version="v1", actor="test")
+    set_live(session, agent=agent, version=only, actor="test")
+    assert (
+        propose_rollback(
+            session, agent=agent, from_version=only, evaluation=None, actor=PROPOSER, reason="x"
+        )
+        is None
+    )
+    mark_known_good(session, agent=agent, version=only, actor="test")
+    assert (
+        propose_rollback(
+            session, agent=agent, from_version=only, evaluation=None, actor=PROPOSER, reason="x"
+        )
+        is None
+    )
+    reasons = [e.payload["reason"] for e in iter_events(session, kind_prefix="action.not_proposed")]
+    assert "no last-known-good version" in reasons[0]
+    assert "itself the last-known-good" in reasons[1]
+    assert list_actions(session) == []
+
+
+def test_open_approval_sets_deadlines_and_audits(session: Session, fleet: Fleet) -> None:
+    action = propose(session, fleet)
+    now = utcnow()
+    open_approval(
+        session,
+        action_id=action.id,
+        flow_run_id="run-1",
+        owner_timeout_s=600,
+        backup_timeout_s=300,
+        now=now,
+    )
+    session.commit()
+    action = get_action(session, action_id=action.id)
+    assert action.status == ActionStatus.awaiting_approval
+    assert action.owner_deadline == now + timedelta(seconds=600)
+    assert action.final_deadline == now + timedelta(seconds=900)
+    assert action.flow_run_id == "run-1"
+    [requested] = iter_events(session, kind_prefix="approval.requested")
+    assert requested.payload["owner"] == OWNER
+    with pytest.raises(RuleViolation, match="not proposed"):
+        open_approval(
+            session,
+            action_id=action.id,
+            flow_run_id="run-2",
+            owner_timeout_s=1,
+            backup_timeout_s=1,
+        )
+
+
+def test_owner_approves_once_and_duplicate_is_counted_once(session: Session, fleet: Fleet) -> None:
+    action = opened(session, fleet)
+    first = decide(
+        session,
+        action_id=action.id,
+        approver_email=OWNER,
+        decision=Decision.approve,
+        reason=None,
+        channel="cli",
+    )
+    second = decide(
+        session,
+        action_id=action.id,
+        approver_email="Owner@X.io",
+        decision=Decision.approve,
+        reason=None,
+        channel="slack",
+    )
+    session.commit()
+    assert first.newly_recorded and not second.newly_recorded
+    assert second.approval.id == first.approval.id
+    assert len(session.exec(select(Approval)).all()) == 1
+    assert get_action(session, action_id=action.id).status == ActionStatus.approved
+    assert kinds(session, action).count("approval.decided") == 1
+
+
+def test_refusals_are_audited_and_change_nothing(session: Session, fleet: Fleet) -> None:
+    action = opened(session, fleet)
+    session.commit()
+    attempts = [
+        (PROPOSER, Decision.approve, None, "cannot also decide"),
+        ("mallory@x.io", Decision.approve, None, "may not decide"),
+        (BACKUP, Decision.approve, None, "the owner has until"),
+        (OWNER, Decision.reject, "  ", "needs a reason"),
+    ]
+    for approver, decision, reason, message in attempts:
+        with pytest.raises(ApprovalRefused, match=message) as refused:
+            decide(
+                session,
+                action_id=action.id,
+                approver_email=approver,
+                decision=decision,
+                reason=reason,
+                channel="web",
+            )
+        assert refused.value.action_id == action.id
+        session.commit()  # what every edge does before showing the error
+    refusals = list(iter_events(session, kind_prefix="approval.refused"))
+    assert len(refusals) == len(attempts)
+    assert [e.actor for e in refusals] == [PROPOSER, "mallory@x.io", BACKUP, OWNER]
+    assert "owner has until" in refusals[2].payload["reason"]
+    assert get_action(session, action_id=action.id).status == ActionStatus.awaiting_approval
+    assert session.exec(select(Approval)).all() == []
+    assert verify_chain(session) == []
+
+
+def test_conflicting_decision_is_refused(session: Session, fleet: Fleet) -> None:
+    action = opened(session, fleet)
+    decide(
+        session,
+        action_id=action.id,
+        approver_email=OWNER,
+        decision=Decision.reject,
+        reason="false alarm: a holiday spike",
+        channel="cli",
+    )
+    with pytest.raises(ApprovalRefused, match="already decided"):
+        decide(
+            session,
+            action_id=action.id,
+            approver_email=OWNER,
+            decision=Decision.approve,
+            reason=None,
+            channel="cli",
+        )
+    session.commit()
+    action = get_action(session, action_id=action.id)
+    assert action.status == ActionStatus.rejected
+    approval = session.exec(select(Approval)).one()
+    assert approval.reason == "false alarm: a holiday spike"
+
+
+def test_escalation_lets_the_backup_decide(session: Session, fleet: Fleet) -> None:
+    action = opened(session, fleet)
+    assert action.owner_deadline is not None
+    assert not escalate_if_due(session, action_id=action.id)
+    after = action.owner_deadline + timedelta(seconds=1)
+    assert escalate_if_due(session, action_id=action.id, now=after)
+    assert not escalate_if_due(session, action_id=action.id, now=after)  # idempotent
+    result = decide(
+        session,
+        action_id=action.id,
+        approver_email=BACKUP,
+        decision=Decision.approve,
+        reason="owner on leave",
+        channel="slack",
+        now=after,
+    )
+    session.commit()
+    assert result.newly_recorded
+    assert result.action.status == ActionStatus.approved
+    assert result.action.escalated_at == after
+    escalated = list(iter_events(session, kind_prefix="approval.escalated"))
+    assert [e.payload["backup"] for e in escalated] == [BACKUP]
+    [decided] = iter_events(session, kind_prefix="approval.decided")
+    assert decided.payload["role"] == "backup"
+
+
+def test_expiry_closes_the_window(session: Session, fleet: Fleet) -> None:
+    action = opened(session, fleet)
+    assert action.final_deadline is not None
+    assert not expire(session, action_id=action.id)
+    assert expire(session, action_id=action.id, now=action.final_deadline)
+    session.commit()
+    assert get_action(session, action_id=action.id).status == ActionStatus.expired
+    with pytest.raises(ApprovalRefused, match="expired"):
+        decide(
+            session,
+            action_id=action.id,
+            approver_email=OWNER,
+            decision=Decision.approve,
+            reason=None,
+            channel="cli",
+        )
+    assert "action.expired" in kinds(session, action)
+
+
+def test_successful_rollback_switches_versions(session: Session, fleet: Fleet) -> None:
+    action = opened(session, fleet)
+    decide(
+        session,
+        action_id=action.id,
+        approver_email=OWNER,
+        decision=Decision.approve,
+        reason=None,
+        channel="cli",
+    )
+    mark_executing(session, action_id=action.id)
+    record_execution(session, action_id=action.id, succeeded=True, detail="healthy on v1")
+    session.commit()
+    session.refresh(fleet.good)
+    session.refresh(fleet.bad)
+    assert fleet.good.status == VersionStatus.live
+    assert fleet.bad.status == VersionStatus.rolled_back
+    action = get_action(session, action_id=action.id)
+    assert action.status == ActionStatus.succeeded
+    assert action.executed_at is not None
+    assert action.outcome_detail == "healthy on v1"
+    assert kinds(session, action)[-2:] == ["action.executing", "action.executed"]
+    assert list_actions(session, status=ActionStatus.succeeded) == [action]
+
+
+def test_failed_execution_leaves_versions_alone(session: Session, fleet: Fleet) -> None:
+    action = opened(session, fleet)
+    with pytest.raises(RuleViolation, match="only approved actions run"):
+        mark_executing(session, action_id=action.id)
+    decide(
+        session,
+        action_id=action.id,
+        approver_email=OWNER,
+        decision=Decision.approve,
+        reason=None,
+        channel="cli",
+    )
+    mark_executing(session, action_id=action.id)
+    record_execution(session, action_id=action.id, succeeded=False, detail="deployer down")
+    session.commit()
+    session.refresh(fleet.bad)
+    assert fleet.bad.status == VersionStatus.live
+    assert get_action(session, action_id=action.id).status == ActionStatus.failed
+    [executed] = iter_events(session, kind_prefix="action.executed")
+    assert executed.payload["succeeded"] is False
+
+
+def test_redeploy_after_rollback_retires_the_replaced_version(
+    session: Session, fleet: Fleet
+) -> None:
+    set_live(
+        session,
+        agent=fleet.agent,
+        version=fleet.good,
+        actor="test",
+        previous_status=VersionStatus.rolled_back,
+    )
+    action = propose_redeploy(
+        session, agent=fleet.agent, version=fleet.bad, actor="ops@x.io", reason="fixed upstream"
+    )
+    assert (action.from_version_id, action.to_version_id) == (fleet.good.id, fleet.bad.id)
+    open_approval(
+        session, action_id=action.id, flow_run_id=None, owner_timeout_s=60, backup_timeout_s=60
+    )
+    decide(
+        session,
+        action_id=action.id,
+        approver_email=OWNER,
+        decision=Decision.approve,
+        reason=None,
+        channel="cli",
+    )
+    mark_executing(session, action_id=action.id)
+    record_execution(session, action_id=action.id, succeeded=True, detail="ok")
+    session.commit()
+    session.refresh(fleet.good)
+    session.refresh(fleet.bad)
+    assert (fleet.bad.status, fleet.good.status) == (VersionStatus.live, VersionStatus.retired)
+
+
+def test_redeploy_refuses_live_retired_and_busy(session: Session, fleet: Fleet) -> None:
+    with pytest.raises(RuleViolation, match="already live"):
+        propose_redeploy(
+            session, agent=fleet.agent, version=fleet.bad, actor="ops@x.io", reason="x"
+        )
+    with pytest.raises(RuleViolation, match="retired"):
+        propose_redeploy(
+            session, agent=fleet.agent, version=fleet.good, actor="ops@x.io", reason="x"
+        )
+    v3 = ensure_version(session, agent=fleet.agent, version="v3", actor="test")
+    propose(session, fleet)
+    with pytest.raises(RuleViolation, match="is still proposed"):
+        propose_redeploy(session, agent=fleet.agent, version=v3, actor="ops@x.io", reason="x")
+
+
+def test_unknown_action_is_not_found(session: Session, fleet: Fleet) -> None:
+    with pytest.raises(NotFoundError, match="no action #999"):
+        get_action(session, action_id=999)
+    with pytest.raises(NotFoundError):
+        decide(
+            session,
+            action_id=999,
+            approver_email=OWNER,
+            decision=Decision.approve,
+            reason=None,
+            channel="cli",
+        )

@@ -1,0 +1,145 @@
+"""Every CLI command on bad input: a clear message, a non-zero exit, nothing half-written."""
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, text
+from sqlmodel import Session, select
+from typer.testing import CliRunner
+
+from agentops.cli.app import app
+from agentops.store.models import Agent, AuditEvent, Conversation, Person
+
+RUBRIC = Path(__file__).resolve().parents[1] / "deployments" / "rubric.example.yaml"
+TRIGGERS = Path(__file__).resolve().parents[1] / "deployments" / "triggers.example.yaml"
+
+runner = CliRunner()
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    output = " ".join(result.output.split())
+    assert "Traceback" not in output
+    return result.exit_code, output
+
+
+def count(session: Session, model: type) -> int:
+    session.expire_all()
+    return session.exec(select(func.count()).select_from(model)).one()
+
+
+@pytest.fixture
+def registered(session: Session) -> Session:
+    code, out = run(
+        "agents", "register", "airline", "--owner", "o@x.io", "--backup", "b@x.io", "--live", "v1"
+    )
+    assert code == 0, out
+    return session
+
+
+def test_register_refuses_owner_as_backup_and_writes_nothing(session: Session) -> None:
+    code, out = run("agents", "register", "airline", "--owner", "o@x.io", "--backup", "O@x.io")
+    assert code == 2
+    assert "backup approver must be a different person" in out
+    assert count(session, Agent) == 0 and count(session, Person) == 0
+    assert count(session, AuditEvent) == 0
+
+
+def test_register_refuses_bad_email_and_duplicates(registered: Session) -> None:
+    code, out = run("agents", "register", "other", "--owner", "nobody", "--backup", "b@x.io")
+    assert code == 2 and "not an email address" in out
+    code, out = run("agents", "register", "airline", "--owner", "p@x.io", "--backup", "q@x.io")
+    assert code == 2 and "already registered" in out
+    assert count(registered, Agent) == 1
+
+
+def test_list_and_show(registered: Session) -> None:
+    code, out = run("agents", "list")
+    assert code == 0 and "airline" in out and "v1" in out
+    code, out = run("agents", "show", "nope")
+    assert code == 2 and "no agent named 'nope'" in out
+
+
+def test_import_bad_inputs(registered: Session, tmp_path: Path) -> None:
+    code, out = run(
+        "import", str(tmp_path / "missing.jsonl"), "--agent", "airline", "--version", "v1"
+    )
+    assert code == 2 and "missing.jsonl" in out
+
+    good = {
+        "id": "c1",
+        "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}],
+    }
+    path = tmp_path / "mixed.jsonl"
+    path.write_text(json.dumps(good) + "\n{not json\n" + json.dumps({"id": "c2"}) + "\n")
+    code, out = run("import", str(path), "--agent", "ghost", "--version", "v1")
+    assert code == 2 and "no agent named 'ghost'" in out
+    assert count(registered, Conversation) == 0
+
+    code, out = run("import", str(path), "--agent", "airline", "--version", "v1")
+    assert code == 0, out
+    assert "1 imported" in out and "2 rejected" in out
+    assert "line 2" in out and "line 3" in out
+    assert count(registered, Conversation) == 1
+
+
+def test_rubric_and_triggers_bad_files(session: Session, tmp_path: Path) -> None:
+    code, out = run("rubric", "add", str(tmp_path / "none.yaml"))
+    assert code == 2 and "none.yaml" in out
+    bad = tmp_path / "triggers.yaml"
+    bad.write_text("version: 1\nagent: airline\ntriggers:\n  - name: x\n    kind: nonsense\n")
+    code, out = run("triggers", "check", str(bad))
+    assert code == 2 and "triggers.yaml:" in out
+    code, out = run("triggers", "check", str(TRIGGERS))
+    assert code == 0 and "valid" in out
+
+
+def test_review_bad_inputs(registered: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AGENTOPS_USER_EMAIL", raising=False)
+    code, out = run("review", "next")
+    assert code == 2 and "--as EMAIL" in out
+    code, out = run("review", "next", "--as", "r@x.io")
+    assert code == 0 and "queue is empty" in out
+    code, out = run("review", "submit", "999", "--as", "r@x.io")
+    assert code == 2 and "999" in out
+
+
+def test_actions_bad_inputs(registered: Session) -> None:
+    code, out = run("actions", "show", "42")
+    assert code == 2 and "42" in out
+    code, out = run("approve", "42", "--as", "o@x.io")
+    assert code == 2 and "42" in out
+    code, _ = run("reject", "42", "--as", "o@x.io")
+    assert code == 2  # --reason is required: a usage error, not a traceback
+    code, out = run("actions", "redeploy", "airline", "v9", "--as", "d@x.io", "--reason", "fix")
+    assert code == 2 and "v9" in out
+
+
+def test_audit_export_verify_and_tamper(registered: Session, tmp_path: Path) -> None:
+    code, out = run("audit", "export", "-o", str(tmp_path / "t.xml"), "--format", "xml")
+    assert code == 2 and "jsonl or csv" in out
+    code, out = run("audit", "export", "-o", str(tmp_path))
+    assert code == 2 and "directory" in out
+    target = tmp_path / "trail.jsonl"
+    code, out = run("audit", "export", "-o", str(target))
+    assert code == 0
+    lines = target.read_text().splitlines()
+    assert len(lines) == count(registered, AuditEvent) > 0
+    code, out = run("audit", "verify")
+    assert code == 0 and "intact" in out
+
+    registered.exec(text("UPDATE auditevent SET actor = 'mallory' WHERE seq = 1"))  # type: ignore[call-overload]
+    registered.commit()
+    code, out = run("audit", "verify")
+    assert code == 1 and "tampered" in out and "event 1" in out
+
+
+def test_bad_database_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGENTOPS_DATABASE_URL", "mysql://nobody@localhost/x")
+    from agentops.settings import get_settings
+
+    get_settings.cache_clear()
+    code, out = run("agents", "list")
+    assert code == 2 and "unsupported database" in out
+    get_settings.cache_clear()

@@ -1,0 +1,185 @@
+"""HttpDeployer against a real fake deployer served by uvicorn on 127.0.0.1."""
+
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+import uvicorn
+from fastapi import FastAPI, HTTPException
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from agentops.actions.deployer import DeployerError, HttpDeployer
+
+
+class DeploymentRequest(BaseModel):
+    agent: str
+    version: str
+    action_id: int
+
+
+class FakeDeployer:
+    """Implements the deployer contract; a deployment settles after a few health checks."""
+
+    def __init__(
+        self, *, serving: dict[str, str], settle_checks: int = 2, healthy: bool = True
+    ) -> None:
+        self.serving = dict(serving)
+        self.settle_checks = settle_checks
+        self.healthy = healthy
+        self.refuse = False
+        self.deployments: list[dict[str, Any]] = []
+        self._pending: dict[str, list[Any]] = {}
+        self.app = FastAPI()
+        self.app.post("/deployments")(self._deploy)
+        self.app.get("/agents/{agent}/health")(self._health)
+
+    def _deploy(self, request: DeploymentRequest) -> JSONResponse:
+        if self.refuse:
+            raise HTTPException(status_code=409, detail="deployments are frozen")
+        self.deployments.append(request.model_dump())
+        self._pending[request.agent] = [request.version, self.settle_checks]
+        body = {"deployment_id": f"dep-{uuid.uuid4().hex[:8]}", "status": "accepted"}
+        return JSONResponse(body, status_code=202)
+
+    def _health(self, agent: str) -> dict[str, Any]:
+        if agent not in self.serving:
+            raise HTTPException(status_code=404, detail=f"unknown agent {agent}")
+        pending = self._pending.get(agent)
+        if pending is not None:
+            pending[1] -= 1
+            if pending[1] <= 0:
+                self.serving[agent] = pending[0]
+                del self._pending[agent]
+        return {"agent": agent, "version": self.serving[agent], "healthy": self.healthy}
+
+
+@contextmanager
+def serve(app: FastAPI) -> Iterator[str]:
+    """Run the app on a free local port for the duration of the block."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("fake deployer did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+def unreachable_url() -> str:
+    """A local URL nothing listens on."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@pytest.fixture
+def fake() -> FakeDeployer:
+    return FakeDeployer(serving={"airline": "v2"})
+
+
+@pytest.fixture
+def deployer_url(fake: FakeDeployer) -> Iterator[str]:
+    with serve(fake.app) as url:
+        yield url
+
+
+def test_deploy_then_wait_until_healthy(fake: FakeDeployer, deployer_url: str) -> None:
+    with HttpDeployer(deployer_url + "/") as deployer:
+        deployment_id = deployer.deploy(agent="airline", version="v1", action_id=7)
+        health = deployer.wait_until_healthy(
+            agent="airline", version="v1", timeout_s=5, poll_s=0.05
+        )
+    assert deployment_id.startswith("dep-")
+    assert fake.deployments == [{"agent": "airline", "version": "v1", "action_id": 7}]
+    assert health.healthy
+    assert health.observed_version == "v1"
+    assert health.checks == fake.settle_checks
+    assert "serving v1" in health.detail
+
+
+def test_unhealthy_version_times_out_with_detail(fake: FakeDeployer, deployer_url: str) -> None:
+    fake.healthy = False
+    with HttpDeployer(deployer_url) as deployer:
+        deployer.deploy(agent="airline", version="v1", action_id=1)
+        started = time.monotonic()
+        health = deployer.wait_until_healthy(
+            agent="airline", version="v1", timeout_s=0.5, poll_s=0.05
+        )
+    assert time.monotonic() - started < 2
+    assert not health.healthy
+    assert health.observed_version == "v1"
+    assert health.checks > 2
+    assert "did not become healthy on v1 within 0.5s" in health.detail
+    assert "healthy=False" in health.detail
+
+
+def test_wrong_version_is_not_healthy(fake: FakeDeployer, deployer_url: str) -> None:
+    with HttpDeployer(deployer_url) as deployer:
+        health = deployer.wait_until_healthy(
+            agent="airline", version="v1", timeout_s=0.3, poll_s=0.05
+        )
+    assert not health.healthy
+    assert health.observed_version == "v2"
+
+
+def test_unknown_agent_health_reports_the_http_error(deployer_url: str) -> None:
+    with HttpDeployer(deployer_url) as deployer:
+        health = deployer.wait_until_healthy(
+            agent="hotel", version="v1", timeout_s=0.2, poll_s=0.05
+        )
+        with pytest.raises(DeployerError, match="HTTP 404"):
+            deployer.check_health(agent="hotel")
+    assert not health.healthy
+    assert health.observed_version is None
+    assert "HTTP 404" in health.detail
+
+
+def test_refused_deployment_raises(fake: FakeDeployer, deployer_url: str) -> None:
+    fake.refuse = True
+    with (
+        HttpDeployer(deployer_url) as deployer,
+        pytest.raises(DeployerError, match=r"refused to deploy airline v1: HTTP 409 .*frozen"),
+    ):
+        deployer.deploy(agent="airline", version="v1", action_id=1)
+    assert fake.deployments == []
+
+
+def test_contract_violation_is_reported() -> None:
+    app = FastAPI()
+
+    @app.post("/deployments")
+    def accept_without_id() -> JSONResponse:
+        return JSONResponse({"status": "accepted"}, status_code=202)
+
+    with (
+        serve(app) as url,
+        HttpDeployer(url) as deployer,
+        pytest.raises(DeployerError, match="without a deployment_id"),
+    ):
+        deployer.deploy(agent="airline", version="v1", action_id=1)
+
+
+def test_unreachable_deployer_is_named() -> None:
+    url = unreachable_url()
+    with HttpDeployer(url, timeout=2) as deployer:
+        with pytest.raises(DeployerError, match=f"deployer at {url} is unreachable"):
+            deployer.deploy(agent="airline", version="v1", action_id=1)
+        health = deployer.wait_until_healthy(agent="airline", version="v1", timeout_s=0.1)
+    assert not health.healthy
+    assert "is unreachable" in health.detail

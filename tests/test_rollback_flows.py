@@ -1,0 +1,294 @@
+"""The approval-gated flows under a real Prefect test server, approved the way the CLI does."""
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+import pytest
+from flows.approval_gate import resume_waiting_run
+from flows.redeploy_agent import redeploy_agent
+from flows.rollback_agent import rollback_agent
+from prefect.client.orchestration import get_client
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from agentops.actions.service import decide, get_action, propose_redeploy, propose_rollback
+from agentops.agents.service import ensure_version, mark_known_good, register_agent, set_live
+from agentops.audit.service import iter_events, verify_chain
+from agentops.errors import RuleViolation
+from agentops.settings import get_settings
+from agentops.store.models import ActionStatus, AgentVersion, Decision, VersionStatus
+from test_deployer import FakeDeployer, serve
+
+pytestmark = [pytest.mark.flows, pytest.mark.usefixtures("prefect_harness")]
+
+OWNER, BACKUP = "owner@x.io", "backup@x.io"
+
+
+@dataclass
+class Setup:
+    action_id: int
+    good_id: int
+    bad_id: int
+
+
+@dataclass
+class FlowThread:
+    thread: threading.Thread
+    outcome: dict[str, Any] = field(default_factory=dict)
+
+    def result(self, timeout: float = 30) -> dict[str, Any]:
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "flow did not finish in time"
+        if "error" in self.outcome:
+            raise self.outcome["error"]
+        return self.outcome["summary"]
+
+
+def timeouts(monkeypatch: pytest.MonkeyPatch, *, owner: int, backup: int) -> None:
+    monkeypatch.setenv("AGENTOPS_OWNER_APPROVAL_TIMEOUT_S", str(owner))
+    monkeypatch.setenv("AGENTOPS_BACKUP_APPROVAL_TIMEOUT_S", str(backup))
+    monkeypatch.setenv("AGENTOPS_APPROVAL_POLL_INTERVAL_S", "1")
+    monkeypatch.delenv("AGENTOPS_DEPLOYER_URL", raising=False)
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def rollback_setup(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Setup:
+    timeouts(monkeypatch, owner=30, backup=30)
+    with Session(engine) as session:
+        agent = register_agent(
+            session, name="airline", owner_email=OWNER, backup_email=BACKUP, actor="test"
+        )
+        good = ensure_version(session, agent=agent, version="v1", actor="test")
+        set_live(session, agent=agent, version=good, actor="test")
+        mark_known_good(session, agent=agent, version=good, actor="test")
+        bad = ensure_version(session, agent=agent, version="v2", actor="test")
+        set_live(session, agent=agent, version=bad, actor="test")
+        action = propose_rollback(
+            session,
+            agent=agent,
+            from_version=bad,
+            evaluation=None,
+            actor="trigger:escalation-rate",
+            reason="escalation rate breached",
+        )
+        assert action is not None
+        session.commit()
+        return Setup(action_id=action.id, good_id=good.id, bad_id=bad.id)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def fake() -> FakeDeployer:
+    return FakeDeployer(serving={"airline": "v2"}, settle_checks=2)
+
+
+@pytest.fixture
+def deployer_url(fake: FakeDeployer) -> Iterator[str]:
+    with serve(fake.app) as url:
+        yield url
+
+
+def start(flow: Callable[..., dict[str, Any]], **parameters: Any) -> FlowThread:
+    """Run a flow in a thread, as a worker would, so the test can act as the approver."""
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["summary"] = flow(**parameters)
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return FlowThread(thread=thread, outcome=outcome)
+
+
+def wait_for(condition: Callable[[], bool], *, timeout: float = 20, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def status_of(engine: Engine, action_id: int) -> ActionStatus:
+    with Session(engine) as session:
+        return get_action(session, action_id=action_id).status
+
+
+def paused_run_id(engine: Engine, action_id: int) -> str:
+    """The flow run id once the flow is actually paused waiting for a decision."""
+    found: dict[str, str] = {}
+
+    def paused() -> bool:
+        with Session(engine) as session:
+            run_id = get_action(session, action_id=action_id).flow_run_id
+        if run_id is None:
+            return False
+        with get_client(sync_client=True) as client:
+            state = client.read_flow_run(UUID(run_id)).state
+        found["id"] = run_id
+        return state is not None and state.is_paused()
+
+    wait_for(paused, what="the flow to pause for approval")
+    return found["id"]
+
+
+def approve_like_the_cli(
+    engine: Engine, action_id: int, approver: str, decision: Decision, reason: str | None = None
+) -> bool:
+    with Session(engine) as session:
+        result = decide(
+            session,
+            action_id=action_id,
+            approver_email=approver,
+            decision=decision,
+            reason=reason,
+            channel="cli",
+        )
+        session.commit()
+        assert result.newly_recorded
+        run_id = result.action.flow_run_id
+    assert run_id is not None
+    return resume_waiting_run(flow_run_id=run_id, action_id=action_id)
+
+
+def version_statuses(engine: Engine, setup: Setup) -> tuple[VersionStatus, VersionStatus]:
+    with Session(engine) as session:
+        good = session.get(AgentVersion, setup.good_id)
+        bad = session.get(AgentVersion, setup.bad_id)
+        assert good is not None and bad is not None
+        return good.status, bad.status
+
+
+def audit_kinds(engine: Engine, action_id: int) -> list[str]:
+    with Session(engine) as session:
+        assert verify_chain(session) == []
+        return [e.kind for e in iter_events(session, entity=f"action:{action_id}")]
+
+
+def test_owner_approves_and_rollback_is_deployed_and_verified(
+    engine: Engine, rollback_setup: Setup, fake: FakeDeployer, deployer_url: str
+) -> None:
+    action_id = rollback_setup.action_id
+    running = start(rollback_agent, action_id=action_id, deployer_url=deployer_url)
+    paused_run_id(engine, action_id)
+    assert approve_like_the_cli(engine, action_id, OWNER, Decision.approve)
+
+    summary = running.result()
+    assert summary["status"] == "succeeded"
+    assert summary["kind"] == "rollback"
+    assert summary["timings"]["approval_wait_s"] > 0
+    assert "serving v1 and healthy" in summary["detail"]
+    assert fake.deployments == [{"agent": "airline", "version": "v1", "action_id": action_id}]
+    assert fake.serving["airline"] == "v1"
+    assert version_statuses(engine, rollback_setup) == (
+        VersionStatus.live,
+        VersionStatus.rolled_back,
+    )
+    assert audit_kinds(engine, action_id) == [
+        "action.proposed",
+        "approval.requested",
+        "approval.decided",
+        "action.executing",
+        "action.executed",
+    ]
+
+
+def test_owner_rejects_and_nothing_is_deployed(
+    engine: Engine, rollback_setup: Setup, fake: FakeDeployer, deployer_url: str
+) -> None:
+    action_id = rollback_setup.action_id
+    running = start(rollback_agent, action_id=action_id, deployer_url=deployer_url)
+    paused_run_id(engine, action_id)
+    assert approve_like_the_cli(engine, action_id, OWNER, Decision.reject, "holiday spike")
+
+    summary = running.result()
+    assert summary["status"] == "rejected"
+    assert summary["timings"]["executing_s"] == 0
+    assert fake.deployments == []
+    assert version_statuses(engine, rollback_setup) == (VersionStatus.retired, VersionStatus.live)
+    assert "action.executed" not in audit_kinds(engine, action_id)
+
+
+def test_owner_timeout_escalates_and_backup_approves(
+    engine: Engine,
+    rollback_setup: Setup,
+    fake: FakeDeployer,
+    deployer_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    timeouts(monkeypatch, owner=2, backup=30)
+    action_id = rollback_setup.action_id
+    running = start(rollback_agent, action_id=action_id, deployer_url=deployer_url)
+    paused_run_id(engine, action_id)
+    wait_for(
+        lambda: status_of(engine, action_id) == ActionStatus.escalated,
+        timeout=10,
+        what="escalation to the backup",
+    )
+    assert approve_like_the_cli(engine, action_id, BACKUP, Decision.approve)
+
+    summary = running.result()
+    assert summary["status"] == "succeeded"
+    assert fake.serving["airline"] == "v1"
+    kinds = audit_kinds(engine, action_id)
+    assert kinds.index("approval.escalated") < kinds.index("approval.decided")
+
+
+def test_nobody_decides_and_the_action_expires(
+    engine: Engine,
+    rollback_setup: Setup,
+    fake: FakeDeployer,
+    deployer_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    timeouts(monkeypatch, owner=1, backup=1)
+    action_id = rollback_setup.action_id
+    running = start(rollback_agent, action_id=action_id, deployer_url=deployer_url)
+
+    summary = running.result()
+    assert summary["status"] == "expired"
+    assert fake.deployments == []
+    assert audit_kinds(engine, action_id)[-2:] == ["approval.escalated", "action.expired"]
+    with Session(engine) as session:
+        run_id = get_action(session, action_id=action_id).flow_run_id
+    assert run_id is not None
+    assert resume_waiting_run(flow_run_id=run_id, action_id=action_id, grace_s=0) is False
+
+
+def test_redeploy_without_a_deployer_fails_clearly(engine: Engine, rollback_setup: Setup) -> None:
+    with pytest.raises(RuleViolation, match="is a rollback, not a redeploy"):
+        redeploy_agent(action_id=rollback_setup.action_id)
+    assert status_of(engine, rollback_setup.action_id) == ActionStatus.proposed
+
+    with Session(engine) as session:
+        agent = register_agent(
+            session, name="hotel", owner_email=OWNER, backup_email=BACKUP, actor="test"
+        )
+        live = ensure_version(session, agent=agent, version="h1", actor="test")
+        set_live(session, agent=agent, version=live, actor="test")
+        candidate = ensure_version(session, agent=agent, version="h2", actor="test")
+        action = propose_redeploy(
+            session, agent=agent, version=candidate, actor="ops@x.io", reason="new prompt"
+        )
+        session.commit()
+        action_id, candidate_id = action.id, candidate.id
+        assert action_id is not None
+    running = start(redeploy_agent, action_id=action_id)
+    paused_run_id(engine, action_id)
+    assert approve_like_the_cli(engine, action_id, OWNER, Decision.approve)
+
+    summary = running.result()
+    assert summary["kind"] == "redeploy"
+    assert summary["status"] == "failed"
+    assert "no deployer configured: set AGENTOPS_DEPLOYER_URL" in summary["detail"]
+    with Session(engine) as session:
+        candidate = session.get(AgentVersion, candidate_id)
+        assert candidate is not None
+        assert candidate.status == VersionStatus.candidate
+    assert audit_kinds(engine, action_id)[-1] == "action.executed"
