@@ -53,6 +53,7 @@ def evaluate_live_version(*, agent_name: str, triggers_file: str | None) -> dict
             "evaluation_ids": [e.id for e in report.evaluations],
             "breached": [e.trigger_name for e in report.breached],
             "action_id": action.id if action else None,
+            "marked_known_good": report.marked_known_good,
         }
     engine.dispose()
     return summary

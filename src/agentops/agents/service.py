@@ -169,10 +169,10 @@ def set_live(
     return version
 
 
-def mark_known_good(session: Session, *, agent: Agent, version: AgentVersion, actor: str) -> None:
-    """Record a version as the agent's last-known-good rollback target."""
+def mark_known_good(session: Session, *, agent: Agent, version: AgentVersion, actor: str) -> bool:
+    """Record a version as the agent's last-known-good rollback target; True if it changed."""
     if agent.last_known_good_version_id == version.id:
-        return
+        return False
     agent.last_known_good_version_id = version.id
     session.add(agent)
     session.flush()
@@ -184,6 +184,7 @@ def mark_known_good(session: Session, *, agent: Agent, version: AgentVersion, ac
         entity_id=version.id,
         payload={"agent": agent.name, "version": version.version},
     )
+    return True
 
 
 def known_good_version(session: Session, *, agent: Agent) -> AgentVersion | None:

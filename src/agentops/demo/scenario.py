@@ -42,6 +42,8 @@ from agentops.store.models import Action, ActionStatus, Decision, Evaluation, Ou
 from agentops.triggers.service import register_trigger_set
 
 APPROVAL_WAIT_LIMIT_S = 60
+# Reviewers are human: a rare wrong judgement per criterion keeps the statistics honest.
+REVIEWER_ERROR_RATE = 0.003
 
 
 class Scenario:
@@ -65,7 +67,7 @@ class Scenario:
         self.clock = simulated_start()
         self.hour = 0
         self.reviewers = [
-            SimulatedReviewer(email=email, error_rate=0.02, seed=seed + offset)
+            SimulatedReviewer(email=email, error_rate=REVIEWER_ERROR_RATE, seed=seed + offset)
             for offset, email in enumerate(REVIEWERS)
         ]
         self.rollback_action_id: int | None = None
@@ -182,6 +184,10 @@ class Scenario:
             f"{version}: {pulled} conversations pulled, {queued} sampled, "
             f"{reviewed} reviewed ({violations} violations) | {outcomes}"
         )
+        if summary["marked_known_good"]:
+            self.say(f"[green]{summary['version']} passed every trigger: now last known good[/]")
+        if summary["marked_known_good"]:
+            self.say(f"[green]{summary['version']} passed every trigger: now last known good[/]")
         if summary["action_id"] is not None:
             self.say(
                 f"[bold red]breach[/] on {summary['version']}: rollback proposed "

@@ -187,8 +187,9 @@ def evaluate_version(
         evaluations.append(evaluation)
     report = EvaluationReport(evaluations=evaluations)
     if report.all_ok and version.status == VersionStatus.live:
-        mark_known_good(session, agent=agent, version=version, actor=actor)
-        report.marked_known_good = True
+        report.marked_known_good = mark_known_good(
+            session, agent=agent, version=version, actor=actor
+        )
     return report
 
 
