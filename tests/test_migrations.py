@@ -1,9 +1,9 @@
 """Alembic migrations build exactly the schema the models describe, on both databases."""
 
 import pytest
-from sqlalchemy import inspect
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
 from sqlmodel import SQLModel
 from typer.testing import CliRunner
 
