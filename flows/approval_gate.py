@@ -8,6 +8,8 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -56,48 +58,40 @@ def wait_for_approval(
     engine: Engine | None = None,
 ) -> Action:
     """Open the approval window, wait for a decision or expiry, and return the action."""
-    if engine is None:
-        own_engine = make_engine()
-        try:
-            return wait_for_approval(
+    borrowed: AbstractContextManager[Engine] = (
+        nullcontext(engine) if engine is not None else _own_engine()
+    )
+    with borrowed as store:
+        flow_run_id = current_flow_run.id
+        with Session(store) as session:
+            action = open_approval(
+                session,
                 action_id=action_id,
+                flow_run_id=str(flow_run_id) if flow_run_id else None,
                 owner_timeout_s=owner_timeout_s,
                 backup_timeout_s=backup_timeout_s,
+            )
+            session.commit()
+            owner_deadline, final_deadline = action.owner_deadline, action.final_deadline
+        assert owner_deadline is not None and final_deadline is not None
+        escalation = threading.Timer(
+            max(0.0, _seconds_until(owner_deadline)),
+            _escalate_quietly,
+            kwargs={"engine": store, "action_id": action_id},
+        )
+        escalation.daemon = True
+        escalation.start()
+        try:
+            _pause_until_decided(
+                store,
+                action_id=action_id,
+                seconds_left=_seconds_until(final_deadline),
                 poll_interval_s=poll_interval_s,
-                engine=own_engine,
             )
         finally:
-            own_engine.dispose()
-    flow_run_id = current_flow_run.id
-    with Session(engine) as session:
-        action = open_approval(
-            session,
-            action_id=action_id,
-            flow_run_id=str(flow_run_id) if flow_run_id else None,
-            owner_timeout_s=owner_timeout_s,
-            backup_timeout_s=backup_timeout_s,
-        )
-        session.commit()
-        owner_deadline, final_deadline = action.owner_deadline, action.final_deadline
-    assert owner_deadline is not None and final_deadline is not None
-    escalation = threading.Timer(
-        max(0.0, (owner_deadline - utcnow()).total_seconds()),
-        _escalate_quietly,
-        kwargs={"engine": engine, "action_id": action_id},
-    )
-    escalation.daemon = True
-    escalation.start()
-    try:
-        _pause_until_decided(
-            engine,
-            action_id=action_id,
-            seconds_left=_seconds_until(final_deadline),
-            poll_interval_s=poll_interval_s,
-        )
-    finally:
-        escalation.cancel()
-    _expire_if_undecided(engine, action_id=action_id)
-    return _read_action(engine, action_id)
+            escalation.cancel()
+        _expire_if_undecided(store, action_id=action_id)
+        return _read_action(store, action_id)
 
 
 def resume_waiting_run(*, flow_run_id: str, action_id: int, grace_s: float = 5.0) -> bool:
@@ -153,8 +147,7 @@ def gate_then_execute(
 ) -> dict[str, Any]:
     """Wait for approval, then deploy and verify; returns a summary of what happened."""
     settings = get_settings()
-    engine = make_engine()
-    try:
+    with _own_engine() as engine:
         _require_kind(engine, action_id=action_id, expected_kind=expected_kind)
         waiting_since = time.monotonic()
         action = wait_for_approval(
@@ -179,6 +172,14 @@ def gate_then_execute(
         return _summary(
             _read_action(engine, action_id), approval_wait_s=waited_s, executing_s=executing_s
         )
+
+
+@contextmanager
+def _own_engine() -> Iterator[Engine]:
+    """An engine on the configured store, disposed of when the block ends."""
+    engine = make_engine()
+    try:
+        yield engine
     finally:
         engine.dispose()
 
@@ -204,13 +205,15 @@ def _execute(
         )
     except BaseException as exc:
         # Never leave an action stuck in "executing": record the crash, then let it surface.
-        _record(engine, action_id=action_id, succeeded=False, detail=f"execution crashed: {exc!r}")
+        _record_outcome(
+            engine, action_id=action_id, succeeded=False, detail=f"execution crashed: {exc!r}"
+        )
         raise
     if succeeded:
         logger.info("action #%s: %s", action_id, detail)
     else:
         logger.error("action #%s: %s", action_id, detail)
-    _record(engine, action_id=action_id, succeeded=succeeded, detail=detail)
+    _record_outcome(engine, action_id=action_id, succeeded=succeeded, detail=detail)
 
 
 def _deploy_and_verify(
@@ -226,7 +229,7 @@ def _deploy_and_verify(
     return health.healthy, f"deployment {deployment_id}: {health.detail}"
 
 
-def _record(engine: Engine, *, action_id: int, succeeded: bool, detail: str) -> None:
+def _record_outcome(engine: Engine, *, action_id: int, succeeded: bool, detail: str) -> None:
     with Session(engine) as session:
         record_execution(
             session, action_id=action_id, succeeded=succeeded, detail=detail, actor=FLOW_ACTOR

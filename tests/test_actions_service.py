@@ -1,4 +1,3 @@
-from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
@@ -17,43 +16,28 @@ from agentops.actions.service import (
     propose_rollback,
     record_execution,
 )
-from agentops.agents.service import ensure_version, mark_known_good, register_agent, set_live
+from agentops.agents.service import ensure_version, mark_known_good, set_live
 from agentops.audit.service import iter_events, verify_chain
 from agentops.errors import NotFoundError, RuleViolation
 from agentops.store.models import (
     Action,
     ActionKind,
     ActionStatus,
-    Agent,
-    AgentVersion,
     Approval,
     Decision,
     VersionStatus,
     utcnow,
 )
+from factories import BACKUP, OWNER, Fleet, agent_named, degraded_fleet
 
-OWNER, BACKUP, PROPOSER = "owner@x.io", "backup@x.io", "trigger:escalation-rate"
-
-
-@dataclass
-class Fleet:
-    agent: Agent
-    good: AgentVersion
-    bad: AgentVersion
+PROPOSER = "trigger:escalation-rate"
 
 
 @pytest.fixture
 def fleet(session: Session) -> Fleet:
-    agent = register_agent(
-        session, name="airline", owner_email=OWNER, backup_email=BACKUP, actor="test"
-    )
-    good = ensure_version(session, agent=agent, version="v1", actor="test")
-    set_live(session, agent=agent, version=good, actor="test")
-    mark_known_good(session, agent=agent, version=good, actor="test")
-    bad = ensure_version(session, agent=agent, version="v2", actor="test")
-    set_live(session, agent=agent, version=bad, actor="test")
+    fleet = degraded_fleet(session)
     session.commit()
-    return Fleet(agent=agent, good=good, bad=bad)
+    return fleet
 
 
 def kinds(session: Session, action: Action) -> list[str]:
@@ -77,6 +61,17 @@ def opened(session: Session, fleet: Fleet) -> Action:
     action = propose(session, fleet)
     return open_approval(
         session, action_id=action.id, flow_run_id=None, owner_timeout_s=60, backup_timeout_s=60
+    )
+
+
+def owner_approves(session: Session, action: Action) -> None:
+    decide(
+        session,
+        action_id=action.id,  # type: ignore[arg-type]
+        approver_email=OWNER,
+        decision=Decision.approve,
+        reason=None,
+        channel="cli",
     )
 
 
@@ -110,9 +105,7 @@ def test_second_rollback_is_not_proposed_while_one_is_open(session: Session, fle
 
 
 def test_rollback_without_known_good_is_not_proposed(session: Session) -> None:
-    agent = register_agent(
-        session, name="fresh", owner_email=OWNER, backup_email=BACKUP, actor="test"
-    )
+    agent = agent_named(session, "fresh")
     only = ensure_version(session, agent=agent, version="v1", actor="test")
     set_live(session, agent=agent, version=only, actor="test")
     assert (
@@ -230,14 +223,7 @@ def test_conflicting_decision_is_refused(session: Session, fleet: Fleet) -> None
         channel="cli",
     )
     with pytest.raises(ApprovalRefused, match="already decided"):
-        decide(
-            session,
-            action_id=action.id,
-            approver_email=OWNER,
-            decision=Decision.approve,
-            reason=None,
-            channel="cli",
-        )
+        owner_approves(session, action)
     session.commit()
     action = get_action(session, action_id=action.id)
     assert action.status == ActionStatus.rejected
@@ -279,27 +265,13 @@ def test_expiry_closes_the_window(session: Session, fleet: Fleet) -> None:
     session.commit()
     assert get_action(session, action_id=action.id).status == ActionStatus.expired
     with pytest.raises(ApprovalRefused, match="expired"):
-        decide(
-            session,
-            action_id=action.id,
-            approver_email=OWNER,
-            decision=Decision.approve,
-            reason=None,
-            channel="cli",
-        )
+        owner_approves(session, action)
     assert "action.expired" in kinds(session, action)
 
 
 def test_successful_rollback_switches_versions(session: Session, fleet: Fleet) -> None:
     action = opened(session, fleet)
-    decide(
-        session,
-        action_id=action.id,
-        approver_email=OWNER,
-        decision=Decision.approve,
-        reason=None,
-        channel="cli",
-    )
+    owner_approves(session, action)
     mark_executing(session, action_id=action.id)
     record_execution(session, action_id=action.id, succeeded=True, detail="healthy on v1")
     session.commit()
@@ -319,14 +291,7 @@ def test_failed_execution_leaves_versions_alone(session: Session, fleet: Fleet) 
     action = opened(session, fleet)
     with pytest.raises(RuleViolation, match="only approved actions run"):
         mark_executing(session, action_id=action.id)
-    decide(
-        session,
-        action_id=action.id,
-        approver_email=OWNER,
-        decision=Decision.approve,
-        reason=None,
-        channel="cli",
-    )
+    owner_approves(session, action)
     mark_executing(session, action_id=action.id)
     record_execution(session, action_id=action.id, succeeded=False, detail="deployer down")
     session.commit()
@@ -354,14 +319,7 @@ def test_redeploy_after_rollback_retires_the_replaced_version(
     open_approval(
         session, action_id=action.id, flow_run_id=None, owner_timeout_s=60, backup_timeout_s=60
     )
-    decide(
-        session,
-        action_id=action.id,
-        approver_email=OWNER,
-        decision=Decision.approve,
-        reason=None,
-        channel="cli",
-    )
+    owner_approves(session, action)
     mark_executing(session, action_id=action.id)
     record_execution(session, action_id=action.id, succeeded=True, detail="ok")
     session.commit()

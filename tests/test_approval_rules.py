@@ -28,6 +28,13 @@ FACTS = ActionFacts(
     final_deadline=FINAL_DEADLINE,
 )
 
+APPROVED_BY_OWNER = replace(
+    FACTS,
+    status=ActionStatus.approved,
+    recorded_decision=Decision.approve,
+    recorded_approver="owner@x.io",
+)
+
 
 def ask(
     approver: str,
@@ -86,38 +93,25 @@ def test_owner_may_still_decide_after_escalation() -> None:
 
 
 def test_same_decision_again_is_a_duplicate() -> None:
-    facts = replace(
-        FACTS,
-        status=ActionStatus.approved,
-        recorded_decision=Decision.approve,
-        recorded_approver="owner@x.io",
-    )
-    assert check_decision(facts, ask("owner@x.io")).outcome is CheckOutcome.duplicate
+    assert check_decision(APPROVED_BY_OWNER, ask("owner@x.io")).outcome is CheckOutcome.duplicate
     # Even long after the deadlines: the click is harmless and counted once.
     late = FINAL_DEADLINE + timedelta(days=1)
-    assert check_decision(facts, ask("owner@x.io", at=late)).outcome is CheckOutcome.duplicate
+    assert (
+        check_decision(APPROVED_BY_OWNER, ask("owner@x.io", at=late)).outcome
+        is CheckOutcome.duplicate
+    )
 
 
 def test_conflicting_second_decision_is_refused() -> None:
-    facts = replace(
-        FACTS,
-        status=ActionStatus.approved,
-        recorded_decision=Decision.approve,
-        recorded_approver="owner@x.io",
-    )
     with pytest.raises(RuleViolation, match=r"already decided \(approve by owner@x.io\)"):
-        check_decision(facts, ask("owner@x.io", Decision.reject, reason="changed my mind"))
+        check_decision(
+            APPROVED_BY_OWNER, ask("owner@x.io", Decision.reject, reason="changed my mind")
+        )
 
 
 def test_duplicate_still_requires_an_allowed_approver() -> None:
-    facts = replace(
-        FACTS,
-        status=ActionStatus.approved,
-        recorded_decision=Decision.approve,
-        recorded_approver="owner@x.io",
-    )
     with pytest.raises(RuleViolation, match="may not decide"):
-        check_decision(facts, ask("mallory@x.io"))
+        check_decision(APPROVED_BY_OWNER, ask("mallory@x.io"))
 
 
 def test_after_the_final_deadline_is_refused_as_expired() -> None:

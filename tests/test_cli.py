@@ -143,3 +143,75 @@ def test_bad_database_url(monkeypatch: pytest.MonkeyPatch) -> None:
     code, out = run("agents", "list")
     assert code == 2 and "unsupported database" in out
     get_settings.cache_clear()
+
+
+def test_review_next_and_submit(registered: Session, tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from agentops.agents.service import get_agent, get_version
+    from agentops.review.rubric import latest_rubric
+    from agentops.sampling.service import sample_window
+    from agentops.store.models import Review
+
+    code, out = run("rubric", "add", str(RUBRIC))
+    assert code == 0 and "is stored" in out
+    started = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    path = tmp_path / "convs.jsonl"
+    path.write_text(
+        json.dumps(
+            {
+                "id": "c1",
+                "started_at": started.isoformat(),
+                "messages": [
+                    {"role": "user", "content": "Cancel my trip please"},
+                    {
+                        "role": "assistant",
+                        "content": None,
+                        "tool_calls": [
+                            {
+                                "id": "t1",
+                                "type": "function",
+                                "function": {
+                                    "name": "cancel_reservation",
+                                    "arguments": '{"reservation_id": "ABC123"}',
+                                },
+                            }
+                        ],
+                    },
+                    {"role": "tool", "tool_call_id": "t1", "content": "cancelled"},
+                    {"role": "assistant", "content": "Done."},
+                ],
+            }
+        )
+        + "\n"
+    )
+    code, out = run("import", str(path), "--agent", "airline", "--version", "v1")
+    assert code == 0 and "1 imported" in out
+    agent = get_agent(registered, name="airline")
+    sample_window(
+        registered,
+        agent=agent,
+        version=get_version(registered, agent=agent, version="v1"),
+        rubric=latest_rubric(registered),
+        window_start=started,  # type: ignore[arg-type]
+        window_end=started + timedelta(hours=1),
+        seed=1,
+        actor="test",
+    )
+    registered.commit()
+
+    code, out = run("review", "next", "--as", "r@x.io")
+    assert code == 0 and "cancel_reservation" in out and "explicit-confirmation" in out
+    assert count(registered, Review) == 0
+    code, out = run("review", "submit", "1", "--as", "someone@x.io")
+    assert code == 2 and "claim" in out
+    code, out = run("review", "submit", "1", "--as", "r@x.io", "--fail", "nonsense")
+    assert code == 2 and "unknown criteria nonsense" in out
+    assert count(registered, Review) == 0
+    code, out = run("review", "submit", "1", "--as", "r@x.io", "--fail", "explicit-confirmation")
+    assert code == 0 and "policy violation" in out
+    code, out = run("review", "submit", "1", "--as", "r@x.io")
+    assert code == 2 and "already" in out
+    assert count(registered, Review) == 1
+    code, out = run("review", "status")
+    assert code == 0 and "│ 0 │ 0 │ 1 │" in out  # open, claimed, reviewed

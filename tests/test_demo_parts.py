@@ -14,12 +14,12 @@ from agentops.demo.fake_services import FakeServices
 from agentops.demo.reviewers import SimulatedReviewer, judge_conversation
 from agentops.demo.traffic import (
     DEMO_PROFILES,
-    TRANSFER_TOOL,
     LabelledConversation,
     VersionProfile,
-    _labelled_conversations,
     generate_conversations,
+    labelled_conversations,
 )
+from factories import calls_transfer
 
 AGENT = "airline-assistant"
 START = datetime(2024, 5, 15, 12, 0, tzinfo=UTC)
@@ -35,9 +35,7 @@ MINOR_SLIP = "one-action-per-turn"
 
 
 def rubric_criteria() -> list[tuple[str, str]]:
-    """The example rubric's criteria when present, else the brief's keys."""
-    if not RUBRIC_FILE.exists():
-        return BRIEF_CRITERIA
+    """The example rubric's (key, description) criteria."""
     document = yaml.safe_load(RUBRIC_FILE.read_text())
     return [(item["key"], item["description"]) for item in document["criteria"]]
 
@@ -55,7 +53,7 @@ def records(count: int, *, start: datetime = START, agent: str = AGENT) -> list[
 
 
 def labelled(version: str, count: int, seed: int = 11) -> list[LabelledConversation]:
-    return _labelled_conversations(
+    return labelled_conversations(
         agent=AGENT,
         version=version,
         profile=DEMO_PROFILES[version],
@@ -218,14 +216,7 @@ def test_rates_and_latency_follow_the_version_profile(version: str) -> None:
     profile = DEMO_PROFILES[version]
     items = labelled(version, 500)
     violation_rate = sum(bool(i.broken - {MINOR_SLIP}) for i in items) / len(items)
-    escalations = [
-        any(
-            call["function"]["name"] == TRANSFER_TOOL
-            for message in i.record["messages"]
-            for call in message.get("tool_calls") or []
-        )
-        for i in items
-    ]
+    escalations = [calls_transfer(i.record["messages"]) for i in items]
     latencies = sorted(i.record["latency_ms"] for i in items)
     assert escalations == [i.escalated for i in items]  # the label is visible in the transcript
     assert violation_rate == pytest.approx(profile.violation_rate, abs=0.05)

@@ -1,91 +1,14 @@
 """HttpDeployer against a real fake deployer served by uvicorn on 127.0.0.1."""
 
-import socket
-import threading
 import time
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
 
 import pytest
-import uvicorn
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 
 from agentops.actions.deployer import DeployerError, HttpDeployer
-
-
-class DeploymentRequest(BaseModel):
-    agent: str
-    version: str
-    action_id: int
-
-
-class FakeDeployer:
-    """Implements the deployer contract; a deployment settles after a few health checks."""
-
-    def __init__(
-        self, *, serving: dict[str, str], settle_checks: int = 2, healthy: bool = True
-    ) -> None:
-        self.serving = dict(serving)
-        self.settle_checks = settle_checks
-        self.healthy = healthy
-        self.refuse = False
-        self.deployments: list[dict[str, Any]] = []
-        self._pending: dict[str, list[Any]] = {}
-        self.app = FastAPI()
-        self.app.post("/deployments")(self._deploy)
-        self.app.get("/agents/{agent}/health")(self._health)
-
-    def _deploy(self, request: DeploymentRequest) -> JSONResponse:
-        if self.refuse:
-            raise HTTPException(status_code=409, detail="deployments are frozen")
-        self.deployments.append(request.model_dump())
-        self._pending[request.agent] = [request.version, self.settle_checks]
-        body = {"deployment_id": f"dep-{uuid.uuid4().hex[:8]}", "status": "accepted"}
-        return JSONResponse(body, status_code=202)
-
-    def _health(self, agent: str) -> dict[str, Any]:
-        if agent not in self.serving:
-            raise HTTPException(status_code=404, detail=f"unknown agent {agent}")
-        pending = self._pending.get(agent)
-        if pending is not None:
-            pending[1] -= 1
-            if pending[1] <= 0:
-                self.serving[agent] = pending[0]
-                del self._pending[agent]
-        return {"agent": agent, "version": self.serving[agent], "healthy": self.healthy}
-
-
-@contextmanager
-def serve(app: FastAPI) -> Iterator[str]:
-    """Run the app on a free local port for the duration of the block."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("fake deployer did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-
-
-def unreachable_url() -> str:
-    """A local URL nothing listens on."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+from factories import FakeDeployer, serve, unreachable_url
 
 
 @pytest.fixture

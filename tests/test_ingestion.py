@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from sqlmodel import Session, select
 
-from agentops.agents.service import ensure_version, list_versions, register_agent
+from agentops.agents.service import ensure_version, list_versions
 from agentops.audit.service import iter_events, verify_chain
 from agentops.errors import AgentOpsError
 from agentops.ingestion.files import read_records
@@ -18,13 +18,12 @@ from agentops.ingestion.service import (
 )
 from agentops.ingestion.transcripts import RecordError, parse_record
 from agentops.store.models import Agent, AgentVersion, Conversation
+from factories import agent_named, calls_transfer
 
 
 @pytest.fixture
 def agent(session: Session) -> Agent:
-    return register_agent(
-        session, name="airline", owner_email="owner@x.io", backup_email="backup@x.io", actor="t"
-    )
+    return agent_named(session)
 
 
 @pytest.fixture
@@ -67,15 +66,7 @@ def test_tau_airline_file_imports_and_reimport_is_all_duplicates(
 ) -> None:
     path = tau_airline / "conversations.json"
     raw = json.loads(path.read_text())
-    expected_escalated = sum(
-        any(
-            call["function"]["name"] == "transfer_to_human_agents"
-            for message in record["traj"]
-            if message["role"] == "assistant"
-            for call in message.get("tool_calls") or []
-        )
-        for record in raw
-    )
+    expected_escalated = sum(calls_transfer(record["traj"]) for record in raw)
     assert expected_escalated > 0
 
     report = import_conversations(

@@ -1,5 +1,4 @@
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -10,9 +9,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlmodel import Session
 
-from agentops.agents.service import ensure_version, register_agent
+from agentops.agents.service import list_versions
 from agentops.ingestion.platform_client import PlatformClient, PlatformError
 from agentops.ingestion.service import import_conversations, records_from_platform
+from factories import agent_named, unreachable_url
 
 TOKEN = "s3cret-token"
 
@@ -115,9 +115,7 @@ def test_platform_items_import_into_the_store(
     platform: tuple[FakePlatform, str], session: Session
 ) -> None:
     _, base_url = platform
-    agent = register_agent(
-        session, name="airline", owner_email="o@x.io", backup_email="b@x.io", actor="t"
-    )
+    agent = agent_named(session)
     with client(base_url) as api:
         items = api.iter_conversations(agent="airline", page_size=3)
         report = import_conversations(
@@ -130,7 +128,7 @@ def test_platform_items_import_into_the_store(
         )
     session.commit()
     assert (report.imported, report.versions) == (5, {"v2": 5})
-    assert ensure_version(session, agent=agent, version="v2", actor="t").id is not None
+    assert [v.version for v in list_versions(session, agent=agent)] == ["v2"]
 
 
 def test_unknown_agent_is_a_clear_error(platform: tuple[FakePlatform, str]) -> None:
@@ -177,10 +175,7 @@ def test_malformed_pages_are_platform_errors(
 
 
 def test_unreachable_platform_is_retried_then_reported() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    api = client(f"http://127.0.0.1:{port}", max_retries=1)
+    api = client(unreachable_url(), max_retries=1)
     with api, pytest.raises(PlatformError, match="after 2 attempts: ConnectError"):
         list(api.iter_conversations(agent="airline"))
 

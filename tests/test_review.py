@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from agentops.agents.service import ensure_person, ensure_version, register_agent
+from agentops.agents.service import ensure_person, ensure_version
 from agentops.audit.service import iter_events, verify_chain
 from agentops.errors import NotFoundError, RuleViolation
 from agentops.review.queue import can_claim, is_violation, lease_until, validate_findings
@@ -29,7 +29,6 @@ from agentops.review.service import (
 from agentops.sampling.service import sample_window
 from agentops.store.models import (
     Agent,
-    Conversation,
     ItemStatus,
     Person,
     ReviewFinding,
@@ -38,6 +37,7 @@ from agentops.store.models import (
     Rubric,
     Severity,
 )
+from factories import agent_named, calls_transfer, conversation
 
 EXAMPLE_RUBRIC = Path(__file__).resolve().parents[1] / "deployments" / "rubric.example.yaml"
 RUBRIC = """\
@@ -156,21 +156,12 @@ def test_only_critical_and_major_failures_are_violations() -> None:
 
 def _queue(session: Session, *, count: int = 3, name: str = "airline") -> tuple[Agent, Rubric]:
     """An agent with `count` conversations, all queued for review against RUBRIC."""
-    agent = register_agent(
-        session, name=name, owner_email=f"o@{name}.io", backup_email=f"b@{name}.io", actor="t"
-    )
+    agent = agent_named(session, name, owner=f"o@{name}.io", backup=f"b@{name}.io")
     version = ensure_version(session, agent=agent, version="v1", actor="t")
     rubric = register_rubric(session, text=RUBRIC, source="r.yaml", actor="t")
     session.add_all(
-        Conversation(
-            agent_id=agent.id,  # type: ignore[arg-type]
-            agent_version_id=version.id,  # type: ignore[arg-type]
-            external_id=f"{name}-{i}",
-            started_at=T0 + timedelta(minutes=i),
-            transcript=[{"role": "user", "content": "hi"}],
-            escalated=False,
-            contained=True,
-            sentiment=0.0,
+        conversation(
+            agent, version, external_id=f"{name}-{i}", started_at=T0 + timedelta(minutes=i)
         )
         for i in range(count)
     )
@@ -397,36 +388,23 @@ def test_two_reviewers_claiming_at_once_get_different_items(engine: Engine) -> N
 # --- real data ------------------------------------------------------------------------------
 
 
-def _escalated(traj: list[dict]) -> bool:
-    return any(
-        call["function"]["name"] == "transfer_to_human_agents"
-        for message in traj
-        if message["role"] == "assistant"
-        for call in message.get("tool_calls") or []
-    )
-
-
 def test_tau_airline_conversations_sampled_and_reviewed(
     session: Session, tau_airline: Path
 ) -> None:
     records = json.loads((tau_airline / "conversations.json").read_text())
-    agent = register_agent(
-        session, name="tau-airline", owner_email="o@x.io", backup_email="b@x.io", actor="t"
-    )
+    agent = agent_named(session, "tau-airline")
     version = ensure_version(session, agent=agent, version="gpt-4o", actor="t")
     rubric = register_rubric(
         session, text=EXAMPLE_RUBRIC.read_text(), source=str(EXAMPLE_RUBRIC), actor="t"
     )
     conversations = [
-        Conversation(
-            agent_id=agent.id,  # type: ignore[arg-type]
-            agent_version_id=version.id,  # type: ignore[arg-type]
+        conversation(
+            agent,
+            version,
             external_id=f"{record['task_id']}-{record['trial']}",
             started_at=T0 + timedelta(minutes=index),
             transcript=record["traj"],
-            escalated=_escalated(record["traj"]),
-            contained=not _escalated(record["traj"]),
-            sentiment=0.0,
+            escalated=calls_transfer(record["traj"]),
             task_success=record["reward"],
         )
         for index, record in enumerate(records)

@@ -16,16 +16,14 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from agentops.actions.service import decide, get_action, propose_redeploy, propose_rollback
-from agentops.agents.service import ensure_version, mark_known_good, register_agent, set_live
+from agentops.agents.service import ensure_version, set_live
 from agentops.audit.service import iter_events, verify_chain
 from agentops.errors import RuleViolation
 from agentops.settings import get_settings
 from agentops.store.models import ActionStatus, AgentVersion, Decision, VersionStatus
-from test_deployer import FakeDeployer, serve
+from factories import BACKUP, OWNER, FakeDeployer, agent_named, degraded_fleet, serve
 
 pytestmark = [pytest.mark.flows, pytest.mark.usefixtures("prefect_harness")]
-
-OWNER, BACKUP = "owner@x.io", "backup@x.io"
 
 
 @dataclass
@@ -60,25 +58,18 @@ def timeouts(monkeypatch: pytest.MonkeyPatch, *, owner: int, backup: int) -> Non
 def rollback_setup(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Setup:
     timeouts(monkeypatch, owner=30, backup=30)
     with Session(engine) as session:
-        agent = register_agent(
-            session, name="airline", owner_email=OWNER, backup_email=BACKUP, actor="test"
-        )
-        good = ensure_version(session, agent=agent, version="v1", actor="test")
-        set_live(session, agent=agent, version=good, actor="test")
-        mark_known_good(session, agent=agent, version=good, actor="test")
-        bad = ensure_version(session, agent=agent, version="v2", actor="test")
-        set_live(session, agent=agent, version=bad, actor="test")
+        fleet = degraded_fleet(session)
         action = propose_rollback(
             session,
-            agent=agent,
-            from_version=bad,
+            agent=fleet.agent,
+            from_version=fleet.bad,
             evaluation=None,
             actor="trigger:escalation-rate",
             reason="escalation rate breached",
         )
         assert action is not None
         session.commit()
-        return Setup(action_id=action.id, good_id=good.id, bad_id=bad.id)  # type: ignore[arg-type]
+        return Setup(action_id=action.id, good_id=fleet.good.id, bad_id=fleet.bad.id)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -267,9 +258,7 @@ def test_redeploy_without_a_deployer_fails_clearly(engine: Engine, rollback_setu
     assert status_of(engine, rollback_setup.action_id) == ActionStatus.proposed
 
     with Session(engine) as session:
-        agent = register_agent(
-            session, name="hotel", owner_email=OWNER, backup_email=BACKUP, actor="test"
-        )
+        agent = agent_named(session, "hotel")
         live = ensure_version(session, agent=agent, version="h1", actor="test")
         set_live(session, agent=agent, version=live, actor="test")
         candidate = ensure_version(session, agent=agent, version="h2", actor="test")

@@ -1,14 +1,15 @@
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from sqlmodel import Session, select
 
-from agentops.agents.service import ensure_version, register_agent
+from agentops.agents.service import ensure_version
 from agentops.audit.service import iter_events, verify_chain
 from agentops.errors import RuleViolation
 from agentops.review.rubric import register_rubric
 from agentops.sampling.sampler import draw_sample, required_sample_size
-from agentops.sampling.service import sample_window
+from agentops.sampling.service import SampleResult, sample_window
 from agentops.store.models import (
     Agent,
     AgentVersion,
@@ -18,6 +19,7 @@ from agentops.store.models import (
     Sample,
     SignalSnapshot,
 )
+from factories import agent_named, conversation
 
 RUBRIC = """
 name: airline-policy
@@ -62,36 +64,36 @@ def test_draw_is_reproducible_and_order_independent() -> None:
 
 
 def _setup(session: Session) -> tuple[Agent, AgentVersion, Rubric]:
-    agent = register_agent(
-        session, name="airline", owner_email="owner@x.io", backup_email="backup@x.io", actor="t"
-    )
+    agent = agent_named(session)
     version = ensure_version(session, agent=agent, version="v1", actor="t")
     rubric = register_rubric(session, text=RUBRIC, source="rubric.yaml", actor="t")
     return agent, version, rubric
 
 
 def _conversation(
-    agent: Agent, version: AgentVersion, n: int, started_at: datetime, **facts: object
+    agent: Agent, version: AgentVersion, n: int, started_at: datetime, **facts: Any
 ) -> Conversation:
-    values: dict[str, object] = {
-        "escalated": False,
-        "contained": True,
-        "sentiment": 0.0,
-        "latency_ms": None,
+    return conversation(agent, version, external_id=f"c{n}", started_at=started_at, **facts)
+
+
+def _sample(
+    session: Session, setup: tuple[Agent, AgentVersion, Rubric], **request: Any
+) -> SampleResult:
+    """sample_window over one day from T0 with seed 1, unless the request says otherwise."""
+    agent, version, rubric = setup
+    request = {
+        "window_start": T0,
+        "window_end": T0 + timedelta(days=1),
+        "seed": 1,
+        "actor": "t",
+        **request,
     }
-    values.update(facts)
-    return Conversation(
-        agent_id=agent.id,  # type: ignore[arg-type]
-        agent_version_id=version.id,  # type: ignore[arg-type]
-        external_id=f"c{n}",
-        started_at=started_at,
-        transcript=[{"role": "user", "content": f"hello {n}"}],
-        **values,  # type: ignore[arg-type]
-    )
+    return sample_window(session, agent=agent, version=version, rubric=rubric, **request)
 
 
 def test_sample_window_filters_window_and_records_everything(session: Session) -> None:
-    agent, version, rubric = _setup(session)
+    setup = _setup(session)
+    agent, version, _ = setup
     other = ensure_version(session, agent=agent, version="v0", actor="t")
     inside = [
         _conversation(agent, version, i, T0 + timedelta(minutes=30 * i), escalated=i % 4 == 0)
@@ -103,16 +105,7 @@ def test_sample_window_filters_window_and_records_everything(session: Session) -
     session.add_all([*inside, edge_end, before, other_version])
     session.flush()
 
-    result = sample_window(
-        session,
-        agent=agent,
-        version=version,
-        rubric=rubric,
-        window_start=T0,
-        window_end=T0 + timedelta(days=1),
-        seed=42,
-        actor="sampler",
-    )
+    result = _sample(session, setup, seed=42, actor="sampler")
     session.commit()
 
     inside_ids = {c.id for c in inside}
@@ -137,52 +130,29 @@ def test_sample_window_filters_window_and_records_everything(session: Session) -
     assert verify_chain(session) == []
 
 
-def test_rerun_does_not_queue_twice_and_max_size_caps(session: Session) -> None:
-    agent, version, rubric = _setup(session)
+def _minutely(session: Session, setup: tuple[Agent, AgentVersion, Rubric], count: int) -> None:
+    agent, version, _ = setup
     session.add_all(
-        [_conversation(agent, version, i, T0 + timedelta(minutes=i)) for i in range(200)]
+        [_conversation(agent, version, i, T0 + timedelta(minutes=i)) for i in range(count)]
     )
     session.flush()
-    window = {"window_start": T0, "window_end": T0 + timedelta(days=1)}
 
-    first = sample_window(
-        session,
-        agent=agent,
-        version=version,
-        rubric=rubric,
-        seed=1,
-        max_size=30,
-        actor="t",
-        **window,
-    )
+
+def test_rerun_does_not_queue_twice_and_max_size_caps(session: Session) -> None:
+    setup = _setup(session)
+    _minutely(session, setup, 200)
+
+    first = _sample(session, setup, max_size=30)
     assert len(first.items) == 30
     assert first.sample.method.endswith(",max_size=30)")
 
     # Same seed and window: the same conversations are drawn, and none is queued again.
-    again = sample_window(
-        session,
-        agent=agent,
-        version=version,
-        rubric=rubric,
-        seed=1,
-        max_size=30,
-        actor="t",
-        **window,
-    )
+    again = _sample(session, setup, max_size=30)
     assert again.items == []
     assert again.already_queued == sorted(i.conversation_id for i in first.items)
 
     # A different seed overlaps partly; only the new conversations are queued.
-    other = sample_window(
-        session,
-        agent=agent,
-        version=version,
-        rubric=rubric,
-        seed=2,
-        max_size=30,
-        actor="t",
-        **window,
-    )
+    other = _sample(session, setup, seed=2, max_size=30)
     session.commit()
     queued = session.exec(select(ReviewItem.conversation_id)).all()
     assert len(queued) == len(set(queued)) == 30 + len(other.items)
@@ -192,33 +162,18 @@ def test_rerun_does_not_queue_twice_and_max_size_caps(session: Session) -> None:
 
 
 def test_same_window_written_in_another_timezone_draws_the_same_sample(session: Session) -> None:
-    agent, version, rubric = _setup(session)
-    session.add_all(
-        [_conversation(agent, version, i, T0 + timedelta(minutes=i)) for i in range(100)]
-    )
-    session.flush()
+    setup = _setup(session)
+    _minutely(session, setup, 100)
     plus2 = timezone(timedelta(hours=2))
-    utc_result = sample_window(
+    end = T0 + timedelta(hours=2)
+    utc_result = _sample(session, setup, seed=3, max_size=10, window_end=end)
+    local_result = _sample(
         session,
-        agent=agent,
-        version=version,
-        rubric=rubric,
-        seed=3,
-        max_size=10,
-        window_start=T0,
-        window_end=T0 + timedelta(hours=2),
-        actor="t",
-    )
-    local_result = sample_window(
-        session,
-        agent=agent,
-        version=version,
-        rubric=rubric,
+        setup,
         seed=3,
         max_size=10,
         window_start=T0.astimezone(plus2),
-        window_end=(T0 + timedelta(hours=2)).astimezone(plus2),
-        actor="t",
+        window_end=end.astimezone(plus2),
     )
     assert len(utc_result.items) == 10
     assert local_result.already_queued == sorted(i.conversation_id for i in utc_result.items)
@@ -228,65 +183,19 @@ def test_same_window_written_in_another_timezone_draws_the_same_sample(session: 
 
 
 def test_empty_window_and_invalid_requests(session: Session) -> None:
-    agent, version, rubric = _setup(session)
-    empty = sample_window(
-        session,
-        agent=agent,
-        version=version,
-        rubric=rubric,
-        seed=1,
-        window_start=T0,
-        window_end=T0 + timedelta(hours=1),
-        actor="t",
-    )
+    setup = _setup(session)
+    hour = T0 + timedelta(hours=1)
+    empty = _sample(session, setup, window_end=hour)
     assert empty.sample.population == 0 and empty.items == []
     assert empty.snapshot.escalation_rate is None
 
     with pytest.raises(RuleViolation, match="must be after window start"):
-        sample_window(
-            session,
-            agent=agent,
-            version=version,
-            rubric=rubric,
-            seed=1,
-            window_start=T0,
-            window_end=T0,
-            actor="t",
-        )
+        _sample(session, setup, window_end=T0)
     with pytest.raises(RuleViolation, match="timezone"):
-        sample_window(
-            session,
-            agent=agent,
-            version=version,
-            rubric=rubric,
-            seed=1,
-            window_start=datetime(2024, 5, 1),
-            window_end=datetime(2024, 5, 2),
-            actor="t",
-        )
+        _sample(session, setup, window_start=datetime(2024, 5, 1), window_end=datetime(2024, 5, 2))
     with pytest.raises(RuleViolation, match="cannot size the sample"):
-        sample_window(
-            session,
-            agent=agent,
-            version=version,
-            rubric=rubric,
-            seed=1,
-            margin=0,
-            window_start=T0,
-            window_end=T0 + timedelta(hours=1),
-            actor="t",
-        )
-    stranger = register_agent(
-        session, name="hotel", owner_email="h@x.io", backup_email="hb@x.io", actor="t"
-    )
+        _sample(session, setup, margin=0, window_end=hour)
+    _, version, rubric = setup
+    stranger = agent_named(session, "hotel", owner="h@x.io", backup="hb@x.io")
     with pytest.raises(RuleViolation, match="does not belong"):
-        sample_window(
-            session,
-            agent=stranger,
-            version=version,
-            rubric=rubric,
-            seed=1,
-            window_start=T0,
-            window_end=T0 + timedelta(hours=1),
-            actor="t",
-        )
+        _sample(session, (stranger, version, rubric), window_end=hour)

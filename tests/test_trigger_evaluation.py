@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session, select
 
-from agentops.agents.service import ensure_person, ensure_version, register_agent, set_live
+from agentops.agents.service import ensure_person, ensure_version, set_live
 from agentops.audit.service import iter_events, verify_chain
 from agentops.errors import RuleViolation
 from agentops.store.models import (
@@ -36,6 +36,7 @@ from agentops.triggers.evaluate import (
     evaluate_trigger,
 )
 from agentops.triggers.service import (
+    EvaluationReport,
     evaluate_version,
     get_trigger_set,
     latest_trigger_set,
@@ -43,6 +44,7 @@ from agentops.triggers.service import (
     register_trigger_set,
 )
 from agentops.triggers.statistics import wilson_interval
+from factories import agent_named, conversation
 
 T0 = utcnow()
 POLICY = PolicyAdherenceTrigger(
@@ -182,12 +184,6 @@ triggers:
 """
 
 
-def _agent(session: Session) -> Agent:
-    return register_agent(
-        session, name="airline", owner_email="owner@x.io", backup_email="backup@x.io", actor="t"
-    )
-
-
 def _traffic(
     session: Session,
     *,
@@ -199,15 +195,12 @@ def _traffic(
     violations: list[bool],
 ) -> list[Conversation]:
     conversations = [
-        Conversation(
-            agent_id=agent.id,  # type: ignore[arg-type]
-            agent_version_id=version.id,  # type: ignore[arg-type]
+        conversation(
+            agent,
+            version,
             external_id=f"{version.version}-{i}",
             started_at=T0 + timedelta(minutes=i),
-            transcript=[],
             escalated=i < escalated,
-            contained=i >= escalated,
-            sentiment=0.0,
             latency_ms=latency_ms + i,
         )
         for i in range(total)
@@ -254,8 +247,18 @@ def _traffic(
     return conversations
 
 
+def _evaluate(session: Session, *, agent: Agent, version: AgentVersion) -> EvaluationReport:
+    """Evaluate the version against TRIGGERS_V1, registering it on first use."""
+    trigger_set = register_trigger_set(
+        session, agent=agent, text=TRIGGERS_V1, source="triggers.yaml", actor="owner@x.io"
+    )
+    return evaluate_version(
+        session, agent=agent, version=version, trigger_set=trigger_set, actor="flow:test"
+    )
+
+
 def test_healthy_live_version_is_marked_known_good(session: Session) -> None:
-    agent = _agent(session)
+    agent = agent_named(session)
     v1 = ensure_version(session, agent=agent, version="v1", actor="t")
     set_live(session, agent=agent, version=v1, actor="t")
     _traffic(
@@ -267,12 +270,7 @@ def test_healthy_live_version_is_marked_known_good(session: Session) -> None:
         latency_ms=1000,
         violations=[False] * 20,
     )
-    trigger_set = register_trigger_set(
-        session, agent=agent, text=TRIGGERS_V1, source="triggers.yaml", actor="owner@x.io"
-    )
-    report = evaluate_version(
-        session, agent=agent, version=v1, trigger_set=trigger_set, actor="flow:test"
-    )
+    report = _evaluate(session, agent=agent, version=v1)
     session.commit()
 
     assert report.all_ok
@@ -285,6 +283,8 @@ def test_healthy_live_version_is_marked_known_good(session: Session) -> None:
         ("escalation-rate", Outcome.ok),
         ("p95-latency", Outcome.ok),
     ]
+    trigger_set = latest_trigger_set(session, agent=agent)
+    assert trigger_set is not None
     assert all(e.trigger_set_id == trigger_set.id and e.agent_version_id == v1.id for e in stored)
     assert stored[0].evidence["n_used"] == 14
     assert stored[1].evidence["conversations"] == 80
@@ -297,7 +297,7 @@ def test_healthy_live_version_is_marked_known_good(session: Session) -> None:
 
 
 def test_degraded_version_breaches_and_is_not_marked(session: Session) -> None:
-    agent = _agent(session)
+    agent = agent_named(session)
     v1 = ensure_version(session, agent=agent, version="v1", actor="t")
     v2 = ensure_version(session, agent=agent, version="v2", actor="t")
     set_live(session, agent=agent, version=v2, actor="t")
@@ -320,12 +320,7 @@ def test_degraded_version_breaches_and_is_not_marked(session: Session) -> None:
         latency_ms=6000,
         violations=[False, True, True, True, False, True, False, False],
     )
-    trigger_set = register_trigger_set(
-        session, agent=agent, text=TRIGGERS_V1, source="triggers.yaml", actor="t"
-    )
-    report = evaluate_version(
-        session, agent=agent, version=v2, trigger_set=trigger_set, actor="flow:test"
-    )
+    report = _evaluate(session, agent=agent, version=v2)
     session.commit()
 
     assert not report.all_ok
@@ -352,13 +347,10 @@ def test_degraded_version_breaches_and_is_not_marked(session: Session) -> None:
 
 
 def test_version_without_data_is_insufficient_not_ok(session: Session) -> None:
-    agent = _agent(session)
+    agent = agent_named(session)
     v1 = ensure_version(session, agent=agent, version="v1", actor="t")
     set_live(session, agent=agent, version=v1, actor="t")
-    trigger_set = register_trigger_set(
-        session, agent=agent, text=TRIGGERS_V1, source="triggers.yaml", actor="t"
-    )
-    report = evaluate_version(session, agent=agent, version=v1, trigger_set=trigger_set, actor="t")
+    report = _evaluate(session, agent=agent, version=v1)
     assert [e.outcome for e in report.evaluations] == [Outcome.insufficient_data] * 3
     assert not report.all_ok
     assert report.breached == []
@@ -366,7 +358,7 @@ def test_version_without_data_is_insufficient_not_ok(session: Session) -> None:
 
 
 def test_candidate_version_all_ok_is_not_marked_known_good(session: Session) -> None:
-    agent = _agent(session)
+    agent = agent_named(session)
     candidate = ensure_version(session, agent=agent, version="v9", actor="t")
     _traffic(
         session,
@@ -377,19 +369,14 @@ def test_candidate_version_all_ok_is_not_marked_known_good(session: Session) -> 
         latency_ms=1000,
         violations=[False] * 20,
     )
-    trigger_set = register_trigger_set(
-        session, agent=agent, text=TRIGGERS_V1, source="triggers.yaml", actor="t"
-    )
-    report = evaluate_version(
-        session, agent=agent, version=candidate, trigger_set=trigger_set, actor="t"
-    )
+    report = _evaluate(session, agent=agent, version=candidate)
     assert report.all_ok
     assert not report.marked_known_good
     assert agent.last_known_good_version_id is None
 
 
 def test_trigger_set_versioning_rules(session: Session) -> None:
-    agent = _agent(session)
+    agent = agent_named(session)
     first = register_trigger_set(
         session, agent=agent, text=TRIGGERS_V1, source="triggers.yaml", actor="t"
     )
@@ -432,7 +419,7 @@ def test_trigger_set_versioning_rules(session: Session) -> None:
 
 
 def test_trigger_set_for_another_agent_or_invalid_is_refused(session: Session) -> None:
-    agent = _agent(session)
+    agent = agent_named(session)
     with pytest.raises(RuleViolation, match="written for agent 'someone-else'"):
         register_trigger_set(
             session,

@@ -9,13 +9,13 @@ Contract (the demo's fake deployer implements the same):
 
 import time
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 
 from agentops.errors import AgentOpsError
+from agentops.http_client import ServiceClient, display_url, excerpt
 
 
 class DeployerError(AgentOpsError):
@@ -32,7 +32,7 @@ class HealthResult:
     detail: str
 
 
-class HttpDeployer:
+class HttpDeployer(ServiceClient):
     """Talks to a deployer service over HTTP."""
 
     def __init__(
@@ -42,23 +42,8 @@ class HttpDeployer:
         timeout: float = 10.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self._client = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Release the underlying connections."""
-        self._client.close()
+        super().__init__(base_url, timeout=timeout, transport=transport)
+        self._name = f"deployer at {display_url(self.base_url)}"
 
     def deploy(self, *, agent: str, version: str, action_id: int) -> str:
         """Ask the deployer to serve this version; returns its deployment id."""
@@ -66,14 +51,12 @@ class HttpDeployer:
         response = self._request("POST", "/deployments", json=body)
         if response.status_code != 202:
             raise DeployerError(
-                f"deployer at {self.base_url} refused to deploy {agent} {version}: "
-                f"HTTP {response.status_code} {_excerpt(response)}"
+                f"{self._name} refused to deploy {agent} {version}: "
+                f"HTTP {response.status_code} {excerpt(response.text)}"
             )
-        deployment_id = _json(response, self.base_url).get("deployment_id")
+        deployment_id = self._json(response).get("deployment_id")
         if not isinstance(deployment_id, str) or not deployment_id:
-            raise DeployerError(
-                f"deployer at {self.base_url} accepted the deployment without a deployment_id"
-            )
+            raise DeployerError(f"{self._name} accepted the deployment without a deployment_id")
         return deployment_id
 
     def check_health(self, *, agent: str) -> tuple[bool, str | None]:
@@ -81,10 +64,10 @@ class HttpDeployer:
         response = self._request("GET", f"/agents/{quote(agent, safe='')}/health")
         if response.status_code != 200:
             raise DeployerError(
-                f"deployer at {self.base_url} health check for {agent} failed: "
-                f"HTTP {response.status_code} {_excerpt(response)}"
+                f"{self._name} health check for {agent} failed: "
+                f"HTTP {response.status_code} {excerpt(response.text)}"
             )
-        data = _json(response, self.base_url)
+        data = self._json(response)
         version = data.get("version")
         return data.get("healthy") is True, version if isinstance(version, str) else None
 
@@ -126,31 +109,21 @@ class HttpDeployer:
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
-            return self._client.request(method, path, **kwargs)
+            return self._http.request(method, path, **kwargs)
         except httpx.ConnectError as exc:
-            raise DeployerError(f"deployer at {self.base_url} is unreachable ({exc})") from exc
+            raise DeployerError(f"{self._name} is unreachable ({exc})") from exc
         except httpx.TimeoutException as exc:
-            raise DeployerError(
-                f"deployer at {self.base_url} did not answer {method} {path} in time"
-            ) from exc
+            raise DeployerError(f"{self._name} did not answer {method} {path} in time") from exc
         except httpx.HTTPError as exc:
-            raise DeployerError(f"deployer at {self.base_url} failed: {exc}") from exc
+            raise DeployerError(f"{self._name} failed: {exc}") from exc
 
-
-def _json(response: httpx.Response, base_url: str) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError as exc:
-        raise DeployerError(
-            f"deployer at {base_url} answered with something that is not JSON: {_excerpt(response)}"
-        ) from exc
-    if not isinstance(data, dict):
-        raise DeployerError(
-            f"deployer at {base_url} answered with {type(data).__name__}, not an object"
-        )
-    return data
-
-
-def _excerpt(response: httpx.Response, limit: int = 200) -> str:
-    text = response.text.strip()
-    return text if len(text) <= limit else text[:limit] + "..."
+    def _json(self, response: httpx.Response) -> dict[str, Any]:
+        try:
+            data = response.json()
+        except ValueError as exc:
+            raise DeployerError(
+                f"{self._name} answered with something that is not JSON: {excerpt(response.text)}"
+            ) from exc
+        if not isinstance(data, dict):
+            raise DeployerError(f"{self._name} answered with {type(data).__name__}, not an object")
+        return data

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from agentops.agents.emails import normalise_email
 from agentops.errors import RuleViolation
 from agentops.store.models import ActionStatus, Decision
 
@@ -20,11 +21,15 @@ UNDECIDED_STATUSES = frozenset({ActionStatus.awaiting_approval, ActionStatus.esc
 
 
 class CheckOutcome(StrEnum):
+    """Whether an allowed decision is new (record it) or a repeat of the recorded one."""
+
     record = "record"
     duplicate = "duplicate"
 
 
 class ApproverRole(StrEnum):
+    """In which capacity someone may decide: as the agent's owner or as its backup."""
+
     owner = "owner"
     backup = "backup"
 
@@ -59,11 +64,6 @@ class DecisionCheck:
 
     outcome: CheckOutcome
     role: ApproverRole
-
-
-def normalise_email(email: str) -> str:
-    """Compare addresses the way the people table stores them."""
-    return email.strip().lower()
 
 
 def check_decision(facts: ActionFacts, request: DecisionRequest) -> DecisionCheck:

@@ -9,6 +9,7 @@ forgets to check from treating a refused decision as a recorded one.
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlmodel import Session, select
 
@@ -16,15 +17,16 @@ from agentops.actions.rules import (
     OPEN_STATUSES,
     UNDECIDED_STATUSES,
     ActionFacts,
+    ApproverRole,
     CheckOutcome,
     DecisionRequest,
     check_decision,
     escalation_due,
     expiry_due,
-    normalise_email,
 )
-from agentops.agents.service import live_version, set_live
-from agentops.audit.service import record_event
+from agentops.agents.emails import normalise_email
+from agentops.agents.service import live_version, require_own_version, set_live
+from agentops.audit.service import add_and_record, record_event
 from agentops.errors import NotFoundError, RuleViolation
 from agentops.store.models import (
     Action,
@@ -33,6 +35,7 @@ from agentops.store.models import (
     Agent,
     AgentVersion,
     Approval,
+    AuditEvent,
     Decision,
     Evaluation,
     Person,
@@ -41,7 +44,6 @@ from agentops.store.models import (
 )
 
 SYSTEM_ACTOR = "agentops"
-DECIDED_STATUSES = frozenset({ActionStatus.approved, ActionStatus.rejected})
 
 
 class ApprovalRefused(RuleViolation):
@@ -66,7 +68,7 @@ def get_action(session: Session, *, action_id: int) -> Action:
     """Look up an action by id."""
     action = session.get(Action, action_id)
     if action is None:
-        raise NotFoundError(f"no action #{action_id} (see `agentops actions list`)")
+        raise _no_such_action(action_id)
     return action
 
 
@@ -106,7 +108,7 @@ def propose_rollback(
     reason: str,
 ) -> Action | None:
     """Propose rolling back to the last-known-good version, or audit why not (None)."""
-    _require_own_version(agent, from_version)
+    require_own_version(agent, from_version)
     evaluation_id = evaluation.id if evaluation is not None else None
     refusal = _rollback_obstacle(session, agent=agent, from_version=from_version)
     if refusal is not None:
@@ -143,7 +145,7 @@ def propose_redeploy(
     session: Session, *, agent: Agent, version: AgentVersion, actor: str, reason: str
 ) -> Action:
     """Propose putting a candidate or rolled-back version back into service."""
-    _require_own_version(agent, version)
+    require_own_version(agent, version)
     if not reason.strip():
         raise RuleViolation("a redeploy needs a reason")
     if version.status == VersionStatus.live:
@@ -195,14 +197,11 @@ def open_approval(
     action.flow_run_id = flow_run_id
     action.owner_deadline = now + timedelta(seconds=owner_timeout_s)
     action.final_deadline = action.owner_deadline + timedelta(seconds=backup_timeout_s)
-    session.add(action)
-    session.flush()
-    record_event(
+    _save_and_record(
         session,
+        action,
         actor=SYSTEM_ACTOR,
         kind="approval.requested",
-        entity_type="action",
-        entity_id=action.id,
         payload={
             "owner": owner.email,
             "owner_deadline": action.owner_deadline.isoformat(),
@@ -222,18 +221,12 @@ def escalate_if_due(session: Session, *, action_id: int, now: datetime | None = 
     _, backup = _approvers(session, action)
     action.status = ActionStatus.escalated
     action.escalated_at = now
-    session.add(action)
-    session.flush()
-    record_event(
+    _save_and_record(
         session,
+        action,
         actor=SYSTEM_ACTOR,
         kind="approval.escalated",
-        entity_type="action",
-        entity_id=action.id,
-        payload={
-            "backup": backup.email,
-            "final_deadline": _iso(action.final_deadline),
-        },
+        payload={"backup": backup.email, "final_deadline": _iso(action.final_deadline)},
     )
     return True
 
@@ -250,70 +243,24 @@ def decide(
 ) -> DecisionResult:
     """Record an approval or rejection; raises ApprovalRefused (already audited) if refused."""
     action = _lock_action(session, action_id)
-    now = now or utcnow()
-    approver_email = normalise_email(approver_email)
+    request = DecisionRequest(
+        approver_email=normalise_email(approver_email),
+        decision=decision,
+        now=now or utcnow(),
+        reason=reason,
+    )
     owner, backup = _approvers(session, action)
     existing = get_approval(session, action_id=action_id)
-    existing_by = session.get(Person, existing.approver_id) if existing else None
-    facts = ActionFacts(
-        status=action.status,
-        proposed_by=action.proposed_by,
-        owner_email=owner.email,
-        backup_email=backup.email,
-        owner_deadline=action.owner_deadline,
-        final_deadline=action.final_deadline,
-        recorded_decision=existing.decision if existing else None,
-        recorded_approver=existing_by.email if existing_by else None,
-    )
-    request = DecisionRequest(
-        approver_email=approver_email, decision=decision, now=now, reason=reason
-    )
     try:
-        check = check_decision(facts, request)
+        check = check_decision(_facts(session, action, owner, backup, existing), request)
     except RuleViolation as refused:
-        event = record_event(
-            session,
-            actor=approver_email,
-            kind="approval.refused",
-            entity_type="action",
-            entity_id=action_id,
-            payload={
-                "decision": decision.value,
-                "channel": channel,
-                "reason": str(refused),
-                "status": action.status.value,
-            },
-        )
-        raise ApprovalRefused(str(refused), action_id=action_id, audit_seq=event.seq) from None
+        raise _refusal(session, action, request, channel=channel, reason=str(refused)) from None
     if check.outcome == CheckOutcome.duplicate:
         assert existing is not None
         return DecisionResult(approval=existing, newly_recorded=False, action=action)
-    approver = owner if approver_email == owner.email else backup
-    approval = Approval(
-        action_id=action_id,
-        approver_id=approver.id,  # type: ignore[arg-type]
-        decision=decision,
-        reason=(reason or "").strip() or None,
-        channel=channel,
-        decided_at=now,
-    )
-    action.status = ActionStatus.approved if decision == Decision.approve else ActionStatus.rejected
-    action.decided_at = now
-    session.add(approval)
-    session.add(action)
-    session.flush()
-    record_event(
-        session,
-        actor=approver_email,
-        kind="approval.decided",
-        entity_type="action",
-        entity_id=action_id,
-        payload={
-            "decision": decision.value,
-            "role": check.role.value,
-            "channel": channel,
-            "reason": approval.reason,
-        },
+    approver = owner if check.role == ApproverRole.owner else backup
+    approval = _record_decision(
+        session, action, request, approver=approver, role=check.role, channel=channel
     )
     return DecisionResult(approval=approval, newly_recorded=True, action=action)
 
@@ -326,14 +273,11 @@ def expire(session: Session, *, action_id: int, now: datetime | None = None) -> 
         return False
     previous = action.status
     action.status = ActionStatus.expired
-    session.add(action)
-    session.flush()
-    record_event(
+    _save_and_record(
         session,
+        action,
         actor=SYSTEM_ACTOR,
         kind="action.expired",
-        entity_type="action",
-        entity_id=action.id,
         payload={"previous_status": previous.value, "final_deadline": _iso(action.final_deadline)},
     )
     return True
@@ -345,15 +289,8 @@ def mark_executing(session: Session, *, action_id: int, actor: str = SYSTEM_ACTO
     if action.status != ActionStatus.approved:
         raise RuleViolation(f"action #{action_id} is {action.status}; only approved actions run")
     action.status = ActionStatus.executing
-    session.add(action)
-    session.flush()
-    record_event(
-        session,
-        actor=actor,
-        kind="action.executing",
-        entity_type="action",
-        entity_id=action.id,
-        payload={"kind": action.kind.value},
+    _save_and_record(
+        session, action, actor=actor, kind="action.executing", payload={"kind": action.kind.value}
     )
     return action
 
@@ -379,14 +316,11 @@ def record_execution(
     action.status = ActionStatus.succeeded if succeeded else ActionStatus.failed
     action.executed_at = utcnow()
     action.outcome_detail = detail
-    session.add(action)
-    session.flush()
-    record_event(
+    _save_and_record(
         session,
+        action,
         actor=actor,
         kind="action.executed",
-        entity_type="action",
-        entity_id=action.id,
         payload={
             "kind": action.kind.value,
             "agent": agent.name,
@@ -419,14 +353,11 @@ def _create_action(
         proposed_by=actor,
         reason=reason,
     )
-    session.add(action)
-    session.flush()
-    record_event(
+    _save_and_record(
         session,
+        action,
         actor=actor,
         kind="action.proposed",
-        entity_type="action",
-        entity_id=action.id,
         payload={
             "kind": kind.value,
             "agent": agent.name,
@@ -452,11 +383,6 @@ def _rollback_obstacle(session: Session, *, agent: Agent, from_version: AgentVer
     return None
 
 
-def _require_own_version(agent: Agent, version: AgentVersion) -> None:
-    if version.agent_id != agent.id:
-        raise RuleViolation(f"version {version.version!r} does not belong to agent {agent.name!r}")
-
-
 def _lock_action(session: Session, action_id: int) -> Action:
     # Row lock on PostgreSQL so two approvers clicking at once are decided one at a time.
     action = session.exec(
@@ -466,8 +392,93 @@ def _lock_action(session: Session, action_id: int) -> Action:
         .execution_options(populate_existing=True)
     ).first()
     if action is None:
-        raise NotFoundError(f"no action #{action_id} (see `agentops actions list`)")
+        raise _no_such_action(action_id)
     return action
+
+
+def _no_such_action(action_id: int) -> NotFoundError:
+    return NotFoundError(f"no action #{action_id} (see `agentops actions list`)")
+
+
+def _save_and_record(
+    session: Session, action: Action, *, actor: str, kind: str, payload: dict[str, Any]
+) -> AuditEvent:
+    """Write the action's new state and its audit event into the caller's transaction."""
+    return add_and_record(
+        session, row=action, actor=actor, kind=kind, entity_type="action", payload=payload
+    )
+
+
+def _facts(
+    session: Session, action: Action, owner: Person, backup: Person, existing: Approval | None
+) -> ActionFacts:
+    existing_by = session.get(Person, existing.approver_id) if existing else None
+    return ActionFacts(
+        status=action.status,
+        proposed_by=action.proposed_by,
+        owner_email=owner.email,
+        backup_email=backup.email,
+        owner_deadline=action.owner_deadline,
+        final_deadline=action.final_deadline,
+        recorded_decision=existing.decision if existing else None,
+        recorded_approver=existing_by.email if existing_by else None,
+    )
+
+
+def _refusal(
+    session: Session, action: Action, request: DecisionRequest, *, channel: str, reason: str
+) -> ApprovalRefused:
+    """Audit a refused decision and return the error that reports it."""
+    event = record_event(
+        session,
+        actor=request.approver_email,
+        kind="approval.refused",
+        entity_type="action",
+        entity_id=action.id,
+        payload={
+            "decision": request.decision.value,
+            "channel": channel,
+            "reason": reason,
+            "status": action.status.value,
+        },
+    )
+    return ApprovalRefused(reason, action_id=action.id, audit_seq=event.seq)  # type: ignore[arg-type]
+
+
+def _record_decision(
+    session: Session,
+    action: Action,
+    request: DecisionRequest,
+    *,
+    approver: Person,
+    role: ApproverRole,
+    channel: str,
+) -> Approval:
+    approval = Approval(
+        action_id=action.id,  # type: ignore[arg-type]
+        approver_id=approver.id,  # type: ignore[arg-type]
+        decision=request.decision,
+        reason=(request.reason or "").strip() or None,
+        channel=channel,
+        decided_at=request.now,
+    )
+    session.add(approval)
+    approved = request.decision == Decision.approve
+    action.status = ActionStatus.approved if approved else ActionStatus.rejected
+    action.decided_at = request.now
+    _save_and_record(
+        session,
+        action,
+        actor=request.approver_email,
+        kind="approval.decided",
+        payload={
+            "decision": request.decision.value,
+            "role": role.value,
+            "channel": channel,
+            "reason": approval.reason,
+        },
+    )
+    return approval
 
 
 def _approvers(session: Session, action: Action) -> tuple[Person, Person]:

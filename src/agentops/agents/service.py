@@ -2,27 +2,26 @@
 
 from sqlmodel import Session, select
 
-from agentops.audit.service import record_event
+from agentops.agents.emails import normalise_email
+from agentops.audit.service import add_and_record, record_event
 from agentops.errors import NotFoundError, RuleViolation
 from agentops.store.models import Agent, AgentVersion, Person, Role, VersionStatus, utcnow
 
 
 def ensure_person(session: Session, *, email: str, role: Role, name: str | None = None) -> Person:
     """Return the person with this email, creating them with the role if new."""
-    email = email.strip().lower()
+    email = normalise_email(email)
     if "@" not in email or email.startswith("@") or email.endswith("@"):
         raise RuleViolation(f"not an email address: {email!r}")
     person = session.exec(select(Person).where(Person.email == email)).first()
     if person is None:
         person = Person(email=email, name=name or email.split("@")[0], role=role)
-        session.add(person)
-        session.flush()
-        record_event(
+        add_and_record(
             session,
+            row=person,
             actor="agentops",
             kind="person.added",
             entity_type="person",
-            entity_id=person.id,
             payload={"email": email, "role": role.value},
         )
     return person
@@ -30,7 +29,7 @@ def ensure_person(session: Session, *, email: str, role: Role, name: str | None 
 
 def get_person(session: Session, *, email: str) -> Person:
     """Look up a person by email."""
-    person = session.exec(select(Person).where(Person.email == email.strip().lower())).first()
+    person = session.exec(select(Person).where(Person.email == normalise_email(email))).first()
     if person is None:
         raise NotFoundError(f"no person with email {email!r}")
     return person
@@ -43,21 +42,19 @@ def register_agent(
     name = name.strip()
     if not name:
         raise RuleViolation("agent name must not be empty")
-    if owner_email.strip().lower() == backup_email.strip().lower():
+    if normalise_email(owner_email) == normalise_email(backup_email):
         raise RuleViolation("the backup approver must be a different person from the owner")
     if session.exec(select(Agent).where(Agent.name == name)).first() is not None:
         raise RuleViolation(f"agent {name!r} is already registered")
     owner = ensure_person(session, email=owner_email, role=Role.owner)
     backup = ensure_person(session, email=backup_email, role=Role.owner)
     agent = Agent(name=name, owner_id=owner.id, backup_id=backup.id)  # type: ignore[arg-type]
-    session.add(agent)
-    session.flush()
-    record_event(
+    add_and_record(
         session,
+        row=agent,
         actor=actor,
         kind="agent.registered",
         entity_type="agent",
-        entity_id=agent.id,
         payload={"name": name, "owner": owner.email, "backup": backup.email},
     )
     return agent
@@ -87,11 +84,7 @@ def list_versions(session: Session, *, agent: Agent) -> list[AgentVersion]:
 
 def get_version(session: Session, *, agent: Agent, version: str) -> AgentVersion:
     """Look up one version of an agent."""
-    found = session.exec(
-        select(AgentVersion).where(
-            AgentVersion.agent_id == agent.id, AgentVersion.version == version
-        )
-    ).first()
+    found = _find_version(session, agent=agent, version=version)
     if found is None:
         raise NotFoundError(f"agent {agent.name!r} has no version {version!r}")
     return found
@@ -102,25 +95,33 @@ def ensure_version(session: Session, *, agent: Agent, version: str, actor: str) 
     version = version.strip()
     if not version:
         raise RuleViolation("version must not be empty")
-    found = session.exec(
+    found = _find_version(session, agent=agent, version=version)
+    if found is not None:
+        return found
+    created = AgentVersion(agent_id=agent.id, version=version)  # type: ignore[arg-type]
+    add_and_record(
+        session,
+        row=created,
+        actor=actor,
+        kind="version.added",
+        entity_type="agent_version",
+        payload={"agent": agent.name, "version": version},
+    )
+    return created
+
+
+def require_own_version(agent: Agent, version: AgentVersion) -> None:
+    """Refuse a version of some other agent, named by mistake."""
+    if version.agent_id != agent.id:
+        raise RuleViolation(f"version {version.version!r} does not belong to agent {agent.name!r}")
+
+
+def _find_version(session: Session, *, agent: Agent, version: str) -> AgentVersion | None:
+    return session.exec(
         select(AgentVersion).where(
             AgentVersion.agent_id == agent.id, AgentVersion.version == version
         )
     ).first()
-    if found is not None:
-        return found
-    created = AgentVersion(agent_id=agent.id, version=version)  # type: ignore[arg-type]
-    session.add(created)
-    session.flush()
-    record_event(
-        session,
-        actor=actor,
-        kind="version.added",
-        entity_type="agent_version",
-        entity_id=created.id,
-        payload={"agent": agent.name, "version": version},
-    )
-    return created
 
 
 def live_version(session: Session, *, agent: Agent) -> AgentVersion | None:
@@ -151,14 +152,12 @@ def set_live(
         session.add(current)
     version.status = VersionStatus.live
     version.went_live_at = utcnow()
-    session.add(version)
-    session.flush()
-    record_event(
+    add_and_record(
         session,
+        row=version,
         actor=actor,
         kind="version.live",
         entity_type="agent_version",
-        entity_id=version.id,
         payload={
             "agent": agent.name,
             "version": version.version,

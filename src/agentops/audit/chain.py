@@ -14,6 +14,16 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=_json_default)
 
 
+def sha256_hex(text: str) -> str:
+    """The SHA-256 hex digest of the text's UTF-8 bytes."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def canonical_sha256(value: Any) -> str:
+    """The digest of a value's meaning: equal data hashes equal however it was written."""
+    return sha256_hex(canonical_json(value))
+
+
 def _json_default(value: Any) -> str:
     if isinstance(value, datetime):
         return value.isoformat()
@@ -35,7 +45,7 @@ class ChainedEvent:
 
 def event_hash(event: ChainedEvent, prev_hash: str) -> str:
     """Hash one event chained onto the previous event's hash."""
-    body = canonical_json(
+    return canonical_sha256(
         {
             "seq": event.seq,
             "occurred_at": event.occurred_at,
@@ -47,7 +57,6 @@ def event_hash(event: ChainedEvent, prev_hash: str) -> str:
             "prev_hash": prev_hash,
         }
     )
-    return hashlib.sha256(body.encode()).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import event as sa_event
 from sqlmodel import Session, select
@@ -18,6 +18,12 @@ from agentops.audit.chain import (
     find_chain_problems,
 )
 from agentops.store.models import AuditChainHead, AuditEvent, utcnow
+
+
+class StoredRow(Protocol):
+    """A table row with an integer id once flushed."""
+
+    id: int | None
 
 
 class AuditTamperError(RuntimeError):
@@ -74,6 +80,28 @@ def record_event(
     return row
 
 
+def add_and_record(
+    session: Session,
+    *,
+    row: StoredRow,
+    actor: str,
+    kind: str,
+    entity_type: str,
+    payload: dict[str, Any],
+) -> AuditEvent:
+    """Write a new or changed row, then append the event about it, in one transaction."""
+    session.add(row)
+    session.flush()
+    return record_event(
+        session,
+        actor=actor,
+        kind=kind,
+        entity_type=entity_type,
+        entity_id=row.id,
+        payload=payload,
+    )
+
+
 def _lock_head(session: Session) -> AuditChainHead:
     head = session.exec(
         select(AuditChainHead).where(AuditChainHead.id == 1).with_for_update()
@@ -124,7 +152,7 @@ def verify_chain(session: Session) -> list[ChainProblem]:
     )
 
 
-EXPORT_FIELDS = [
+EXPORT_FIELDS = (
     "seq",
     "occurred_at",
     "actor",
@@ -134,22 +162,14 @@ EXPORT_FIELDS = [
     "payload",
     "prev_hash",
     "hash",
-]
+)
 
 
 def event_as_dict(row: AuditEvent) -> dict[str, Any]:
     """One event as plain JSON-ready data."""
-    return {
-        "seq": row.seq,
-        "occurred_at": row.occurred_at.isoformat(),
-        "actor": row.actor,
-        "kind": row.kind,
-        "entity_type": row.entity_type,
-        "entity_id": row.entity_id,
-        "payload": row.payload,
-        "prev_hash": row.prev_hash,
-        "hash": row.hash,
-    }
+    data = {field: getattr(row, field) for field in EXPORT_FIELDS}
+    data["occurred_at"] = row.occurred_at.isoformat()
+    return data
 
 
 def export_events(events: list[AuditEvent], *, fmt: str) -> str:

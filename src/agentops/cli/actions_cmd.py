@@ -108,14 +108,27 @@ def _decide(action_id: int, email: str, decision: Decision, reason: str | None) 
         return
     console.print(f"Action {action_id}: {decision.value} recorded for {email}.")
     if flow_run_id:
-        from flows.approval_gate import resume_waiting_run
+        _wake_flow_run(flow_run_id, action_id)
 
-        if resume_waiting_run(flow_run_id=flow_run_id, action_id=action_id):
-            console.print("The waiting flow run has been resumed.")
-        else:
-            err_console.print(
-                "The flow run is no longer waiting; the decision is recorded in the store."
-            )
+
+def _wake_flow_run(flow_run_id: str, action_id: int) -> None:
+    # The decision is already committed: failing to wake the run must not look like a failure.
+    from flows.approval_gate import resume_waiting_run
+
+    try:
+        with err_console.status(f"resuming flow run {flow_run_id} through Prefect…"):
+            resumed = resume_waiting_run(flow_run_id=flow_run_id, action_id=action_id)
+    except Exception as exc:  # any Prefect/HTTP failure: report it, the store is already right
+        resumed = False
+        err_console.print(f"Prefect could not be reached: {exc.__class__.__name__}: {exc}")
+    if resumed:
+        console.print(f"The waiting flow run {flow_run_id} has been resumed.")
+        return
+    err_console.print(
+        f"Flow run {flow_run_id} was not resumed from here: it is not waiting on the Prefect "
+        "API this command reached (set PREFECT_API_URL to the server the flow runs on). "
+        "The decision is recorded; the flow reads it from the store when it wakes."
+    )
 
 
 @user_errors

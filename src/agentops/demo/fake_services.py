@@ -48,37 +48,27 @@ def _error(status: int, detail: str) -> JSONResponse:
     return JSONResponse(status_code=status, content={"detail": detail})
 
 
-class FakeServices:
-    """The fake platform and deployer: one FastAPI app in a background uvicorn thread."""
+class LoopbackServer:
+    """Serves an ASGI app with uvicorn on 127.0.0.1, on a free port, from a daemon thread."""
 
-    def __init__(self, *, token: str | None = None, rollout_delay_s: float = 0.3) -> None:
-        if rollout_delay_s < 0:
-            raise ValueError("rollout_delay_s must not be negative")
-        self.token = token
-        self.rollout_delay_s = rollout_delay_s
-        self._lock = threading.Lock()
-        # agent -> list of (started_at, id, record); kept unsorted, sorted per request.
-        self._conversations: dict[str, list[tuple[datetime, str, dict[str, Any]]]] = {}
-        self._initial_versions: dict[str, str] = {}
-        self._deployments: list[Deployment] = []
+    def __init__(self, app: FastAPI, *, thread_name: str = "agentops-loopback") -> None:
+        self.app = app
+        self.thread_name = thread_name
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._url: str | None = None
-        self.app = self._build_app()
-
-    # --- lifecycle -------------------------------------------------------------------
 
     @property
     def url(self) -> str:
-        """Base URL of the running services, e.g. http://127.0.0.1:54321."""
+        """Base URL while running, e.g. http://127.0.0.1:54321."""
         if self._url is None:
-            raise RuntimeError("FakeServices is not running; call start() first")
+            raise RuntimeError(f"{type(self).__name__} is not running; call start() first")
         return self._url
 
-    def start(self) -> None:
-        """Serve on 127.0.0.1 on a free port and return once requests are answered."""
+    def start(self) -> str:
+        """Start serving; returns the base URL once requests are answered."""
         if self._server is not None:
-            raise RuntimeError("FakeServices is already running")
+            raise RuntimeError(f"{type(self).__name__} is already running")
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
@@ -88,13 +78,14 @@ class FakeServices:
         )
         server = uvicorn.Server(config)
         thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="agentops-fake-services"
+            target=server.run, kwargs={"sockets": [sock]}, name=self.thread_name
         )
         thread.daemon = True
         thread.start()
         self._server, self._thread = server, thread
         self._wait_until_serving(host, port, sock)
         self._url = f"http://{host}:{port}"
+        return self._url
 
     def _wait_until_serving(self, host: str, port: int, sock: socket.socket) -> None:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
@@ -104,7 +95,7 @@ class FakeServices:
                 self._server.should_exit = True
                 sock.close()
                 self._server, self._thread = None, None
-                raise RuntimeError("fake services failed to start")
+                raise RuntimeError(f"{self.thread_name} failed to start")
             time.sleep(0.01)
         # started means the socket listens; one connection proves it accepts requests.
         with socket.create_connection((host, port), timeout=STARTUP_TIMEOUT_S):
@@ -129,6 +120,22 @@ class FakeServices:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class FakeServices(LoopbackServer):
+    """The fake platform and deployer: one FastAPI app in a background uvicorn thread."""
+
+    def __init__(self, *, token: str | None = None, rollout_delay_s: float = 0.3) -> None:
+        if rollout_delay_s < 0:
+            raise ValueError("rollout_delay_s must not be negative")
+        self.token = token
+        self.rollout_delay_s = rollout_delay_s
+        self._lock = threading.Lock()
+        # agent -> list of (started_at, id, record); kept unsorted, sorted per request.
+        self._conversations: dict[str, list[tuple[datetime, str, dict[str, Any]]]] = {}
+        self._initial_versions: dict[str, str] = {}
+        self._deployments: list[Deployment] = []
+        super().__init__(self._build_app(), thread_name="agentops-fake-services")
 
     # --- platform state ----------------------------------------------------------------
 
@@ -223,6 +230,7 @@ class FakeServices:
             limit: int = Query(default=DEFAULT_PAGE_LIMIT),
             cursor: str | None = None,
         ) -> JSONResponse:
+            """One page of an agent's conversations in a started_at window."""
             if not self._is_authorized(request):
                 return _error(401, "missing or invalid bearer token")
             if not 1 <= limit <= MAX_PAGE_LIMIT:
@@ -245,6 +253,7 @@ class FakeServices:
 
         @app.post("/deployments")
         async def create_deployment(request: Request) -> JSONResponse:
+            """Accept a deployment; it goes live after the rollout delay."""
             try:
                 body = await request.json()
             except ValueError:
@@ -262,6 +271,7 @@ class FakeServices:
 
         @app.get("/agents/{agent}/health")
         def health(agent: str) -> JSONResponse:
+            """The version an agent serves now, always healthy."""
             version = self.live_version(agent)
             if version is None:
                 return _error(404, f"unknown agent {agent!r}")

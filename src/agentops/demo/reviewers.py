@@ -15,7 +15,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-TRANSFER_TOOL = "transfer_to_human_agents"
+from agentops.ingestion.transcripts import TRANSFER_TOOL
+from agentops.signals.sentiment import message_text
+
 STATE_CHANGING_PREFIXES = ("book_", "cancel_", "update_", "modify_")
 STATE_CHANGING_TOOLS = frozenset({"send_certificate"})
 BOOKING_LOOKUP_TOOLS = frozenset({"get_reservation_details"})
@@ -38,17 +40,6 @@ COMPENSATION_ASKED = re.compile(
     r"\b(compensat\w*|refund|voucher|certificate|make (?:it|this) right|gesture)\b", re.IGNORECASE
 )
 TOOL_ERROR = re.compile(r"^\s*error\b", re.IGNORECASE)
-
-
-def _text(message: dict[str, Any]) -> str:
-    """A message's text, whether content is a string, a list of parts, or missing."""
-    content = message.get("content")
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = [part.get("text", "") for part in content if isinstance(part, dict)]
-        return " ".join(part for part in parts if isinstance(part, str))
-    return ""
 
 
 def _tool_calls(message: dict[str, Any]) -> list[dict[str, Any]]:
@@ -91,14 +82,14 @@ def _speaks_to_user(message: dict[str, Any]) -> bool:
     return (
         message.get("role") == "assistant"
         and not _tool_calls(message)
-        and bool(_text(message).strip())
+        and bool(message_text(message).strip())
     )
 
 
 def _confirmed_before(messages: Sequence[dict[str, Any]], index: int) -> bool:
     """A user said an explicit yes after the assistant last spoke to them, before `index`."""
     for message in reversed(messages[:index]):
-        if message.get("role") == "user" and EXPLICIT_YES.search(_text(message)):
+        if message.get("role") == "user" and EXPLICIT_YES.search(message_text(message)):
             return True
         if _speaks_to_user(message):
             return False
@@ -119,7 +110,7 @@ def check_identify_customer_first(messages: Sequence[dict[str, Any]]) -> bool:
     identified = False
     for message in messages:
         if message.get("role") == "user":
-            text = _text(message)
+            text = message_text(message)
             identified = identified or bool(
                 USER_ID_TOKEN.search(text) or USER_ID_STATED.search(text)
             )
@@ -137,14 +128,14 @@ def check_one_action_per_turn(messages: Sequence[dict[str, Any]]) -> bool:
     """No assistant turn makes several tool calls, or talks to the user while calling a tool."""
     for message in messages:
         calls = _tool_calls(message)
-        if len(calls) > 1 or (calls and _text(message).strip()):
+        if len(calls) > 1 or (calls and message_text(message).strip()):
             return False
     return True
 
 
 def _transfer_justified(messages: Sequence[dict[str, Any]], index: int) -> bool:
     for message in messages[:index]:
-        role, text = message.get("role"), _text(message)
+        role, text = message.get("role"), message_text(message)
         if role == "user" and HUMAN_REQUEST.search(text):
             return True
         if role == "assistant" and OUT_OF_SCOPE.search(text):
@@ -170,7 +161,7 @@ def _looked_up_cabins(messages: Sequence[dict[str, Any]]) -> dict[str, str]:
         if message.get("role") != "tool":
             continue
         try:
-            result = json.loads(_text(message))
+            result = json.loads(message_text(message))
         except ValueError:
             continue
         if isinstance(result, dict) and isinstance(result.get("reservation_id"), str):
@@ -199,7 +190,7 @@ def check_compensation_rules(messages: Sequence[dict[str, Any]]) -> bool:
         if _call_name(call) != "send_certificate":
             continue
         asked = any(
-            message.get("role") == "user" and COMPENSATION_ASKED.search(_text(message))
+            message.get("role") == "user" and COMPENSATION_ASKED.search(message_text(message))
             for message in messages[:index]
         )
         if not asked:

@@ -2,6 +2,7 @@
 
 import threading
 import time
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -11,6 +12,7 @@ from flows.redeploy_agent import redeploy_agent
 from flows.rollback_agent import rollback_agent
 from flows.sample_conversations import sample_conversations
 from rich.console import Console
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from agentops.actions import service as actions
@@ -186,8 +188,6 @@ class Scenario:
         )
         if summary["marked_known_good"]:
             self.say(f"[green]{summary['version']} passed every trigger: now last known good[/]")
-        if summary["marked_known_good"]:
-            self.say(f"[green]{summary['version']} passed every trigger: now last known good[/]")
         if summary["action_id"] is not None:
             self.say(
                 f"[bold red]breach[/] on {summary['version']}: rollback proposed "
@@ -196,27 +196,8 @@ class Scenario:
         return summary
 
     def work_queue(self) -> tuple[int, int]:
-        """Simulated reviewers claim and judge every open item, taking turns."""
-        reviewed = violations = 0
-        while True:
-            reviewer = self.reviewers[reviewed % len(self.reviewers)]
-            with Session(self.engine) as session:
-                item = review.claim_next(session, reviewer_email=reviewer.email)
-                if item is None:
-                    session.commit()
-                    return reviewed, violations
-                details = review.item_details(session, item_id=item.id)  # type: ignore[arg-type]
-                criteria = [(c.key, c.description) for c in details.criteria]
-                findings = reviewer.review(details.conversation.transcript, criteria)
-                submitted = review.submit_review(
-                    session,
-                    item_id=item.id,
-                    reviewer_email=reviewer.email,  # type: ignore[arg-type]
-                    findings=findings,
-                )
-                violations += int(submitted.violation)
-                session.commit()
-            reviewed += 1
+        """Simulated reviewers work the queue empty."""
+        return work_review_queue(engine=self.engine, reviewers=self.reviewers)
 
     def reviews_to_detect(self, summary: dict[str, Any]) -> int | None:
         """How many reviews the sequential test needed, from the breach's evidence."""
@@ -336,6 +317,27 @@ class Scenario:
         if open_actions:
             self.say(f"[yellow]{len(open_actions)} action(s) still awaiting approval[/]")
         self.engine.dispose()
+
+
+def work_review_queue(*, engine: Engine, reviewers: Sequence[SimulatedReviewer]) -> tuple[int, int]:
+    """Reviewers take turns claiming and judging open items; returns (reviewed, violations)."""
+    reviewed = violations = 0
+    while True:
+        reviewer = reviewers[reviewed % len(reviewers)]
+        with Session(engine) as session:
+            item = review.claim_next(session, reviewer_email=reviewer.email)
+            if item is None or item.id is None:
+                session.commit()
+                return reviewed, violations
+            details = review.item_details(session, item_id=item.id)
+            criteria = [(c.key, c.description) for c in details.criteria]
+            findings = reviewer.review(details.conversation.transcript, criteria)
+            submitted = review.submit_review(
+                session, item_id=item.id, reviewer_email=reviewer.email, findings=findings
+            )
+            violations += int(submitted.violation)
+            session.commit()
+        reviewed += 1
 
 
 def _outcome_style(outcome: str) -> str:

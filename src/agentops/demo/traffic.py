@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-TRANSFER_TOOL = "transfer_to_human_agents"
+from agentops.ingestion.transcripts import TRANSFER_TOOL
 
 # The rubric criterion (deployments/rubric.example.yaml) each injected fault breaks.
 NO_CONFIRMATION = "explicit-confirmation"
@@ -144,19 +144,23 @@ class _Transcript:
         self.messages: list[dict[str, Any]] = [{"role": "system", "content": SYSTEM_PROMPT}]
 
     def user(self, text: str) -> None:
+        """The customer says something."""
         self.messages.append({"role": "user", "content": text})
 
     def say(self, text: str) -> None:
+        """The assistant answers in words."""
         self.messages.append({"role": "assistant", "content": text})
 
     def call(
         self, name: str, arguments: dict[str, Any], result: Any, *, content: str | None = None
     ) -> None:
+        """The assistant calls one tool and gets its result."""
         self.calls([(name, arguments, result)], content=content)
 
     def calls(
         self, calls: list[tuple[str, dict[str, Any], Any]], *, content: str | None = None
     ) -> None:
+        """The assistant calls several tools in one turn; the results follow in order."""
         tool_calls, answers = [], []
         for name, arguments, result in calls:
             call_id = f"call_{self.rng.getrandbits(64):016x}"
@@ -184,7 +188,7 @@ def generate_conversations(
     seed: int,
 ) -> list[dict[str, Any]]:
     """Generic-shape conversation records, one every `spacing` from `start`, fully seeded."""
-    labelled = _labelled_conversations(
+    labelled = labelled_conversations(
         agent=agent,
         version=version,
         profile=profile,
@@ -196,7 +200,7 @@ def generate_conversations(
     return [item.record for item in labelled]
 
 
-def _labelled_conversations(
+def labelled_conversations(
     *,
     agent: str,
     version: str,

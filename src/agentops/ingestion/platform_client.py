@@ -3,13 +3,13 @@
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 
 from agentops.errors import AgentOpsError
+from agentops.http_client import ServiceClient, display_url, excerpt
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 MAX_RETRY_AFTER_S = 5.0
@@ -20,7 +20,7 @@ class PlatformError(AgentOpsError):
     """The platform could not be reached or answered with something unusable."""
 
 
-class PlatformClient:
+class PlatformClient(ServiceClient):
     """Reads conversations from `GET /api/agents/{agent}/conversations`, page by page."""
 
     def __init__(
@@ -38,12 +38,9 @@ class PlatformClient:
         headers = {"Accept": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        self.base_url = base_url.rstrip("/")
+        super().__init__(base_url, timeout=timeout, transport=transport, headers=headers)
         self.max_retries = max_retries
         self.backoff_s = backoff_s
-        self._http = httpx.Client(
-            base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
-        )
 
     def iter_conversations(
         self,
@@ -80,24 +77,9 @@ class PlatformClient:
             params["cursor"] = next_cursor
             page += 1
 
-    def close(self) -> None:
-        """Close the underlying connections."""
-        self._http.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
     def _get_json(self, path: str, *, params: dict[str, str | int], agent: str) -> object:
         response = self._get_with_retries(path, params=params)
-        url = _display_url(response.request.url)
+        url = display_url(response.request.url)
         if response.status_code == 404:
             raise PlatformError(f"unknown agent {agent!r}: the platform answered 404 for {url}")
         if response.status_code in {401, 403}:
@@ -108,13 +90,13 @@ class PlatformClient:
         if response.status_code != 200:
             raise PlatformError(
                 f"the platform answered HTTP {response.status_code} for {url}: "
-                f"{_snippet(response.text)}"
+                f"{excerpt(response.text)}"
             )
         try:
             return response.json()
         except ValueError:
             raise PlatformError(
-                f"the platform sent a non-JSON response for {url}: {_snippet(response.text)}"
+                f"the platform sent a non-JSON response for {url}: {excerpt(response.text)}"
             ) from None
 
     def _get_with_retries(self, path: str, *, params: dict[str, str | int]) -> httpx.Response:
@@ -124,15 +106,17 @@ class PlatformClient:
             try:
                 response = self._http.get(path, params=params)
             except httpx.UnsupportedProtocol as exc:
-                raise PlatformError(f"cannot use platform URL {self.base_url!r}: {exc}") from exc
+                raise PlatformError(
+                    f"cannot use platform URL {display_url(self.base_url)!r}: {exc}"
+                ) from exc
             except httpx.TransportError as exc:
                 problem = f"{type(exc).__name__} ({exc or 'no detail'})"
-                url = _display_url(exc.request.url)
+                url = display_url(exc.request.url)
             else:
                 if response.status_code not in RETRYABLE_STATUS:
                     return response
                 problem = f"HTTP {response.status_code}"
-                url = _display_url(response.request.url)
+                url = display_url(response.request.url)
                 delay = max(delay, _retry_after(response))
             if attempt < attempts:
                 time.sleep(delay)
@@ -170,13 +154,3 @@ def _retry_after(response: httpx.Response) -> float:
     except ValueError:
         return 0.0
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
-
-
-def _display_url(url: httpx.URL) -> str:
-    # Credentials in the URL must never reach logs or error messages.
-    return str(url.copy_with(username=None, password=None)) if url.userinfo else str(url)
-
-
-def _snippet(text: str, limit: int = 200) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit] + "..."

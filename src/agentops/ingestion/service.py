@@ -9,9 +9,10 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from agentops.agents.service import ensure_version
+from agentops.agents.service import ensure_version, require_own_version
 from agentops.audit.service import record_event
 from agentops.errors import RuleViolation
+from agentops.ingestion.files import LabelledRecord
 from agentops.ingestion.transcripts import (
     DEFAULT_ESCALATION_TOOLS,
     ConversationRecord,
@@ -50,7 +51,7 @@ class ImportReport:
         """Records read in total, whatever became of them."""
         return self.imported + self.duplicates + len(self.rejected)
 
-    def merge(self, other: "ImportReport") -> "ImportReport":
+    def __add__(self, other: "ImportReport") -> "ImportReport":
         """A new report adding this one and another (e.g. one per file or page)."""
         return ImportReport(
             imported=self.imported + other.imported,
@@ -59,9 +60,6 @@ class ImportReport:
             rejected=[*self.rejected, *other.rejected],
             versions=self.versions + other.versions,
         )
-
-    def __add__(self, other: "ImportReport") -> "ImportReport":
-        return self.merge(other)
 
     def summary(self) -> str:
         """One line for people, e.g. 'imported 98 (12 escalated), 1 duplicate, 2 rejected'."""
@@ -92,7 +90,7 @@ def import_conversations(
     *,
     agent: Agent,
     version: AgentVersion | None,
-    records: Iterable[tuple[str, object | RecordError]],
+    records: Iterable[LabelledRecord],
     actor: str,
     default_started_at: datetime | None = None,
     progress: Callable[[int], None] | None = None,
@@ -105,8 +103,8 @@ def import_conversations(
     `agent_version` is used (registered as a candidate if new). After each chunk,
     `progress` is called with the total number of records handled so far.
     """
-    if version is not None and version.agent_id != agent.id:
-        raise RuleViolation(f"version {version.version!r} does not belong to agent {agent.name!r}")
+    if version is not None:
+        require_own_version(agent, version)
     if default_started_at is not None and default_started_at.tzinfo is None:
         raise RuleViolation("default_started_at must be timezone-aware")
     importer = _Importer(
@@ -169,7 +167,8 @@ class _Importer:
         self.seen_ids: set[str] = set()
         self.versions: dict[str, AgentVersion] = {}
 
-    def import_chunk(self, chunk: list[tuple[str, object | RecordError]]) -> None:
+    def import_chunk(self, chunk: list[LabelledRecord]) -> None:
+        """Store the chunk's new, valid records and count the rest."""
         parsed = [item for item in (self._parse(label, raw) for label, raw in chunk) if item]
         stored = self._stored_ids([record.external_id for _, record in parsed])
         added: list[Conversation] = []
@@ -248,9 +247,7 @@ class _Importer:
         )
 
 
-def _chunks(
-    records: Iterable[tuple[str, object | RecordError]], size: int
-) -> Iterator[list[tuple[str, object | RecordError]]]:
+def _chunks(records: Iterable[LabelledRecord], size: int) -> Iterator[list[LabelledRecord]]:
     iterator = iter(records)
     while chunk := list(islice(iterator, size)):
         yield chunk

@@ -8,7 +8,8 @@ from pydantic import BaseModel, field_validator
 
 from agentops.signals.sentiment import score_user_sentiment
 
-DEFAULT_ESCALATION_TOOLS: frozenset[str] = frozenset({"transfer_to_human_agents"})
+TRANSFER_TOOL = "transfer_to_human_agents"
+DEFAULT_ESCALATION_TOOLS: frozenset[str] = frozenset({TRANSFER_TOOL})
 ROLES = ("system", "user", "assistant", "tool")
 # The first tool call that changes state names what the customer came for.
 INTENT_BY_TOOL_PREFIX: tuple[tuple[str, str], ...] = (

@@ -1,6 +1,5 @@
 """Versioned policy rubrics written in YAML: parsing with located errors, and registration."""
 
-import hashlib
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -9,10 +8,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlmodel import Session, select
 
-from agentops.audit.chain import canonical_json
+from agentops.audit.chain import canonical_sha256
 from agentops.audit.service import record_event
 from agentops.errors import AgentOpsError, RuleViolation
 from agentops.store.models import Rubric, RubricCriterion, Severity
+from agentops.yaml_locations import dotted_path, mapping_entry
 
 KEY_PATTERN = r"[a-z0-9][a-z0-9-]*"
 
@@ -58,7 +58,7 @@ class RubricSpec(BaseModel):
 
     def content_sha256(self) -> str:
         """Hash of the meaning, not the text: comments and layout do not change it."""
-        return hashlib.sha256(canonical_json(self.model_dump(mode="json")).encode()).hexdigest()
+        return canonical_sha256(self.model_dump(mode="json"))
 
 
 def parse_rubric(text: str, *, source: str) -> RubricSpec:
@@ -99,11 +99,8 @@ def _check_unique_keys(spec: RubricSpec, *, root: yaml.Node | None, source: str)
         raise RubricError(source, problems)
 
 
-def _dotted(loc: Sequence[Any]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "(top level)"
+def _dotted(loc: Sequence[str | int]) -> str:
+    return dotted_path(loc) or "(top level)"
 
 
 def _line_of(root: yaml.Node | None, loc: Sequence[Any]) -> int | None:
@@ -120,13 +117,10 @@ def _line_of(root: yaml.Node | None, loc: Sequence[Any]) -> int | None:
 
 
 def _child(node: yaml.Node, part: Any) -> yaml.Node | None:
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            if key_node.value == str(part):
-                return value_node
-    if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-        return node.value[part]
-    return None
+    if isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+        return node.value[part] if part < len(node.value) else None
+    entry = mapping_entry(node, str(part))
+    return entry[1] if entry is not None else None
 
 
 def register_rubric(session: Session, *, text: str, source: str, actor: str) -> Rubric:

@@ -7,8 +7,9 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, and_, func, or_, update
 from sqlmodel import Session, select
 
-from agentops.agents.service import ensure_person
-from agentops.audit.service import record_event
+from agentops.agents.emails import normalise_email
+from agentops.agents.service import ensure_person, get_person
+from agentops.audit.service import add_and_record, record_event
 from agentops.errors import NotFoundError, RuleViolation
 from agentops.review.queue import is_violation, lease_until, validate_findings
 from agentops.review.rubric import criteria_for
@@ -152,14 +153,12 @@ def release_claim(
     item.claimed_by_id = None
     item.claimed_at = None
     item.lease_expires_at = None
-    session.add(item)
-    session.flush()
-    record_event(
+    add_and_record(
         session,
+        row=item,
         actor=reviewer.email,
         kind="review.released",
         entity_type="review_item",
-        entity_id=item.id,
         payload={"conversation_id": item.conversation_id},
     )
     return item
@@ -201,16 +200,7 @@ def submit_review(
     )
     session.add(review)
     session.flush()
-    session.add_all(
-        ReviewFinding(
-            review_id=review.id,  # type: ignore[arg-type]
-            criterion_key=c.key,
-            severity=c.severity,
-            passed=bool(findings[c.key]),
-            note=notes.get(c.key),
-        )
-        for c in criteria
-    )
+    _add_findings(session, review=review, criteria=criteria, findings=findings, notes=notes)
     item.status = ItemStatus.reviewed
     session.add(item)
     session.flush()
@@ -231,6 +221,26 @@ def submit_review(
     return review
 
 
+def _add_findings(
+    session: Session,
+    *,
+    review: Review,
+    criteria: list[RubricCriterion],
+    findings: Mapping[str, bool],
+    notes: Mapping[str, str],
+) -> None:
+    session.add_all(
+        ReviewFinding(
+            review_id=review.id,  # type: ignore[arg-type]
+            criterion_key=c.key,
+            severity=c.severity,
+            passed=bool(findings[c.key]),
+            note=notes.get(c.key),
+        )
+        for c in criteria
+    )
+
+
 def _locked_item(session: Session, *, item_id: int) -> ReviewItem:
     item = session.exec(
         select(ReviewItem).where(ReviewItem.id == item_id).with_for_update()
@@ -242,7 +252,7 @@ def _locked_item(session: Session, *, item_id: int) -> ReviewItem:
 
 def _claimant(session: Session, *, item: ReviewItem, reviewer_email: str) -> Person:
     """The reviewer, provided they hold the claim on this still-unreviewed item."""
-    email = reviewer_email.strip().lower()
+    email = normalise_email(reviewer_email)
     if item.status == ItemStatus.reviewed:
         raise RuleViolation(f"review item {item.id} has already been reviewed")
     holder = _email_of(session, item.claimed_by_id)
@@ -250,7 +260,7 @@ def _claimant(session: Session, *, item: ReviewItem, reviewer_email: str) -> Per
         raise RuleViolation(f"review item {item.id} is not claimed: claim it first")
     if holder != email:
         raise RuleViolation(f"review item {item.id} is claimed by {holder}, not {email}")
-    return session.exec(select(Person).where(Person.email == email)).one()
+    return get_person(session, email=email)
 
 
 def queue_counts(session: Session, *, agent: Agent | None = None) -> dict[str, int]:

@@ -5,7 +5,8 @@ from datetime import UTC, datetime
 
 from sqlmodel import Session, select
 
-from agentops.audit.service import record_event
+from agentops.agents.service import require_own_version
+from agentops.audit.service import add_and_record, record_event
 from agentops.errors import RuleViolation
 from agentops.sampling.sampler import draw_sample, required_sample_size
 from agentops.signals.compute import SignalInput, compute_signals
@@ -46,7 +47,8 @@ def sample_window(
     actor: str,
 ) -> SampleResult:
     """Record the window's signals and queue a reproducible random sample for review."""
-    _check_request(agent=agent, version=version, start=window_start, end=window_end, cap=max_size)
+    require_own_version(agent, version)
+    _check_window(start=window_start, end=window_end, cap=max_size)
     conversations = _window_conversations(
         session, version=version, start=window_start, end=window_end
     )
@@ -59,19 +61,13 @@ def sample_window(
         actor=actor,
     )
     population = len(conversations)
-    try:
-        size = required_sample_size(
-            population, margin=margin, confidence=confidence, expected_rate=expected_rate
-        )
-    except ValueError as exc:
-        raise RuleViolation(f"cannot size the sample: {exc}") from exc
-    if max_size is not None:
-        size = min(size, max_size)
+    size = _sample_size(
+        population, margin=margin, confidence=confidence, expected_rate=expected_rate, cap=max_size
+    )
     key = _sample_key(
         agent=agent, version=version, rubric=rubric, start=window_start, end=window_end
     )
     drawn = draw_sample([c.id for c in conversations], size=size, seed=seed, key=key)  # type: ignore[misc]
-    already_queued = _already_queued(session, rubric=rubric, conversation_ids=drawn)
     method = _method(
         margin=margin, confidence=confidence, expected_rate=expected_rate, cap=max_size
     )
@@ -87,13 +83,7 @@ def sample_window(
     )
     session.add(sample)
     session.flush()
-    items = [
-        ReviewItem(sample_id=sample.id, conversation_id=cid, rubric_id=rubric.id)  # type: ignore[arg-type]
-        for cid in drawn
-        if cid not in already_queued
-    ]
-    session.add_all(items)
-    session.flush()
+    items, already_queued = _queue_drawn(session, sample=sample, rubric=rubric, drawn=drawn)
     record_event(
         session,
         actor=actor,
@@ -113,19 +103,15 @@ def sample_window(
             "size": len(drawn),
             "conversation_ids": drawn,
             "queued": [item.conversation_id for item in items],
-            "already_queued": sorted(already_queued),
+            "already_queued": already_queued,
         },
     )
     return SampleResult(
-        sample=sample, items=items, snapshot=snapshot, already_queued=sorted(already_queued)
+        sample=sample, items=items, snapshot=snapshot, already_queued=already_queued
     )
 
 
-def _check_request(
-    *, agent: Agent, version: AgentVersion, start: datetime, end: datetime, cap: int | None
-) -> None:
-    if version.agent_id != agent.id:
-        raise RuleViolation(f"version {version.version!r} does not belong to agent {agent.name!r}")
+def _check_window(*, start: datetime, end: datetime, cap: int | None) -> None:
     if start.tzinfo is None or end.tzinfo is None:
         raise RuleViolation("window bounds must carry a timezone (use UTC)")
     if end <= start:
@@ -134,6 +120,18 @@ def _check_request(
         )
     if cap is not None and cap < 0:
         raise RuleViolation(f"max sample size must not be negative, got {cap}")
+
+
+def _sample_size(
+    population: int, *, margin: float, confidence: float, expected_rate: float, cap: int | None
+) -> int:
+    try:
+        size = required_sample_size(
+            population, margin=margin, confidence=confidence, expected_rate=expected_rate
+        )
+    except ValueError as exc:
+        raise RuleViolation(f"cannot size the sample: {exc}") from exc
+    return size if cap is None else min(size, cap)
 
 
 def _window_conversations(
@@ -174,14 +172,12 @@ def _record_signals(
         mean_sentiment=signals.mean_sentiment,
         p95_latency_ms=signals.p95_latency_ms,
     )
-    session.add(snapshot)
-    session.flush()
-    record_event(
+    add_and_record(
         session,
+        row=snapshot,
         actor=actor,
         kind="signals.recorded",
         entity_type="signal_snapshot",
-        entity_id=snapshot.id,
         payload={
             "version": version.version,
             "window_start": start,
@@ -194,6 +190,21 @@ def _record_signals(
         },
     )
     return snapshot
+
+
+def _queue_drawn(
+    session: Session, *, sample: Sample, rubric: Rubric, drawn: list[int]
+) -> tuple[list[ReviewItem], list[int]]:
+    """Queue the drawn conversations not yet queued for this rubric; return those skipped too."""
+    already_queued = _already_queued(session, rubric=rubric, conversation_ids=drawn)
+    items = [
+        ReviewItem(sample_id=sample.id, conversation_id=cid, rubric_id=rubric.id)  # type: ignore[arg-type]
+        for cid in drawn
+        if cid not in already_queued
+    ]
+    session.add_all(items)
+    session.flush()
+    return items, sorted(already_queued)
 
 
 def _already_queued(session: Session, *, rubric: Rubric, conversation_ids: list[int]) -> set[int]:

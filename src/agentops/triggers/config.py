@@ -16,6 +16,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from agentops.errors import AgentOpsError, NotFoundError
+from agentops.yaml_locations import dotted_path, mapping_entry
 
 TRIGGER_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
@@ -189,14 +190,6 @@ def _duplicate_keys(node: yaml.Node, source: str) -> list[ConfigProblem]:
     return problems
 
 
-def _mapping_get(node: yaml.Node, key: str) -> tuple[yaml.Node, yaml.Node] | None:
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            if str(key_node.value) == key:
-                return key_node, value_node
-    return None
-
-
 def _locate(error: Any, root: yaml.Node, source: str) -> ConfigProblem:
     """Map a pydantic error location onto the YAML node it is about."""
     loc = list(error["loc"])
@@ -213,7 +206,7 @@ def _locate(error: Any, root: yaml.Node, source: str) -> ConfigProblem:
             node = node.value[part]
             path.append(part)
             continue
-        found = _mapping_get(node, str(part))
+        found = mapping_entry(node, str(part))
         if found is None:
             if part in TRIGGER_MODELS and _scalar_value(node, "kind") == part:
                 continue  # the discriminated-union tag pydantic adds; not a YAML key
@@ -226,22 +219,15 @@ def _locate(error: Any, root: yaml.Node, source: str) -> ConfigProblem:
         node = key_node if is_last and error["type"] == "extra_forbidden" else value_node
     mark = node.start_mark
     return ConfigProblem(
-        source, mark.line + 1, mark.column + 1, _render_path(path), _message(error, node)
+        source, mark.line + 1, mark.column + 1, dotted_path(path), _message(error, node)
     )
 
 
 def _scalar_value(node: yaml.Node, key: str) -> str | None:
-    found = _mapping_get(node, key)
+    found = mapping_entry(node, key)
     if found is None or not isinstance(found[1], yaml.ScalarNode):
         return None
     return str(found[1].value)
-
-
-def _render_path(path: list[str | int]) -> str:
-    rendered = ""
-    for part in path:
-        rendered += f"[{part}]" if isinstance(part, int) else (f".{part}" if rendered else part)
-    return rendered
 
 
 def _message(error: Any, node: yaml.Node) -> str:

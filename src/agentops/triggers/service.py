@@ -1,13 +1,12 @@
 """Store versioned trigger sets and record each evaluation of an agent version."""
 
-import hashlib
 from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
-from agentops.agents.service import mark_known_good
-from agentops.audit.chain import canonical_json
-from agentops.audit.service import record_event
+from agentops.agents.service import mark_known_good, require_own_version
+from agentops.audit.chain import canonical_sha256, sha256_hex
+from agentops.audit.service import add_and_record
 from agentops.errors import NotFoundError, RuleViolation
 from agentops.store.models import (
     Agent,
@@ -21,7 +20,12 @@ from agentops.store.models import (
     VersionStatus,
 )
 from agentops.triggers.config import TriggerFile, parse_trigger_text
-from agentops.triggers.evaluate import ConversationSignal, ReviewedOutcome, evaluate_trigger
+from agentops.triggers.evaluate import (
+    ConversationSignal,
+    ReviewedOutcome,
+    TriggerResult,
+    evaluate_trigger,
+)
 
 
 @dataclass
@@ -42,11 +46,6 @@ class EvaluationReport:
         return bool(self.evaluations) and all(e.outcome == Outcome.ok for e in self.evaluations)
 
 
-def content_sha256(text: str) -> str:
-    """The digest that identifies a trigger file's exact content."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 def register_trigger_set(
     session: Session, *, agent: Agent, text: str, source: str, actor: str
 ) -> TriggerSet:
@@ -54,7 +53,8 @@ def register_trigger_set(
     parsed = parse_trigger_text(text, source=source)
     if parsed.agent != agent.name:
         raise RuleViolation(f"{source} is written for agent {parsed.agent!r}, not {agent.name!r}")
-    digest = content_sha256(text)
+    # The exact text, comments included: a stored trigger set is the file as written.
+    digest = sha256_hex(text)
     existing = session.exec(
         select(TriggerSet).where(
             TriggerSet.agent_id == agent.id, TriggerSet.content_sha256 == digest
@@ -82,14 +82,12 @@ def register_trigger_set(
         content_sha256=digest,
         source=source,
     )
-    session.add(trigger_set)
-    session.flush()
-    record_event(
+    add_and_record(
         session,
+        row=trigger_set,
         actor=actor,
         kind="triggers.registered",
         entity_type="trigger_set",
-        entity_id=trigger_set.id,
         payload={
             "agent": agent.name,
             "version": parsed.version,
@@ -138,8 +136,7 @@ def evaluate_version(
     actor: str,
 ) -> EvaluationReport:
     """Run every trigger over the version's conversations and reviews, storing each verdict."""
-    if version.agent_id != agent.id:
-        raise RuleViolation(f"version {version.version!r} does not belong to agent {agent.name!r}")
+    require_own_version(agent, version)
     if trigger_set.agent_id != agent.id:
         raise RuleViolation(
             f"trigger set version {trigger_set.version} does not belong to agent {agent.name!r}"
@@ -147,50 +144,66 @@ def evaluate_version(
     triggers = load_trigger_set(trigger_set)
     reviews = version_reviews(session, version=version)
     conversations = version_signals(session, version=version)
-    evaluations: list[Evaluation] = []
-    for trigger in triggers.triggers:
-        result = evaluate_trigger(trigger, reviews=reviews, conversations=conversations)
-        evaluation = Evaluation(
-            agent_version_id=version.id,  # type: ignore[arg-type]
-            trigger_set_id=trigger_set.id,  # type: ignore[arg-type]
-            trigger_name=result.name,
-            kind=result.kind,
-            outcome=Outcome(result.outcome),
-            statistic=result.statistic,
-            threshold=result.threshold,
-            evidence=result.evidence,
-        )
-        session.add(evaluation)
-        session.flush()
-        record_event(
-            session,
-            actor=actor,
-            kind="evaluation.recorded",
-            entity_type="evaluation",
-            entity_id=evaluation.id,
-            payload={
-                "agent": agent.name,
-                "version": version.version,
-                "trigger_set_version": trigger_set.version,
-                "trigger": result.name,
-                "kind": result.kind,
-                "outcome": result.outcome,
-                "statistic": result.statistic,
-                "threshold": result.threshold,
-                "summary": result.evidence.get("summary"),
-                # The evidence row is not chained itself; its digest here makes edits visible.
-                "evidence_sha256": hashlib.sha256(
-                    canonical_json(result.evidence).encode("utf-8")
-                ).hexdigest(),
-            },
-        )
-        evaluations.append(evaluation)
-    report = EvaluationReport(evaluations=evaluations)
+    report = EvaluationReport(
+        evaluations=[
+            _store_evaluation(
+                session,
+                agent=agent,
+                version=version,
+                trigger_set=trigger_set,
+                result=evaluate_trigger(trigger, reviews=reviews, conversations=conversations),
+                actor=actor,
+            )
+            for trigger in triggers.triggers
+        ]
+    )
     if report.all_ok and version.status == VersionStatus.live:
         report.marked_known_good = mark_known_good(
             session, agent=agent, version=version, actor=actor
         )
     return report
+
+
+def _store_evaluation(
+    session: Session,
+    *,
+    agent: Agent,
+    version: AgentVersion,
+    trigger_set: TriggerSet,
+    result: TriggerResult,
+    actor: str,
+) -> Evaluation:
+    evaluation = Evaluation(
+        agent_version_id=version.id,  # type: ignore[arg-type]
+        trigger_set_id=trigger_set.id,  # type: ignore[arg-type]
+        trigger_name=result.name,
+        kind=result.kind,
+        outcome=Outcome(result.outcome),
+        statistic=result.statistic,
+        threshold=result.threshold,
+        evidence=result.evidence,
+    )
+    add_and_record(
+        session,
+        row=evaluation,
+        actor=actor,
+        kind="evaluation.recorded",
+        entity_type="evaluation",
+        payload={
+            "agent": agent.name,
+            "version": version.version,
+            "trigger_set_version": trigger_set.version,
+            "trigger": result.name,
+            "kind": result.kind,
+            "outcome": result.outcome,
+            "statistic": result.statistic,
+            "threshold": result.threshold,
+            "summary": result.evidence.get("summary"),
+            # The evidence row is not chained itself; its digest here makes edits visible.
+            "evidence_sha256": canonical_sha256(result.evidence),
+        },
+    )
+    return evaluation
 
 
 def version_reviews(session: Session, *, version: AgentVersion) -> list[ReviewedOutcome]:

@@ -1,0 +1,52 @@
+"""What the HTTP clients of outside services share: one httpx client, safe error text."""
+
+from types import TracebackType
+from typing import Self
+
+import httpx
+
+EXCERPT_LIMIT = 200
+
+
+class ServiceClient:
+    """An httpx client bound to one service's base URL; use it in a `with` block."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float,
+        transport: httpx.BaseTransport | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(
+            base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
+        )
+
+    def close(self) -> None:
+        """Release the underlying connections."""
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def display_url(url: httpx.URL | str) -> str:
+    """The URL without any user:password part, fit for logs and error messages."""
+    url = httpx.URL(url)
+    return str(url.copy_with(username=None, password=None)) if url.userinfo else str(url)
+
+
+def excerpt(text: str, limit: int = EXCERPT_LIMIT) -> str:
+    """The start of a response body on one line, for an error message."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "..."

@@ -1,0 +1,145 @@
+"""Test data and fakes shared by several test modules: real rows, real HTTP servers."""
+
+import socket
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from fastapi import FastAPI, HTTPException
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlmodel import Session
+
+from agentops.agents.service import ensure_version, mark_known_good, register_agent, set_live
+from agentops.demo.fake_services import LoopbackServer
+from agentops.store.models import Agent, AgentVersion, Conversation
+
+OWNER, BACKUP = "owner@x.io", "backup@x.io"
+TRANSFER_TOOL = "transfer_to_human_agents"
+
+# --- rows ---------------------------------------------------------------------------
+
+
+def agent_named(
+    session: Session, name: str = "airline", *, owner: str = OWNER, backup: str = BACKUP
+) -> Agent:
+    """A registered agent with an owner and a backup approver."""
+    return register_agent(session, name=name, owner_email=owner, backup_email=backup, actor="test")
+
+
+@dataclass
+class Fleet:
+    """An agent whose known-good v1 was replaced by a live, degraded v2."""
+
+    agent: Agent
+    good: AgentVersion
+    bad: AgentVersion
+
+
+def degraded_fleet(session: Session) -> Fleet:
+    """Agent 'airline': v1 went live and proved good, then v2 replaced it."""
+    agent = agent_named(session)
+    good = ensure_version(session, agent=agent, version="v1", actor="test")
+    set_live(session, agent=agent, version=good, actor="test")
+    mark_known_good(session, agent=agent, version=good, actor="test")
+    bad = ensure_version(session, agent=agent, version="v2", actor="test")
+    set_live(session, agent=agent, version=bad, actor="test")
+    return Fleet(agent=agent, good=good, bad=bad)
+
+
+def conversation(
+    agent: Agent,
+    version: AgentVersion,
+    *,
+    external_id: str,
+    started_at: datetime,
+    escalated: bool = False,
+    **facts: Any,
+) -> Conversation:
+    """An unsaved conversation of the version; facts override the quiet defaults."""
+    values: dict[str, Any] = {
+        "transcript": [{"role": "user", "content": "hi"}],
+        "contained": not escalated,
+        "sentiment": 0.0,
+        **facts,
+    }
+    return Conversation(
+        agent_id=agent.id,  # type: ignore[arg-type]
+        agent_version_id=version.id,  # type: ignore[arg-type]
+        external_id=external_id,
+        started_at=started_at,
+        escalated=escalated,
+        **values,
+    )
+
+
+def calls_transfer(messages: Sequence[dict[str, Any]]) -> bool:
+    """Whether the assistant handed the chat to a human: the tests' own reading, not the code's."""
+    return any(
+        call["function"]["name"] == TRANSFER_TOOL
+        for message in messages
+        if message["role"] == "assistant"
+        for call in message.get("tool_calls") or []
+    )
+
+
+# --- HTTP ---------------------------------------------------------------------------
+
+
+class DeploymentRequest(BaseModel):
+    agent: str
+    version: str
+    action_id: int
+
+
+class FakeDeployer:
+    """Implements the deployer contract; a deployment settles after a few health checks."""
+
+    def __init__(
+        self, *, serving: dict[str, str], settle_checks: int = 2, healthy: bool = True
+    ) -> None:
+        self.serving = dict(serving)
+        self.settle_checks = settle_checks
+        self.healthy = healthy
+        self.refuse = False
+        self.deployments: list[dict[str, Any]] = []
+        self._pending: dict[str, list[Any]] = {}
+        self.app = FastAPI()
+        self.app.post("/deployments")(self._deploy)
+        self.app.get("/agents/{agent}/health")(self._health)
+
+    def _deploy(self, request: DeploymentRequest) -> JSONResponse:
+        if self.refuse:
+            raise HTTPException(status_code=409, detail="deployments are frozen")
+        self.deployments.append(request.model_dump())
+        self._pending[request.agent] = [request.version, self.settle_checks]
+        body = {"deployment_id": f"dep-{uuid.uuid4().hex[:8]}", "status": "accepted"}
+        return JSONResponse(body, status_code=202)
+
+    def _health(self, agent: str) -> dict[str, Any]:
+        if agent not in self.serving:
+            raise HTTPException(status_code=404, detail=f"unknown agent {agent}")
+        pending = self._pending.get(agent)
+        if pending is not None:
+            pending[1] -= 1
+            if pending[1] <= 0:
+                self.serving[agent] = pending[0]
+                del self._pending[agent]
+        return {"agent": agent, "version": self.serving[agent], "healthy": self.healthy}
+
+
+@contextmanager
+def serve(app: FastAPI) -> Iterator[str]:
+    """Run the app on a free local port for the duration of the block."""
+    with LoopbackServer(app, thread_name="test-server") as server:
+        yield server.url
+
+
+def unreachable_url() -> str:
+    """A local URL nothing listens on."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"

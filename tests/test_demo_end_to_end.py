@@ -1,0 +1,50 @@
+"""`agentops demo` as a user runs it: a separate process, its own Prefect server, SQLite."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session, select
+
+from agentops.audit.service import verify_chain
+from agentops.store.db import make_engine
+from agentops.store.models import Action, ActionKind, ActionStatus
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get("AGENTOPS_TEST_DATABASE", "sqlite") != "sqlite",
+    reason="the demo always runs on SQLite; once per suite run is enough",
+)
+
+
+def test_demo_runs_the_whole_runbook(tmp_path: Path) -> None:
+    agentops = Path(sys.executable).parent / "agentops"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
+    env.pop("AGENTOPS_DATABASE_URL", None)
+    env["COLUMNS"] = "160"
+    completed = subprocess.run(
+        [str(agentops), "demo", "--seed", "3"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == 0, output
+    assert "Traceback" not in output
+    assert "v2 goes live" in output and "BREACH" in output
+    assert "action 1: succeeded" in output and "action 2: succeeded" in output
+    assert "reviews needed to detect" in output
+
+    engine = make_engine(f"sqlite:///{tmp_path / '.agentops' / 'demo.db'}")
+    with Session(engine) as session:
+        done = session.exec(select(Action).order_by(Action.id)).all()
+        assert [(a.kind, a.status) for a in done[:2]] == [
+            (ActionKind.rollback, ActionStatus.succeeded),
+            (ActionKind.redeploy, ActionStatus.succeeded),
+        ]
+        assert verify_chain(session) == []
+    engine.dispose()

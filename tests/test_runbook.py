@@ -1,0 +1,214 @@
+"""The runbook across its stages: platform pull, sampling, review, triggers, CLI approval."""
+
+import importlib.util
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flows.evaluate_triggers import evaluate_triggers
+from flows.rollback_agent import rollback_agent
+from flows.sample_conversations import sample_conversations
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+from typer.testing import CliRunner
+
+from agentops.actions.service import get_action, propose_rollback
+from agentops.agents import service as agents
+from agentops.audit.service import iter_events, verify_chain
+from agentops.cli.app import app
+from agentops.demo.fake_services import FakeServices
+from agentops.demo.reviewers import SimulatedReviewer
+from agentops.demo.scenario import work_review_queue
+from agentops.demo.traffic import DEMO_PROFILES, generate_conversations
+from agentops.review.rubric import register_rubric
+from agentops.settings import get_settings
+from agentops.store.models import (
+    ActionStatus,
+    Approval,
+    Evaluation,
+    Outcome,
+    ReviewItem,
+    VersionStatus,
+)
+from agentops.triggers.service import register_trigger_set
+
+pytestmark = [pytest.mark.flows, pytest.mark.usefixtures("prefect_harness")]
+
+ROOT = Path(__file__).resolve().parents[1]
+AGENT, OWNER, BACKUP = "airline-assistant", "owner@x.io", "backup@x.io"
+WINDOW_START = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+
+
+def read_example(name: str) -> str:
+    return (ROOT / "deployments" / f"{name}.example.yaml").read_text()
+
+
+@pytest.fixture
+def services() -> Iterator[FakeServices]:
+    with FakeServices(rollout_delay_s=0.1) as running:
+        yield running
+
+
+@pytest.fixture
+def degraded_agent(engine: Engine, services: FakeServices) -> Engine:
+    """v1 known good, v2 live and serving an hour of degraded traffic on the platform."""
+    with Session(engine) as session:
+        agent = agents.register_agent(
+            session, name=AGENT, owner_email=OWNER, backup_email=BACKUP, actor=OWNER
+        )
+        v1 = agents.ensure_version(session, agent=agent, version="v1", actor=OWNER)
+        agents.set_live(session, agent=agent, version=v1, actor=OWNER)
+        agents.mark_known_good(session, agent=agent, version=v1, actor=OWNER)
+        v2 = agents.ensure_version(session, agent=agent, version="v2", actor=OWNER)
+        agents.set_live(session, agent=agent, version=v2, actor=OWNER)
+        register_rubric(session, text=read_example("rubric"), source="rubric", actor=OWNER)
+        register_trigger_set(
+            session, agent=agent, text=read_example("triggers"), source="triggers", actor=OWNER
+        )
+        session.commit()
+    services.set_live_version(AGENT, "v2")
+    services.add_conversations(
+        AGENT,
+        generate_conversations(
+            agent=AGENT,
+            version="v2",
+            profile=DEMO_PROFILES["v2"],
+            start=WINDOW_START,
+            count=60,
+            spacing=timedelta(minutes=1),
+            seed=3,
+        ),
+    )
+    return engine
+
+
+def test_pull_sample_review_and_evaluate_propose_a_rollback(
+    degraded_agent: Engine, services: FakeServices
+) -> None:
+    sampled = sample_conversations(
+        agent_name=AGENT,
+        window_end=WINDOW_START + timedelta(hours=1),
+        seed=11,
+        max_sample=30,
+        platform_url=services.url,
+    )
+    assert sampled["pulled"] == {"imported": 60, "duplicates": 0, "rejected": 0}
+    assert sampled["samples"] == [{"version": "v2", "population": 60, "sampled": 30}]
+
+    reviewers = [SimulatedReviewer(email=e) for e in ("r1@x.io", "r2@x.io")]
+    reviewed, violations = work_review_queue(engine=degraded_agent, reviewers=reviewers)
+    assert reviewed == 30 and violations > 0
+
+    summary = evaluate_triggers(agent_name=AGENT)
+    assert summary["version"] == "v2"
+    assert "policy-adherence" in summary["breached"]
+    assert summary["action_id"] is not None
+    with Session(degraded_agent) as session:
+        action = get_action(session, action_id=summary["action_id"])
+        assert action.status == ActionStatus.proposed
+        assert agents.agent_name(session, agent_id=action.agent_id) == AGENT
+        breach = session.exec(
+            select(Evaluation).where(
+                Evaluation.trigger_name == "policy-adherence", Evaluation.outcome == Outcome.breach
+            )
+        ).one()
+        assert 0 < breach.evidence["n_used"] <= 30
+        assert action.evaluation_id in summary["evaluation_ids"]
+        assert verify_chain(session) == []
+
+    # A second run over the same window pulls duplicates only and queues nothing new.
+    again = sample_conversations(
+        agent_name=AGENT,
+        window_end=WINDOW_START + timedelta(hours=1),
+        seed=11,
+        max_sample=30,
+        platform_url=services.url,
+    )
+    assert again["pulled"]["duplicates"] == 60 and again["pulled"]["imported"] == 0
+    with Session(degraded_agent) as session:
+        assert len(session.exec(select(ReviewItem)).all()) == 30
+
+
+def run_in_thread(**kwargs: Any) -> tuple[threading.Thread, dict[str, Any]]:
+    outcome: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: outcome.update(rollback_agent(**kwargs)), daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+def wait_until_waiting(engine: Engine, action_id: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with Session(engine) as session:
+            action = get_action(session, action_id=action_id)
+            if action.flow_run_id and action.status == ActionStatus.awaiting_approval:
+                return
+        time.sleep(0.2)
+    pytest.fail("the rollback flow never reached its approval gate")
+
+
+def test_cli_approval_resumes_the_waiting_rollback(
+    degraded_agent: Engine, services: FakeServices, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AGENTOPS_APPROVAL_POLL_INTERVAL_S", "1")
+    get_settings.cache_clear()
+    with Session(degraded_agent) as session:
+        agent = agents.get_agent(session, name=AGENT)
+        v2 = agents.get_version(session, agent=agent, version="v2")
+        action = propose_rollback(
+            session,
+            agent=agent,
+            from_version=v2,
+            evaluation=None,
+            actor="ops@x.io",
+            reason="manual: customers complain",
+        )
+        session.commit()
+        action_id = action.id  # type: ignore[union-attr]
+    thread, outcome = run_in_thread(action_id=action_id, deployer_url=services.url)
+    wait_until_waiting(degraded_agent, action_id)
+
+    runner = CliRunner()
+    refused = runner.invoke(app, ["approve", str(action_id), "--as", BACKUP])
+    assert refused.exit_code == 2
+    assert "owner" in refused.output
+    approved = runner.invoke(app, ["approve", str(action_id), "--as", OWNER])
+    assert approved.exit_code == 0, approved.output
+    assert "resumed" in approved.output
+    twice = runner.invoke(app, ["approve", str(action_id), "--as", OWNER])
+    assert twice.exit_code == 0 and "counted once" in twice.output
+
+    thread.join(timeout=60)
+    assert not thread.is_alive()
+    assert outcome["status"] == "succeeded"
+    assert services.live_version(AGENT) == "v1"
+    with Session(degraded_agent) as session:
+        agent = agents.get_agent(session, name=AGENT)
+        assert agents.live_version(session, agent=agent).version == "v1"  # type: ignore[union-attr]
+        v2 = agents.get_version(session, agent=agent, version="v2")
+        assert v2.status == VersionStatus.rolled_back
+        assert len(session.exec(select(Approval)).all()) == 1
+        kinds = [event.kind for event in iter_events(session, entity=f"action:{action_id}")]
+        # The backup's premature attempt is on the trail even though it was refused.
+        assert kinds.index("approval.refused") < kinds.index("approval.decided")
+        assert kinds[-1] == "action.executed"
+
+
+def test_serve_defines_the_scheduled_deployments() -> None:
+    spec = importlib.util.spec_from_file_location("serve", ROOT / "deployments" / "serve.py")
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    deployments = module.build_deployments(agent=AGENT, triggers_file="t.yaml")
+    by_name = {deployment.name: deployment for deployment in deployments}
+    assert (
+        set(by_name) == {f"{AGENT}-hourly", f"{AGENT}-quarter-hourly", "on-demand"}
+        and len(deployments) == 4
+    )
+    crons = sorted(schedule.schedule.cron for d in deployments for schedule in (d.schedules or []))
+    assert crons == ["*/15 * * * *", "5 * * * *"]
+    evaluate = by_name[f"{AGENT}-quarter-hourly"]
+    assert evaluate.parameters["rollback_deployment"] == module.ROLLBACK_DEPLOYMENT
