@@ -8,8 +8,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -35,7 +34,7 @@ from agentops.actions.service import (
 )
 from agentops.errors import RuleViolation
 from agentops.settings import get_settings
-from agentops.store.db import make_engine
+from agentops.store.db import engine_scope
 from agentops.store.models import Action, ActionKind, ActionStatus, Agent, AgentVersion, utcnow
 
 FLOW_ACTOR = "agentops-flow"
@@ -59,7 +58,7 @@ def wait_for_approval(
 ) -> Action:
     """Open the approval window, wait for a decision or expiry, and return the action."""
     borrowed: AbstractContextManager[Engine] = (
-        nullcontext(engine) if engine is not None else _own_engine()
+        nullcontext(engine) if engine is not None else engine_scope()
     )
     with borrowed as store:
         flow_run_id = current_flow_run.id
@@ -81,6 +80,19 @@ def wait_for_approval(
         )
         escalation.daemon = True
         escalation.start()
+        stop_watching = threading.Event()
+        if flow_run_id:
+            threading.Thread(
+                target=_resume_when_decided,
+                kwargs={
+                    "engine": store,
+                    "action_id": action_id,
+                    "flow_run_id": str(flow_run_id),
+                    "poll_interval_s": poll_interval_s,
+                    "stop": stop_watching,
+                },
+                daemon=True,
+            ).start()
         try:
             _pause_until_decided(
                 store,
@@ -89,6 +101,7 @@ def wait_for_approval(
                 poll_interval_s=poll_interval_s,
             )
         finally:
+            stop_watching.set()
             escalation.cancel()
         _expire_if_undecided(store, action_id=action_id)
         return _read_action(store, action_id)
@@ -147,7 +160,7 @@ def gate_then_execute(
 ) -> dict[str, Any]:
     """Wait for approval, then deploy and verify; returns a summary of what happened."""
     settings = get_settings()
-    with _own_engine() as engine:
+    with engine_scope() as engine:
         _require_kind(engine, action_id=action_id, expected_kind=expected_kind)
         waiting_since = time.monotonic()
         action = wait_for_approval(
@@ -172,16 +185,6 @@ def gate_then_execute(
         return _summary(
             _read_action(engine, action_id), approval_wait_s=waited_s, executing_s=executing_s
         )
-
-
-@contextmanager
-def _own_engine() -> Iterator[Engine]:
-    """An engine on the configured store, disposed of when the block ends."""
-    engine = make_engine()
-    try:
-        yield engine
-    finally:
-        engine.dispose()
 
 
 def _execute(
@@ -273,6 +276,27 @@ def _expire_if_undecided(engine: Engine, *, action_id: int) -> None:
     with Session(engine) as session:
         expire(session, action_id=action_id)
         session.commit()
+
+
+def _resume_when_decided(
+    *,
+    engine: Engine,
+    action_id: int,
+    flow_run_id: str,
+    poll_interval_s: int,
+    stop: threading.Event,
+) -> None:
+    # A decision made where Prefect is out of reach (another host, Slack, the web) is only in
+    # the store: this watcher, running beside the paused flow, wakes the flow for it.
+    while not stop.wait(poll_interval_s):
+        try:
+            if _read_action(engine, action_id).status in UNDECIDED_STATUSES:
+                continue
+            resume_waiting_run(flow_run_id=flow_run_id, action_id=action_id, grace_s=0)
+        except Exception:
+            log.exception("action #%s: could not check for a decision", action_id)
+            continue
+        return
 
 
 def _escalate_quietly(*, engine: Engine, action_id: int) -> None:

@@ -8,7 +8,7 @@ from sqlmodel import Session
 from agentops.actions.service import propose_rollback
 from agentops.agents import service as agents
 from agentops.errors import AgentOpsError
-from agentops.store.db import make_engine
+from agentops.store.db import engine_scope
 from agentops.triggers.service import evaluate_version, latest_trigger_set, register_trigger_set
 
 ACTOR = "flow:evaluate-triggers"
@@ -17,8 +17,7 @@ ACTOR = "flow:evaluate-triggers"
 @task(name="evaluate-live-version")
 def evaluate_live_version(*, agent_name: str, triggers_file: str | None) -> dict[str, object]:
     """Run every trigger on the live version; propose a rollback on a breach."""
-    engine = make_engine()
-    with Session(engine) as session:
+    with engine_scope() as engine, Session(engine) as session:
         agent = agents.get_agent(session, name=agent_name)
         if triggers_file:
             text = Path(triggers_file).read_text(encoding="utf-8")
@@ -55,7 +54,6 @@ def evaluate_live_version(*, agent_name: str, triggers_file: str | None) -> dict
             "action_id": action.id if action else None,
             "marked_known_good": report.marked_known_good,
         }
-    engine.dispose()
     return summary
 
 

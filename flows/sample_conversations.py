@@ -3,17 +3,17 @@
 from datetime import datetime, timedelta
 
 from prefect import flow, get_run_logger, task
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from agentops.agents import service as agents
 from agentops.errors import AgentOpsError
 from agentops.ingestion.platform_client import PlatformClient
 from agentops.ingestion.service import import_conversations, records_from_platform
 from agentops.review.rubric import latest_rubric
-from agentops.sampling.service import sample_window
+from agentops.sampling.service import sample_window, versions_with_traffic
 from agentops.settings import get_settings
-from agentops.store.db import make_engine
-from agentops.store.models import AgentVersion, Conversation, utcnow
+from agentops.store.db import engine_scope
+from agentops.store.models import utcnow
 
 
 @task(name="pull-conversations", retries=2, retry_delay_seconds=5)
@@ -21,10 +21,9 @@ def pull_conversations(
     *, agent_name: str, platform_url: str, since: datetime, until: datetime
 ) -> dict[str, int]:
     """Fetch the window's conversations from the platform API into the store."""
-    engine = make_engine()
     token = get_settings().platform_token
     client = PlatformClient(platform_url, token=token.get_secret_value() if token else None)
-    with client, Session(engine) as session:
+    with client, engine_scope() as engine, Session(engine) as session:
         agent = agents.get_agent(session, name=agent_name)
         items = client.iter_conversations(agent=agent_name, since=since, until=until)
         report = import_conversations(
@@ -33,9 +32,9 @@ def pull_conversations(
             version=None,
             records=records_from_platform(items),
             actor="flow:sample-conversations",
+            source=f"{platform_url} {since.isoformat()}..{until.isoformat()}",
         )
         session.commit()
-    engine.dispose()
     return {
         "imported": report.imported,
         "duplicates": report.duplicates,
@@ -54,29 +53,20 @@ def draw_samples(
     max_size: int | None,
 ) -> list[dict[str, int | str]]:
     """Sample each version that served traffic in the window into the review queue."""
-    engine = make_engine()
     drawn: list[dict[str, int | str]] = []
-    with Session(engine) as session:
+    with engine_scope() as engine, Session(engine) as session:
         agent = agents.get_agent(session, name=agent_name)
         rubric = latest_rubric(session)
         if rubric is None:
             raise AgentOpsError("no rubric stored: add one with `agentops rubric add FILE`")
-        version_ids = session.exec(
-            select(Conversation.agent_version_id)
-            .where(
-                Conversation.agent_id == agent.id,
-                Conversation.started_at >= window_start,
-                Conversation.started_at < window_end,
-            )
-            .distinct()
-        ).all()
-        for version_id in sorted(version_ids):
-            version = session.get(AgentVersion, version_id)
+        for version in versions_with_traffic(
+            session, agent=agent, window_start=window_start, window_end=window_end
+        ):
             result = sample_window(
                 session,
                 agent=agent,
                 version=version,
-                rubric=rubric,  # type: ignore[arg-type]
+                rubric=rubric,
                 window_start=window_start,
                 window_end=window_end,
                 seed=seed,
@@ -86,13 +76,12 @@ def draw_samples(
             )
             drawn.append(
                 {
-                    "version": version.version,  # type: ignore[union-attr]
+                    "version": version.version,
                     "population": result.sample.population,
                     "sampled": len(result.items),
                 }
             )
         session.commit()
-    engine.dispose()
     return drawn
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from agentops.actions.service import get_action, propose_rollback
+from agentops.actions.service import decide, get_action, propose_rollback
 from agentops.agents import service as agents
 from agentops.audit.service import iter_events, verify_chain
 from agentops.cli.app import app
@@ -29,6 +29,7 @@ from agentops.settings import get_settings
 from agentops.store.models import (
     ActionStatus,
     Approval,
+    Decision,
     Evaluation,
     Outcome,
     ReviewItem,
@@ -212,3 +213,40 @@ def test_serve_defines_the_scheduled_deployments() -> None:
     assert crons == ["*/15 * * * *", "5 * * * *"]
     evaluate = by_name[f"{AGENT}-quarter-hourly"]
     assert evaluate.parameters["rollback_deployment"] == module.ROLLBACK_DEPLOYMENT
+
+
+def test_a_decision_made_only_in_the_store_wakes_the_flow(
+    degraded_agent: Engine, services: FakeServices, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Slack, the web or a CLI on another host may not reach Prefect: the store is enough."""
+    monkeypatch.setenv("AGENTOPS_APPROVAL_POLL_INTERVAL_S", "1")
+    get_settings.cache_clear()
+    with Session(degraded_agent) as session:
+        agent = agents.get_agent(session, name=AGENT)
+        v2 = agents.get_version(session, agent=agent, version="v2")
+        action = propose_rollback(
+            session,
+            agent=agent,
+            from_version=v2,
+            evaluation=None,
+            actor="ops@x.io",
+            reason="manual",
+        )
+        session.commit()
+        action_id = action.id  # type: ignore[union-attr]
+    thread, outcome = run_in_thread(action_id=action_id, deployer_url=services.url)
+    wait_until_waiting(degraded_agent, action_id)
+    with Session(degraded_agent) as session:
+        decide(
+            session,
+            action_id=action_id,
+            approver_email=OWNER,
+            decision=Decision.approve,
+            reason=None,
+            channel="web",
+        )
+        session.commit()
+    thread.join(timeout=60)
+    assert not thread.is_alive()
+    assert outcome["status"] == "succeeded"
+    assert services.live_version(AGENT) == "v1"

@@ -9,7 +9,7 @@ from agentops.audit.service import iter_events, verify_chain
 from agentops.errors import RuleViolation
 from agentops.review.rubric import register_rubric
 from agentops.sampling.sampler import draw_sample, required_sample_size
-from agentops.sampling.service import SampleResult, sample_window
+from agentops.sampling.service import SampleResult, sample_window, versions_with_traffic
 from agentops.store.models import (
     Agent,
     AgentVersion,
@@ -199,3 +199,20 @@ def test_empty_window_and_invalid_requests(session: Session) -> None:
     stranger = agent_named(session, "hotel", owner="h@x.io", backup="hb@x.io")
     with pytest.raises(RuleViolation, match="does not belong"):
         _sample(session, (stranger, version, rubric), window_end=hour)
+
+
+def test_versions_with_traffic_only_lists_versions_seen_in_the_window(session: Session) -> None:
+    agent = agent_named(session, "windowed")
+    early = ensure_version(session, agent=agent, version="v1", actor="t")
+    late = ensure_version(session, agent=agent, version="v2", actor="t")
+    ensure_version(session, agent=agent, version="v3", actor="t")  # never served
+    start = datetime(2026, 11, 2, 8, tzinfo=UTC)
+    session.add(
+        conversation(agent, early, external_id="a", started_at=start - timedelta(minutes=1))
+    )
+    session.add(conversation(agent, late, external_id="b", started_at=start + timedelta(minutes=5)))
+    session.commit()
+    found = versions_with_traffic(
+        session, agent=agent, window_start=start, window_end=start + timedelta(hours=1)
+    )
+    assert [v.version for v in found] == ["v2"]

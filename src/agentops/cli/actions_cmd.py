@@ -125,9 +125,9 @@ def _wake_flow_run(flow_run_id: str, action_id: int) -> None:
         console.print(f"The waiting flow run {flow_run_id} has been resumed.")
         return
     err_console.print(
-        f"Flow run {flow_run_id} was not resumed from here: it is not waiting on the Prefect "
-        "API this command reached (set PREFECT_API_URL to the server the flow runs on). "
-        "The decision is recorded; the flow reads it from the store when it wakes."
+        f"Flow run {flow_run_id} was not resumed from here (it is not waiting on the Prefect "
+        "API this command reached). The decision is recorded: the waiting run finds it in the "
+        "store within its poll interval (AGENTOPS_APPROVAL_POLL_INTERVAL_S)."
     )
 
 

@@ -11,8 +11,9 @@ from rich.console import Console
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlmodel import Session
 
+from agentops.agents.emails import normalise_email
 from agentops.errors import AgentOpsError
-from agentops.store.db import DatabaseUrlError, make_engine, session_scope
+from agentops.store.db import DatabaseUrlError, engine_scope, session_scope
 from agentops.store.migrate import ensure_schema
 
 console = Console()
@@ -51,13 +52,10 @@ def user_errors(command: Callable[P, R]) -> Callable[P, R]:
 @contextmanager
 def store_session() -> Iterator[Session]:
     """A session on the configured store (migrated on first use); commits only on success."""
-    engine = make_engine()
-    try:
+    with engine_scope() as engine:
         ensure_schema(engine)
         with session_scope(engine) as session:
             yield session
-    finally:
-        engine.dispose()
 
 
 def acting_user(email: str | None) -> str:
@@ -65,4 +63,4 @@ def acting_user(email: str | None) -> str:
     chosen = email or os.environ.get("AGENTOPS_USER_EMAIL")
     if not chosen:
         raise AgentOpsError("say who you are with --as EMAIL (or set AGENTOPS_USER_EMAIL)")
-    return chosen.strip().lower()
+    return normalise_email(chosen)

@@ -1,10 +1,11 @@
 """`agentops db …`: schema migrations."""
 
 import typer
+from sqlalchemy.engine import make_url
 
 from agentops.cli.common import console, user_errors
 from agentops.settings import get_settings
-from agentops.store.db import make_engine, normalise_url
+from agentops.store.db import engine_scope, normalise_url
 from agentops.store.migrate import current_revision, head_revision, upgrade
 
 app = typer.Typer(help="Manage the store's schema.")
@@ -14,13 +15,10 @@ app = typer.Typer(help="Manage the store's schema.")
 @user_errors
 def upgrade_schema() -> None:
     """Migrate the configured database to the newest schema."""
-    engine = make_engine()
-    try:
+    with engine_scope() as engine:
         before = current_revision(engine)
         upgrade(engine)
         after = current_revision(engine)
-    finally:
-        engine.dispose()
     where = _safe_url()
     if before == after:
         console.print(f"{where} is already at revision {after}.")
@@ -32,16 +30,11 @@ def upgrade_schema() -> None:
 @user_errors
 def show_revision() -> None:
     """Show the database's schema revision and the newest one."""
-    engine = make_engine()
-    try:
+    with engine_scope() as engine:
         console.print(f"database: {_safe_url()}")
         console.print(f"revision: {current_revision(engine) or 'empty'}")
         console.print(f"newest:   {head_revision(engine)}")
-    finally:
-        engine.dispose()
 
 
 def _safe_url() -> str:
-    from sqlalchemy.engine import make_url
-
     return make_url(normalise_url(get_settings().database_url)).render_as_string(hide_password=True)

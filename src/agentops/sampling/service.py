@@ -111,6 +111,28 @@ def sample_window(
     )
 
 
+def versions_with_traffic(
+    session: Session, *, agent: Agent, window_start: datetime, window_end: datetime
+) -> list[AgentVersion]:
+    """The agent's versions that served conversations in [window_start, window_end)."""
+    return list(
+        session.exec(
+            select(AgentVersion)
+            .where(
+                AgentVersion.agent_id == agent.id,
+                AgentVersion.id.in_(  # type: ignore[union-attr]
+                    select(Conversation.agent_version_id).where(
+                        Conversation.agent_id == agent.id,
+                        Conversation.started_at >= window_start,
+                        Conversation.started_at < window_end,
+                    )
+                ),
+            )
+            .order_by(AgentVersion.id)  # type: ignore[arg-type]
+        )
+    )
+
+
 def _check_window(*, start: datetime, end: datetime, cap: int | None) -> None:
     if start.tzinfo is None or end.tzinfo is None:
         raise RuleViolation("window bounds must carry a timezone (use UTC)")

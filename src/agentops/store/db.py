@@ -62,3 +62,13 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+@contextmanager
+def engine_scope(url: str | None = None) -> Iterator[Engine]:
+    """An engine on the URL (default: the configured one), disposed of when the block ends."""
+    engine = make_engine(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
