@@ -1,51 +1,35 @@
 """Flow: evaluate the written rollback triggers for an agent's live version."""
 
-from pathlib import Path
-
 from prefect import flow, get_run_logger, task
 from sqlmodel import Session
 
-from agentops.actions.service import propose_rollback
 from agentops.agents import service as agents
-from agentops.errors import AgentOpsError
 from agentops.store.db import engine_scope
-from agentops.triggers.service import evaluate_version, latest_trigger_set, register_trigger_set
+from agentops.textfiles import read_text_file
+from agentops.triggers.service import evaluate_live_version, register_trigger_set
 
 ACTOR = "flow:evaluate-triggers"
 
 
 @task(name="evaluate-live-version")
-def evaluate_live_version(*, agent_name: str, triggers_file: str | None) -> dict[str, object]:
+def evaluate_agent(*, agent_name: str, triggers_file: str | None) -> dict[str, object]:
     """Run every trigger on the live version; propose a rollback on a breach."""
     with engine_scope() as engine, Session(engine) as session:
         agent = agents.get_agent(session, name=agent_name)
+        trigger_set = None
         if triggers_file:
-            text = Path(triggers_file).read_text(encoding="utf-8")
             trigger_set = register_trigger_set(
-                session, agent=agent, text=text, source=triggers_file, actor=ACTOR
-            )
-        else:
-            trigger_set = latest_trigger_set(session, agent=agent)
-        if trigger_set is None:
-            raise AgentOpsError(f"no triggers registered for {agent_name}")
-        version = agents.live_version(session, agent=agent)
-        if version is None:
-            raise AgentOpsError(f"{agent_name} has no live version to evaluate")
-        report = evaluate_version(
-            session, agent=agent, version=version, trigger_set=trigger_set, actor=ACTOR
-        )
-        action = None
-        if report.breached:
-            names = ", ".join(evaluation.trigger_name for evaluation in report.breached)
-            action = propose_rollback(
                 session,
                 agent=agent,
-                from_version=version,
-                evaluation=report.breached[0],
+                text=read_text_file(triggers_file, what="trigger file"),
+                source=triggers_file,
                 actor=ACTOR,
-                reason=f"trigger breached on {version.version}: {names}",
             )
+        version, report = evaluate_live_version(
+            session, agent=agent, actor=ACTOR, trigger_set=trigger_set
+        )
         session.commit()
+        action = report.proposed_action
         summary = {
             "version": version.version,
             "outcomes": {e.trigger_name: e.outcome.value for e in report.evaluations},
@@ -65,7 +49,7 @@ def evaluate_triggers(
 ) -> dict[str, object]:
     """Evaluate triggers; on a breach propose a rollback and optionally start its gate."""
     logger = get_run_logger()
-    summary = evaluate_live_version(agent_name=agent_name, triggers_file=triggers_file)
+    summary = evaluate_agent(agent_name=agent_name, triggers_file=triggers_file)
     logger.info("evaluation: %s", summary)
     if summary["action_id"] is not None and rollback_deployment:
         from prefect.deployments import run_deployment

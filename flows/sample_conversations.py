@@ -6,11 +6,10 @@ from prefect import flow, get_run_logger, task
 from sqlmodel import Session
 
 from agentops.agents import service as agents
-from agentops.errors import AgentOpsError
 from agentops.ingestion.platform_client import PlatformClient
 from agentops.ingestion.service import import_conversations, records_from_platform
-from agentops.review.rubric import latest_rubric
-from agentops.sampling.service import sample_window, versions_with_traffic
+from agentops.review.rubric import require_rubric
+from agentops.sampling.service import sample_agent_window
 from agentops.settings import get_settings
 from agentops.store.db import engine_scope
 from agentops.store.models import utcnow
@@ -53,34 +52,21 @@ def draw_samples(
     max_size: int | None,
 ) -> list[dict[str, int | str]]:
     """Sample each version that served traffic in the window into the review queue."""
-    drawn: list[dict[str, int | str]] = []
     with engine_scope() as engine, Session(engine) as session:
         agent = agents.get_agent(session, name=agent_name)
-        rubric = latest_rubric(session)
-        if rubric is None:
-            raise AgentOpsError("no rubric stored: add one with `agentops rubric add FILE`")
-        for version in versions_with_traffic(
-            session, agent=agent, window_start=window_start, window_end=window_end
-        ):
-            result = sample_window(
-                session,
-                agent=agent,
-                version=version,
-                rubric=rubric,
-                window_start=window_start,
-                window_end=window_end,
-                seed=seed,
-                margin=margin,
-                max_size=max_size,
-                actor="flow:sample-conversations",
-            )
-            drawn.append(
-                {
-                    "version": version.version,
-                    "population": result.sample.population,
-                    "sampled": len(result.items),
-                }
-            )
+        rubric = require_rubric(session)
+        results = sample_agent_window(
+            session,
+            agent=agent,
+            rubric=rubric,
+            window_start=window_start,
+            window_end=window_end,
+            seed=seed,
+            margin=margin,
+            max_size=max_size,
+            actor="flow:sample-conversations",
+        )
+        drawn = [result.summary() for result in results]
         session.commit()
     return drawn
 

@@ -215,3 +215,35 @@ def test_review_next_and_submit(registered: Session, tmp_path: Path) -> None:
     assert count(registered, Review) == 1
     code, out = run("review", "status")
     assert code == 0 and "│ 0 │ 0 │ 1 │" in out  # open, claimed, reviewed
+
+
+def test_sample_and_evaluate_bad_inputs(registered: Session) -> None:
+    code, out = run("sample", "ghost")
+    assert code == 2 and "no agent named 'ghost'" in out
+    code, out = run("sample", "airline")
+    assert code == 2 and "agentops rubric add" in out
+    assert run("rubric", "add", str(RUBRIC))[0] == 0
+    code, out = run("sample", "airline", "--end", "2020-01-01T00:00:00")
+    assert code == 2 and "no conversations between" in out
+    code, out = run("sample", "airline", "--hours", "-1")
+    assert code == 2  # a usage error from the option's range, not a traceback
+    code, out = run("evaluate", "airline")
+    assert code == 2 and "no triggers registered" in out
+
+
+def test_sample_then_evaluate_on_tau_airline(
+    registered: Session, tau_airline: Path, tmp_path: Path
+) -> None:
+    conversations = str(tau_airline / "conversations.json")
+    assert run("import", conversations, "--agent", "airline", "--version", "v1")[0] == 0
+    assert run("rubric", "add", str(RUBRIC))[0] == 0
+    triggers = TRIGGERS.read_text().replace("agent: airline-assistant", "agent: airline")
+    trigger_file = tmp_path / "triggers.yaml"
+    trigger_file.write_text(triggers)
+    assert run("triggers", "register", str(trigger_file))[0] == 0
+    code, out = run("sample", "airline", "--seed", "4", "--max", "30")
+    assert code == 0 and "│ v1 │ 100 │ 30 │" in out
+    code, out = run("evaluate", "airline")
+    assert code == 0
+    # 18 of the 100 tau-bench conversations escalate: well under the 25% trigger.
+    assert "escalation rate 18/100" in out and "insufficient_data" in out

@@ -170,9 +170,15 @@ def test_empty_and_non_mapping_files() -> None:
     assert _problem("- one\n- two\n") == "triggers.yaml:1:1: expected a mapping of keys to values"
 
 
-def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
-    with pytest.raises(TriggerConfigError, match="cannot read trigger file"):
+def test_unreadable_trigger_files_are_user_errors(tmp_path: Path) -> None:
+    with pytest.raises(AgentOpsError, match="no such trigger file"):
         load_trigger_file(tmp_path / "absent.yaml")
+    with pytest.raises(AgentOpsError, match="is a directory"):
+        load_trigger_file(tmp_path)
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"version: 1\n\xff\xfe\x00")
+    with pytest.raises(AgentOpsError, match="not UTF-8"):
+        load_trigger_file(binary)
 
 
 def test_load_uses_the_path_as_source(tmp_path: Path) -> None:

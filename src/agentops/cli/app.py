@@ -2,7 +2,15 @@
 
 import typer
 
-from agentops.cli import actions_cmd, agents_cmd, audit_cmd, db_cmd, review_cmd, triggers_cmd
+from agentops.cli import (
+    actions_cmd,
+    agents_cmd,
+    audit_cmd,
+    db_cmd,
+    review_cmd,
+    runbook_cmd,
+    triggers_cmd,
+)
 from agentops.cli.import_cmd import import_file
 
 app = typer.Typer(
@@ -19,6 +27,8 @@ app.add_typer(actions_cmd.app, name="actions")
 app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(db_cmd.app, name="db")
 app.command("import")(import_file)
+app.command("sample")(runbook_cmd.sample)
+app.command("evaluate")(runbook_cmd.evaluate)
 app.command("approve")(actions_cmd.approve)
 app.command("reject")(actions_cmd.reject)
 

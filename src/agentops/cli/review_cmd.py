@@ -11,6 +11,7 @@ from agentops.cli.transcript_view import transcript_panel
 from agentops.review import service as review
 from agentops.review.rubric import register_rubric
 from agentops.settings import get_settings
+from agentops.textfiles import read_text_file
 
 app = typer.Typer(help="Claim sampled conversations and record verdicts per rubric criterion.")
 rubric_app = typer.Typer(help="The versioned policy rubric reviewers judge against.")
@@ -20,10 +21,7 @@ rubric_app = typer.Typer(help="The versioned policy rubric reviewers judge again
 @user_errors
 def add_rubric(file: Path = typer.Argument(..., help="Rubric YAML file.")) -> None:
     """Store a rubric version (identical content is a no-op)."""
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise fail(f"cannot read {file}: {exc.strerror}") from None
+    text = read_text_file(file, what="rubric file")
     with store_session() as session:
         rubric = register_rubric(session, text=text, source=str(file), actor="cli")
         name, version = rubric.name, rubric.version

@@ -3,8 +3,8 @@
 import json
 from typing import Any
 
-from rich.console import Group
 from rich.panel import Panel
+from rich.table import Table
 from rich.text import Text
 
 ROLE_STYLES = {"user": "bold cyan", "assistant": "bold green", "tool": "magenta", "system": "dim"}
@@ -12,21 +12,25 @@ TOOL_RESULT_CHARS = 300
 SYSTEM_PROMPT_CHARS = 120
 
 
-def render_transcript(messages: list[dict[str, Any]]) -> Group:
-    """One line block per message: who spoke, what they said, which tools ran."""
-    blocks: list[Text] = []
+def render_transcript(messages: list[dict[str, Any]]) -> Table:
+    """One row per message: its number, who spoke, what they said and which tools ran."""
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(justify="right", style="dim")
+    grid.add_column(no_wrap=True)
+    grid.add_column(overflow="fold")
     for number, message in enumerate(messages, start=1):
         role = str(message.get("role", "?"))
-        header = Text(f"{number:>3} {role:<9} ", style=ROLE_STYLES.get(role, "bold"))
         body = Text(_content_text(role, message.get("content")))
         for call in message.get("tool_calls") or []:
             function = call.get("function") or {}
+            if body.plain:
+                body.append("\n")
             body.append(
-                f"\n    → {function.get('name', '?')}({_arguments(function.get('arguments'))})",
+                f"→ {function.get('name', '?')}({_arguments(function.get('arguments'))})",
                 style="yellow",
             )
-        blocks.append(header + body)
-    return Group(*blocks)
+        grid.add_row(str(number), Text(role, style=ROLE_STYLES.get(role, "bold")), body)
+    return grid
 
 
 def _content_text(role: str, content: Any) -> str:

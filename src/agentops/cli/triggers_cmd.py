@@ -7,7 +7,8 @@ from rich.table import Table
 
 from agentops.agents import service as agents
 from agentops.cli.common import console, store_session, user_errors
-from agentops.triggers.config import load_trigger_file
+from agentops.textfiles import read_text_file
+from agentops.triggers.config import load_trigger_file, parse_trigger_text
 from agentops.triggers.service import register_trigger_set
 
 app = typer.Typer(help="Rollback triggers, written down before launch.")
@@ -18,12 +19,14 @@ app = typer.Typer(help="Rollback triggers, written down before launch.")
 def check(file: Path = typer.Argument(..., help="Trigger YAML file.")) -> None:
     """Validate a trigger file; errors point to the line."""
     parsed = load_trigger_file(file)
-    table = Table("trigger", "kind", "rule")
+    table = Table("trigger", "kind", "rule", "why")
     for trigger in parsed.triggers:
+        settings = trigger.model_dump(exclude={"name", "kind", "description"})
         rule = ", ".join(
-            f"{key}={value}" for key, value in trigger.model_dump(exclude={"name", "kind"}).items()
+            f"{key}={value:g}" if isinstance(value, float) else f"{key}={value}"
+            for key, value in settings.items()
         )
-        table.add_row(trigger.name, trigger.kind, rule)
+        table.add_row(trigger.name, trigger.kind, rule, trigger.description or "")
     console.print(f"{file}: valid, version {parsed.version}, agent {parsed.agent}")
     console.print(table)
 
@@ -32,13 +35,14 @@ def check(file: Path = typer.Argument(..., help="Trigger YAML file.")) -> None:
 @user_errors
 def register(file: Path = typer.Argument(..., help="Trigger YAML file.")) -> None:
     """Store a trigger file as the agent's current, versioned trigger set."""
-    parsed = load_trigger_file(file)
+    text = read_text_file(file, what="trigger file")
+    parsed = parse_trigger_text(text, source=str(file))
     with store_session() as session:
         agent = agents.get_agent(session, name=parsed.agent)
         trigger_set = register_trigger_set(
             session,
             agent=agent,
-            text=file.read_text(encoding="utf-8"),
+            text=text,
             source=str(file),
             actor="cli",
         )

@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 
 from agentops.audit.chain import canonical_sha256
 from agentops.audit.service import record_event
-from agentops.errors import AgentOpsError, RuleViolation
+from agentops.errors import AgentOpsError, NotFoundError, RuleViolation
 from agentops.store.models import Rubric, RubricCriterion, Severity
 from agentops.yaml_locations import dotted_path, mapping_entry
 
@@ -175,6 +175,15 @@ def latest_rubric(session: Session, *, name: str | None = None) -> Rubric | None
     else:
         query = query.order_by(Rubric.id.desc())  # type: ignore[union-attr]
     return session.exec(query).first()
+
+
+def require_rubric(session: Session, *, name: str | None = None) -> Rubric:
+    """Like latest_rubric, but a missing rubric is an error that says how to add one."""
+    rubric = latest_rubric(session, name=name)
+    if rubric is None:
+        wanted = f"rubric {name!r}" if name else "rubric"
+        raise NotFoundError(f"no {wanted} stored: add one with `agentops rubric add FILE`")
+    return rubric
 
 
 def criteria_for(session: Session, *, rubric: Rubric) -> list[RubricCriterion]:

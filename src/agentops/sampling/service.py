@@ -25,10 +25,19 @@ from agentops.store.models import (
 class SampleResult:
     """What one sampling run stored: the sample, the newly queued items and the signals."""
 
+    version: str
     sample: Sample
     items: list[ReviewItem]
     snapshot: SignalSnapshot
     already_queued: list[int]
+
+    def summary(self) -> dict[str, int | str]:
+        """Version, population and how many conversations were newly queued."""
+        return {
+            "version": self.version,
+            "population": self.sample.population,
+            "sampled": len(self.items),
+        }
 
 
 def sample_window(
@@ -107,8 +116,44 @@ def sample_window(
         },
     )
     return SampleResult(
-        sample=sample, items=items, snapshot=snapshot, already_queued=already_queued
+        version=version.version,
+        sample=sample,
+        items=items,
+        snapshot=snapshot,
+        already_queued=already_queued,
     )
+
+
+def sample_agent_window(
+    session: Session,
+    *,
+    agent: Agent,
+    rubric: Rubric,
+    window_start: datetime,
+    window_end: datetime,
+    seed: int,
+    margin: float = 0.05,
+    max_size: int | None = None,
+    actor: str,
+) -> list[SampleResult]:
+    """Sample every version that served the agent's traffic in the window."""
+    return [
+        sample_window(
+            session,
+            agent=agent,
+            version=version,
+            rubric=rubric,
+            window_start=window_start,
+            window_end=window_end,
+            seed=seed,
+            margin=margin,
+            max_size=max_size,
+            actor=actor,
+        )
+        for version in versions_with_traffic(
+            session, agent=agent, window_start=window_start, window_end=window_end
+        )
+    ]
 
 
 def versions_with_traffic(

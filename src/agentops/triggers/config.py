@@ -16,6 +16,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from agentops.errors import AgentOpsError, NotFoundError
+from agentops.textfiles import read_text_file
 from agentops.yaml_locations import dotted_path, mapping_entry
 
 TRIGGER_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
@@ -132,13 +133,7 @@ class TriggerFile(_Strict):
 
 def load_trigger_file(path: Path) -> TriggerFile:
     """Read and validate a trigger file from disk."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TriggerConfigError(
-            [ConfigProblem(str(path), 1, 1, "", f"cannot read trigger file: {exc}")]
-        ) from exc
-    return parse_trigger_text(text, source=str(path))
+    return parse_trigger_text(read_text_file(path, what="trigger file"), source=str(path))
 
 
 def parse_trigger_text(text: str, *, source: str) -> TriggerFile:

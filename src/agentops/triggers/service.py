@@ -4,11 +4,13 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
-from agentops.agents.service import mark_known_good, require_own_version
+from agentops.actions.service import propose_rollback
+from agentops.agents.service import live_version, mark_known_good, require_own_version
 from agentops.audit.chain import canonical_sha256, sha256_hex
 from agentops.audit.service import add_and_record
 from agentops.errors import NotFoundError, RuleViolation
 from agentops.store.models import (
+    Action,
     Agent,
     AgentVersion,
     Conversation,
@@ -34,6 +36,7 @@ class EvaluationReport:
 
     evaluations: list[Evaluation]
     marked_known_good: bool = False
+    proposed_action: Action | None = None
 
     @property
     def breached(self) -> list[Evaluation]:
@@ -162,6 +165,34 @@ def evaluate_version(
             session, agent=agent, version=version, actor=actor
         )
     return report
+
+
+def evaluate_live_version(
+    session: Session, *, agent: Agent, actor: str, trigger_set: TriggerSet | None = None
+) -> tuple[AgentVersion, EvaluationReport]:
+    """Evaluate the live version on the agent's triggers; a breach proposes a rollback."""
+    trigger_set = trigger_set or latest_trigger_set(session, agent=agent)
+    if trigger_set is None:
+        raise NotFoundError(
+            f"no triggers registered for {agent.name}: use `agentops triggers register FILE`"
+        )
+    version = live_version(session, agent=agent)
+    if version is None:
+        raise NotFoundError(f"{agent.name} has no live version to evaluate")
+    report = evaluate_version(
+        session, agent=agent, version=version, trigger_set=trigger_set, actor=actor
+    )
+    if report.breached:
+        names = ", ".join(evaluation.trigger_name for evaluation in report.breached)
+        report.proposed_action = propose_rollback(
+            session,
+            agent=agent,
+            from_version=version,
+            evaluation=report.breached[0],
+            actor=actor,
+            reason=f"trigger breached on {version.version}: {names}",
+        )
+    return version, report
 
 
 def _store_evaluation(

@@ -1,0 +1,83 @@
+"""`agentops sample` and `agentops evaluate`: the scheduled steps, run once by hand."""
+
+from datetime import UTC, datetime, timedelta
+
+import typer
+from rich.table import Table
+
+from agentops.agents import service as agents
+from agentops.cli.common import console, fail, store_session, user_errors
+from agentops.review.rubric import require_rubric
+from agentops.sampling.service import sample_agent_window
+from agentops.store.models import Outcome
+from agentops.triggers.service import evaluate_live_version
+
+OUTCOME_STYLES = {Outcome.ok: "green", Outcome.breach: "bold red", Outcome.insufficient_data: "dim"}
+
+
+@user_errors
+def sample(
+    agent: str = typer.Argument(..., help="Agent whose conversations to sample."),
+    hours: float = typer.Option(1.0, min=0.01, help="Window length, ending at --end."),
+    end: datetime | None = typer.Option(None, help="Window end (ISO 8601, UTC); default now."),
+    seed: int = typer.Option(0, help="Seed: the same seed and window draw the same sample."),
+    margin: float = typer.Option(0.1, min=0.01, max=0.5, help="Margin of error for the size."),
+    max_size: int | None = typer.Option(50, "--max", min=1, help="Cap per version and window."),
+) -> None:
+    """Draw a reproducible review sample from a window of stored conversations."""
+    window_end = end or datetime.now(UTC)
+    if window_end.tzinfo is None:
+        window_end = window_end.replace(tzinfo=UTC)  # a bare timestamp means UTC here
+    window_start = window_end - timedelta(hours=hours)
+    with store_session() as session:
+        target = agents.get_agent(session, name=agent)
+        results = sample_agent_window(
+            session,
+            agent=target,
+            rubric=require_rubric(session),
+            window_start=window_start,
+            window_end=window_end,
+            seed=seed,
+            margin=margin,
+            max_size=max_size,
+            actor="cli",
+        )
+        rows = [result.summary() for result in results]
+    if not rows:
+        raise fail(
+            f"{agent} has no conversations between {window_start:%Y-%m-%d %H:%M} and "
+            f"{window_end:%Y-%m-%d %H:%M} UTC: import or pull some, or widen --hours"
+        )
+    table = Table("version", "conversations in window", "newly queued")
+    for row in rows:
+        table.add_row(str(row["version"]), str(row["population"]), str(row["sampled"]))
+    console.print(table)
+
+
+@user_errors
+def evaluate(agent: str = typer.Argument(..., help="Agent to evaluate.")) -> None:
+    """Evaluate the live version on the registered triggers; a breach proposes a rollback."""
+    with store_session() as session:
+        target = agents.get_agent(session, name=agent)
+        version, report = evaluate_live_version(session, agent=target, actor="cli")
+        table = Table("trigger", "outcome", "evidence", title=f"{agent} {version.version}")
+        for evaluation in report.evaluations:
+            style = OUTCOME_STYLES[evaluation.outcome]
+            table.add_row(
+                evaluation.trigger_name,
+                f"[{style}]{evaluation.outcome.value}[/]",
+                str(evaluation.evidence.get("summary", "")),
+            )
+        action = report.proposed_action
+        action_line = (
+            f"Rollback to the last known good version proposed as action {action.id}: "
+            f"approve with `agentops approve {action.id} --as OWNER`."
+            if action
+            else None
+        )
+        known_good = report.marked_known_good
+    console.print(table)
+    if known_good:
+        console.print(f"{version.version} passed every trigger and is now the last known good.")
+    if action_line:
+        console.print(action_line)
