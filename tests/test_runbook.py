@@ -152,12 +152,11 @@ def wait_until_waiting(engine: Engine, action_id: int) -> None:
     pytest.fail("the rollback flow never reached its approval gate")
 
 
-def test_cli_approval_resumes_the_waiting_rollback(
-    degraded_agent: Engine, services: FakeServices, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("AGENTOPS_APPROVAL_POLL_INTERVAL_S", "1")
-    get_settings.cache_clear()
-    with Session(degraded_agent) as session:
+def rollback_waiting_for_approval(
+    engine: Engine, services: FakeServices
+) -> tuple[int, threading.Thread, dict[str, Any]]:
+    """A manually proposed rollback whose flow is paused at its approval gate."""
+    with Session(engine) as session:
         agent = agents.get_agent(session, name=AGENT)
         v2 = agents.get_version(session, agent=agent, version="v2")
         action = propose_rollback(
@@ -169,9 +168,25 @@ def test_cli_approval_resumes_the_waiting_rollback(
             reason="manual: customers complain",
         )
         session.commit()
-        action_id = action.id  # type: ignore[union-attr]
+        assert action is not None and action.id is not None
+        action_id = action.id
     thread, outcome = run_in_thread(action_id=action_id, deployer_url=services.url)
-    wait_until_waiting(degraded_agent, action_id)
+    wait_until_waiting(engine, action_id)
+    return action_id, thread, outcome
+
+
+@pytest.fixture(autouse=True)
+def quick_polling(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("AGENTOPS_APPROVAL_POLL_INTERVAL_S", "1")
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def test_cli_approval_resumes_the_waiting_rollback(
+    degraded_agent: Engine, services: FakeServices
+) -> None:
+    action_id, thread, outcome = rollback_waiting_for_approval(degraded_agent, services)
 
     runner = CliRunner()
     refused = runner.invoke(app, ["approve", str(action_id), "--as", BACKUP])
@@ -216,26 +231,10 @@ def test_serve_defines_the_scheduled_deployments() -> None:
 
 
 def test_a_decision_made_only_in_the_store_wakes_the_flow(
-    degraded_agent: Engine, services: FakeServices, monkeypatch: pytest.MonkeyPatch
+    degraded_agent: Engine, services: FakeServices
 ) -> None:
     """Slack, the web or a CLI on another host may not reach Prefect: the store is enough."""
-    monkeypatch.setenv("AGENTOPS_APPROVAL_POLL_INTERVAL_S", "1")
-    get_settings.cache_clear()
-    with Session(degraded_agent) as session:
-        agent = agents.get_agent(session, name=AGENT)
-        v2 = agents.get_version(session, agent=agent, version="v2")
-        action = propose_rollback(
-            session,
-            agent=agent,
-            from_version=v2,
-            evaluation=None,
-            actor="ops@x.io",
-            reason="manual",
-        )
-        session.commit()
-        action_id = action.id  # type: ignore[union-attr]
-    thread, outcome = run_in_thread(action_id=action_id, deployer_url=services.url)
-    wait_until_waiting(degraded_agent, action_id)
+    action_id, thread, outcome = rollback_waiting_for_approval(degraded_agent, services)
     with Session(degraded_agent) as session:
         decide(
             session,
