@@ -10,6 +10,7 @@ from agentops.triggers.statistics import (
     quantile_upper_lower_bound,
     sprt_bernoulli,
     sprt_bounds,
+    sprt_monitor,
     wilson_interval,
 )
 
@@ -151,3 +152,22 @@ def test_quantile_bounds_with_too_little_data() -> None:
     assert upper == math.inf
     lower, upper = quantile_upper_lower_bound([5.0], 0.95, confidence=0.95)
     assert (lower, upper) == (-math.inf, math.inf)
+
+
+def test_sprt_monitor_restarts_after_an_all_clear() -> None:
+    outcomes = [False] * 14 + [True] * 3
+    single = sprt_bernoulli(outcomes, p0=0.05, p1=0.20, alpha=0.05, beta=0.10)
+    assert (single.decision, single.n_used) == ("accept_h0", 14)
+    monitor = sprt_monitor(outcomes, p0=0.05, p1=0.20, alpha=0.05, beta=0.10)
+    assert monitor.decision == "accept_h1"
+    assert (monitor.deciding_start, monitor.clears) == (14, 1)
+    assert monitor.deciding is not None and monitor.deciding.n_used == 3
+
+
+def test_sprt_monitor_keeps_the_latest_all_clear() -> None:
+    monitor = sprt_monitor([False] * 20, p0=0.05, p1=0.20, alpha=0.05, beta=0.10)
+    assert monitor.decision == "accept_h0" and monitor.clears == 1
+    assert monitor.deciding is not None and monitor.deciding.n_used == 14
+    assert (monitor.current_start, monitor.current.n_used) == (14, 6)
+    empty = sprt_monitor([], p0=0.05, p1=0.20, alpha=0.05, beta=0.10)
+    assert (empty.decision, empty.deciding, empty.current.n_used) == ("continue", None, 0)

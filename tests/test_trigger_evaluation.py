@@ -92,6 +92,29 @@ def test_policy_breach_records_reviews_needed() -> None:
     assert result.threshold == pytest.approx(math.log(0.90 / 0.05))
 
 
+def test_a_version_that_cleared_and_then_degraded_is_still_flagged() -> None:
+    # 14 clean reviews clear the version; a single SPRT would stop watching there.
+    reviews = _reviews([False] * 14 + [False, True, True, True])
+    result = evaluate_trigger(POLICY, reviews=reviews, conversations=[])
+    assert result.outcome == "breach"
+    evidence = _strict_json(result.evidence)
+    assert evidence["all_clears"] == 1
+    assert evidence["n_used"] == 4
+    assert evidence["review_ids"] == [114, 115, 116, 117]
+    assert evidence["decided_at_review_id"] == 117
+    assert "after 1 all-clear" in evidence["summary"]
+
+
+def test_ok_reports_what_happened_since_the_all_clear() -> None:
+    result = evaluate_trigger(POLICY, reviews=_reviews([False] * 14 + [True]), conversations=[])
+    assert result.outcome == "ok"
+    evidence = _strict_json(result.evidence)
+    assert (evidence["n_used"], evidence["decided_at_review_id"]) == (14, 113)
+    assert evidence["reviews_since_all_clear"] == 1
+    assert evidence["violations_since_all_clear"] == 1
+    assert result.statistic == pytest.approx(math.log(4))
+
+
 def test_policy_ok_and_insufficient() -> None:
     ok = evaluate_trigger(POLICY, reviews=_reviews([False] * 20), conversations=[])
     assert ok.outcome == "ok"

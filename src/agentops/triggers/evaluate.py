@@ -13,9 +13,11 @@ from agentops.triggers.config import (
     PolicyAdherenceTrigger,
 )
 from agentops.triggers.statistics import (
+    SprtMonitorResult,
+    SprtResult,
     quantile,
     quantile_upper_lower_bound,
-    sprt_bernoulli,
+    sprt_monitor,
     wilson_interval,
 )
 
@@ -78,52 +80,43 @@ def _policy_adherence(
 ) -> TriggerResult:
     # The sequential test is only valid over reviews in the order they were submitted.
     ordered = sorted(reviews, key=lambda review: (review.submitted_at, review.review_id))
-    result = sprt_bernoulli(
+    monitor = sprt_monitor(
         [review.violation for review in ordered],
         p0=trigger.p0,
         p1=trigger.p1,
         alpha=trigger.alpha,
         beta=trigger.beta,
     )
-    used = ordered[: result.n_used]
     outcome: TriggerOutcome = {
         "accept_h1": "breach",
         "accept_h0": "ok",
         "continue": "insufficient_data",
-    }[result.decision]
-    deciding = used[-1] if used and result.decision != "continue" else None
-    rate = result.violations / result.n_used if result.n_used else None
-    summaries = {
-        "breach": (
-            f"violation rate looks like p1={trigger.p1} rather than p0={trigger.p0}: "
-            f"{result.violations} violations in the first {result.n_used} reviews"
-        ),
-        "ok": (
-            f"violation rate consistent with p0={trigger.p0}: "
-            f"{result.violations} violations in the first {result.n_used} reviews"
-        ),
-        "insufficient_data": (
-            f"no decision yet: {result.violations} violations in {result.n_used} reviews "
-            f"(log-likelihood ratio {result.llr:.3f} between {result.lower:.3f} "
-            f"and {result.upper:.3f})"
-        ),
-    }
+    }[monitor.decision]
+    # The reviews behind the verdict: the alarm's or latest all-clear's run, else all so far.
+    result = monitor.deciding or monitor.current
+    first = monitor.deciding_start if monitor.deciding else monitor.current_start
+    used = ordered[first : first + result.n_used]
+    deciding = used[-1] if monitor.deciding and used else None
+    current = monitor.current
     evidence = {
-        "summary": summaries[outcome],
-        "test": "sprt",
+        "summary": _policy_summary(trigger, outcome, result, monitor),
+        "test": "sprt, restarted after each all-clear",
         "p0": trigger.p0,
         "p1": trigger.p1,
         "alpha": trigger.alpha,
         "beta": trigger.beta,
-        "decision": result.decision,
+        "decision": monitor.decision,
         "llr": result.llr,
         "upper_bound": result.upper,
         "lower_bound": result.lower,
         "n_used": result.n_used,
+        "all_clears": monitor.clears,
         "reviews_total": len(ordered),
         "violations": result.violations,
         "violations_total": sum(review.violation for review in ordered),
-        "violation_rate": rate,
+        "violation_rate": result.violations / result.n_used if result.n_used else None,
+        "reviews_since_all_clear": current.n_used if outcome == "ok" else None,
+        "violations_since_all_clear": current.violations if outcome == "ok" else None,
         "decided_at_review_id": deciding.review_id if deciding else None,
         "decided_at": deciding.submitted_at.isoformat() if deciding else None,
         **_ids("review_ids", [review.review_id for review in used]),
@@ -131,7 +124,32 @@ def _policy_adherence(
         **_ids("violation_review_ids", [review.review_id for review in used if review.violation]),
     }
     return TriggerResult(
-        trigger.name, trigger.kind, outcome, result.llr, result.upper, _json_safe(evidence)
+        trigger.name, trigger.kind, outcome, current.llr, current.upper, _json_safe(evidence)
+    )
+
+
+def _policy_summary(
+    trigger: PolicyAdherenceTrigger,
+    outcome: TriggerOutcome,
+    result: SprtResult,
+    monitor: SprtMonitorResult,
+) -> str:
+    counted = f"{result.violations} violations in {result.n_used} reviews"
+    if outcome == "breach":
+        restart = f" after {monitor.clears} all-clear(s)" if monitor.clears else ""
+        return (
+            f"violation rate looks like p1={trigger.p1} rather than p0={trigger.p0}: "
+            f"{counted}{restart}"
+        )
+    if outcome == "ok":
+        since = monitor.current
+        return (
+            f"violation rate consistent with p0={trigger.p0}: {counted}; since then "
+            f"{since.violations} violations in {since.n_used} reviews, no alarm"
+        )
+    return (
+        f"no decision yet: {counted} (log-likelihood ratio {result.llr:.3f} between "
+        f"{result.lower:.3f} and {result.upper:.3f})"
     )
 
 

@@ -91,6 +91,47 @@ def sprt_bernoulli(
     return SprtResult("continue", llr, upper, lower, len(outcomes), violations)
 
 
+@dataclass(frozen=True)
+class SprtMonitorResult:
+    """A sequential test restarted after every all-clear and stopped at the first alarm.
+
+    `deciding` is the alarm, or else the latest all-clear (None before any decision);
+    `current` is the segment the monitor ended in: the alarm itself, or the undecided
+    reviews after the latest all-clear.
+    """
+
+    decision: SprtDecision
+    deciding: SprtResult | None
+    deciding_start: int
+    current: SprtResult
+    current_start: int
+    clears: int
+
+
+def sprt_monitor(
+    outcomes: Sequence[bool], *, p0: float, p1: float, alpha: float, beta: float
+) -> SprtMonitorResult:
+    """Monitor a violation rate: Wald's SPRT, restarted after each acceptance of H0.
+
+    A single SPRT stops for good once it accepts H0, so a version that later degrades
+    would never be flagged; restarting after each all-clear (as a CUSUM does) keeps
+    watching. The decision is the alarm if one happened, else the latest all-clear.
+    """
+    start = clears = 0
+    last_clear: SprtResult | None = None
+    last_clear_start = 0
+    while True:
+        segment = sprt_bernoulli(outcomes[start:], p0=p0, p1=p1, alpha=alpha, beta=beta)
+        if segment.decision == "accept_h1":
+            return SprtMonitorResult("accept_h1", segment, start, segment, start, clears)
+        if segment.decision == "continue":
+            decision: SprtDecision = "accept_h0" if last_clear else "continue"
+            return SprtMonitorResult(decision, last_clear, last_clear_start, segment, start, clears)
+        clears += 1
+        last_clear, last_clear_start = segment, start
+        start += segment.n_used
+
+
 def quantile(values: Sequence[float], q: float) -> float:
     """Sample quantile with linear interpolation between order statistics (numpy's default)."""
     if not values:
