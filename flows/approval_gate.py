@@ -35,7 +35,15 @@ from agentops.actions.service import (
 from agentops.errors import RuleViolation
 from agentops.settings import get_settings
 from agentops.store.db import engine_scope
-from agentops.store.models import Action, ActionKind, ActionStatus, Agent, AgentVersion, utcnow
+from agentops.store.models import (
+    Action,
+    ActionKind,
+    ActionStatus,
+    Agent,
+    AgentVersion,
+    Person,
+    utcnow,
+)
 
 FLOW_ACTOR = "agentops-flow"
 HEALTH_TIMEOUT_S = 60.0
@@ -72,7 +80,19 @@ def wait_for_approval(
             )
             session.commit()
             owner_deadline, final_deadline = action.owner_deadline, action.final_deadline
+            owner = _owner_email(session, action)
         assert owner_deadline is not None and final_deadline is not None
+        get_run_logger().info(
+            "action #%s waits for %s until %s UTC (then the backup): "
+            "`agentops approve %s --as %s` or `agentops reject %s --as %s --reason ...`",
+            action_id,
+            owner,
+            f"{owner_deadline:%Y-%m-%d %H:%M}",
+            action_id,
+            owner,
+            action_id,
+            owner,
+        )
         escalation = threading.Timer(
             max(0.0, _seconds_until(owner_deadline)),
             _escalate_quietly,
@@ -318,6 +338,12 @@ def _require_kind(engine: Engine, *, action_id: int, expected_kind: ActionKind) 
             f"action #{action_id} is a {action.kind}, not a {expected_kind}: use the "
             f"{action.kind}-agent flow"
         )
+
+
+def _owner_email(session: Session, action: Action) -> str:
+    agent = session.get(Agent, action.agent_id)
+    owner = session.get(Person, agent.owner_id) if agent else None
+    return owner.email if owner else "the owner"
 
 
 def _read_action(engine: Engine, action_id: int) -> Action:
