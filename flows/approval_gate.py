@@ -81,6 +81,11 @@ def wait_for_approval(
             session.commit()
             owner_deadline, final_deadline = action.owner_deadline, action.final_deadline
             owner = _owner_email(session, action)
+            if action.status not in UNDECIDED_STATUSES:
+                get_run_logger().info(
+                    "action #%s was %s before its gate opened", action_id, action.status
+                )
+                return action
         assert owner_deadline is not None and final_deadline is not None
         get_run_logger().info(
             "action #%s waits for %s until %s UTC (then the backup): "

@@ -6,6 +6,7 @@ from prefect import flow, get_run_logger, task
 from sqlmodel import Session
 
 from agentops.agents import service as agents
+from agentops.http_client import display_url
 from agentops.ingestion.platform_client import PlatformClient
 from agentops.ingestion.service import import_conversations, records_from_platform
 from agentops.review.rubric import require_rubric
@@ -31,7 +32,8 @@ def pull_conversations(
             version=None,
             records=records_from_platform(items),
             actor="flow:sample-conversations",
-            source=f"{platform_url} {since.isoformat()}..{until.isoformat()}",
+            # display_url drops any user:password@ so no credential enters the audit trail.
+            source=f"{display_url(platform_url)} {since.isoformat()}..{until.isoformat()}",
         )
         session.commit()
     return {

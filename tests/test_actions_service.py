@@ -122,9 +122,56 @@ def test_rollback_without_known_good_is_not_proposed(session: Session) -> None:
         is None
     )
     reasons = [e.payload["reason"] for e in iter_events(session, kind_prefix="action.not_proposed")]
-    assert "no last-known-good version" in reasons[0]
-    assert "itself the last-known-good" in reasons[1]
+    # Neither before nor after v1 became known good is there another version to go back to.
+    assert len(reasons) == 2
+    assert all("no other known-good version" in reason for reason in reasons)
     assert list_actions(session) == []
+
+
+def test_a_known_good_version_that_degrades_rolls_back_to_the_one_before(
+    session: Session,
+) -> None:
+    agent = agent_named(session, "drifting")
+    v1 = ensure_version(session, agent=agent, version="v1", actor="test")
+    set_live(session, agent=agent, version=v1, actor="test")
+    mark_known_good(session, agent=agent, version=v1, actor="test")
+    v2 = ensure_version(session, agent=agent, version="v2", actor="test")
+    set_live(session, agent=agent, version=v2, actor="test")
+    mark_known_good(session, agent=agent, version=v2, actor="test")  # v2 passed its triggers
+    action = propose_rollback(
+        session,
+        agent=agent,
+        from_version=v2,
+        evaluation=None,
+        actor=PROPOSER,
+        reason="v2 degraded after passing",
+    )
+    assert action is not None
+    assert (action.from_version_id, action.to_version_id) == (v2.id, v1.id)
+
+
+def test_the_owner_may_decide_a_proposal_before_its_gate_opens(
+    session: Session, fleet: Fleet
+) -> None:
+    action = propose(session, fleet)
+    result = decide(
+        session,
+        action_id=action.id,
+        approver_email=OWNER,
+        decision=Decision.approve,
+        reason=None,
+        channel="cli",
+    )
+    assert result.newly_recorded and result.action.status == ActionStatus.approved
+    # A gate opened later finds the decision and does not ask again.
+    opened = open_approval(
+        session,
+        action_id=action.id,
+        flow_run_id="late-run",
+        owner_timeout_s=60,
+        backup_timeout_s=60,
+    )
+    assert opened.status == ActionStatus.approved and opened.owner_deadline is None
 
 
 def test_open_approval_sets_deadlines_and_audits(session: Session, fleet: Fleet) -> None:

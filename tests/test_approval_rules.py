@@ -128,7 +128,7 @@ def test_expired_action_is_refused() -> None:
 
 @pytest.mark.parametrize(
     "status",
-    [ActionStatus.proposed, ActionStatus.executing, ActionStatus.succeeded, ActionStatus.failed],
+    [ActionStatus.executing, ActionStatus.succeeded, ActionStatus.failed],
 )
 def test_action_not_awaiting_approval_is_refused(status: ActionStatus) -> None:
     facts = replace(FACTS, status=status)
@@ -161,3 +161,13 @@ def test_expiry_is_due_only_for_undecided_actions_past_the_final_deadline() -> N
     assert expiry_due(ActionStatus.awaiting_approval, FINAL_DEADLINE, FINAL_DEADLINE)
     assert not expiry_due(ActionStatus.escalated, FINAL_DEADLINE, OWNER_DEADLINE)
     assert not expiry_due(ActionStatus.rejected, FINAL_DEADLINE, FINAL_DEADLINE)
+
+
+def test_owner_may_decide_a_proposal_before_any_gate_but_the_backup_may_not() -> None:
+    proposal = replace(
+        FACTS, status=ActionStatus.proposed, owner_deadline=None, final_deadline=None
+    )
+    allowed = check_decision(proposal, ask("owner@x.io"))
+    assert (allowed.outcome, allowed.role) == (CheckOutcome.record, ApproverRole.owner)
+    with pytest.raises(RuleViolation, match="the owner decides first"):
+        check_decision(proposal, ask("backup@x.io"))

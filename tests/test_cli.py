@@ -25,7 +25,7 @@ def run(*args: str) -> tuple[int, str]:
 
 
 def count(session: Session, model: type) -> int:
-    session.expire_all()
+    session.commit()  # end the test's transaction so the CLI's commits are visible
     return session.exec(select(func.count()).select_from(model)).one()
 
 

@@ -1,4 +1,5 @@
 import json
+import math
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -161,6 +162,63 @@ def test_json_array_reports_bad_items_by_index(
         Rejection("index 1", "record must be a JSON object, not a string"),
         Rejection("index 2", "message 3 tool_calls[0] has no function name"),
     ]
+
+
+def test_nan_and_infinity_are_rejected_by_line_and_the_rest_imports(
+    session: Session, agent: Agent, v1: AgentVersion, tmp_path: Path
+) -> None:
+    # json.loads accepts these tokens, but PostgreSQL's json type refuses them: stored
+    # as-is, one such record used to fail the whole import there.
+    nan_arguments = generic("c-nan")
+    nan_arguments["messages"][2]["tool_calls"][0]["function"]["arguments"] = {"refund": math.nan}
+    infinite_content = generic("c-inf")
+    infinite_content["messages"][4]["content"] = [{"type": "text", "score": -math.inf}]
+    path = write_jsonl(
+        tmp_path / "export.jsonl",
+        [
+            json.dumps(generic("c-1")),
+            json.dumps(nan_arguments),
+            json.dumps(infinite_content),
+        ],
+    )
+    assert "NaN" in path.read_text() and "-Infinity" in path.read_text()
+
+    report = import_conversations(
+        session, agent=agent, version=v1, records=read_records(path), actor="tester"
+    )
+    session.commit()
+
+    assert report.imported == 1
+    assert report.rejected == [
+        Rejection(
+            "line 2",
+            "message 3 contains NaN (at tool_calls[0].function.arguments.refund), "
+            "which is not valid JSON",
+        ),
+        Rejection(
+            "line 3",
+            "message 5 contains -Infinity (at content[0].score), which is not valid JSON",
+        ),
+    ]
+    stored = session.exec(select(Conversation)).all()
+    assert [c.external_id for c in stored] == ["c-1"]
+    assert stored[0].transcript == generic("c-1")["messages"]
+
+
+def test_parse_record_rejects_non_json_values_from_any_source() -> None:
+    # Platform API items and JSON arrays reach parse_record without a file in between.
+    record = generic("c-1")
+    record["messages"][1]["content"] = [{"type": "text", "weight": math.inf}]
+    with pytest.raises(
+        RecordError, match=r"message 2 contains Infinity \(at content\[0\]\.weight\)"
+    ):
+        parse_record(record)
+    tau = {"task_id": 1, "trial": 0, "reward": 1.0, "traj": generic("c-1")["messages"]}
+    tau["traj"][3]["extra"] = {"when": datetime(2024, 1, 1, tzinfo=UTC)}
+    with pytest.raises(RecordError, match=r"message 4 is not valid JSON: .*datetime"):
+        parse_record(tau)
+    with pytest.raises(RecordError, match="reward must be a number between 0 and 1"):
+        parse_record({**tau, "traj": generic("c-1")["messages"], "reward": math.nan})
 
 
 @pytest.mark.parametrize(

@@ -249,3 +249,44 @@ def test_a_decision_made_only_in_the_store_wakes_the_flow(
     assert not thread.is_alive()
     assert outcome["status"] == "succeeded"
     assert services.live_version(AGENT) == "v1"
+
+
+def test_cli_evaluate_approve_and_run(degraded_agent: Engine, services: FakeServices) -> None:
+    """The whole loop by hand: no scheduler, no waiting flow, only the CLI."""
+    sample_conversations(
+        agent_name=AGENT,
+        window_end=WINDOW_START + timedelta(hours=1),
+        seed=5,
+        max_sample=30,
+        platform_url=services.url,
+    )
+    work_review_queue(engine=degraded_agent, reviewers=[SimulatedReviewer(email="r@x.io")])
+    runner = CliRunner()
+
+    with Session(degraded_agent) as session:
+        v1 = agents.get_version(session, agent=agents.get_agent(session, name=AGENT), version="v1")
+        v1.known_good_at = None  # as if v1 had never passed: nowhere to roll back to
+        session.add(v1)
+        session.commit()
+    stuck = runner.invoke(app, ["evaluate", AGENT])
+    assert stuck.exit_code == 1
+    assert "no rollback was proposed" in stuck.output
+    assert "no other known-good version" in " ".join(stuck.output.split())
+
+    with Session(degraded_agent) as session:
+        v1 = agents.get_version(session, agent=agents.get_agent(session, name=AGENT), version="v1")
+        v1.known_good_at = WINDOW_START
+        session.add(v1)
+        session.commit()
+    proposed = runner.invoke(app, ["evaluate", AGENT])
+    assert proposed.exit_code == 0, proposed.output
+    assert "Rollback proposed as action 1" in proposed.output
+
+    early = runner.invoke(app, ["actions", "run", "1", "--deployer-url", services.url])
+    assert early.exit_code == 2 and "only an approved action" in early.output
+    approved = runner.invoke(app, ["approve", "1", "--as", OWNER])
+    assert approved.exit_code == 0 and "agentops actions run 1" in approved.output
+    ran = runner.invoke(app, ["actions", "run", "1", "--deployer-url", services.url])
+    assert ran.exit_code == 0, ran.output
+    assert "Action 1 succeeded" in ran.output
+    assert services.live_version(AGENT) == "v1"

@@ -7,11 +7,13 @@ from agentops.triggers.statistics import (
     binomial_cdf_table,
     normal_quantile,
     quantile,
+    quantile_lower_bound,
     quantile_upper_lower_bound,
     sprt_bernoulli,
     sprt_bounds,
     sprt_monitor,
     wilson_interval,
+    wilson_lower_bound,
 )
 
 
@@ -46,6 +48,45 @@ def test_wilson_interval_edges() -> None:
         wilson_interval(11, 10)
     with pytest.raises(ValueError):
         wilson_interval(1, 10, confidence=1.0)
+
+
+def test_wilson_lower_bound_is_one_sided() -> None:
+    # 18/100 at 95%, by hand: z = Phi^-1(0.95) = 1.644854, z^2 = 2.705543,
+    # denominator 1 + z^2/100 = 1.027055, centre (0.18 + z^2/200) / 1.027055 = 0.188430,
+    # half-width z * sqrt(0.18 * 0.82 / 100 + z^2 / 40000) / 1.027055
+    #            = 1.644854 * sqrt(0.00154364) / 1.027055 = 0.062923,
+    # lower bound 0.188430 - 0.062923 = 0.125507.
+    assert wilson_lower_bound(18, 100, confidence=0.95) == pytest.approx(0.125507, abs=1e-6)
+    # The two-sided 95% interval's lower end uses z = 1.959964 and is lower: 0.117002.
+    assert wilson_interval(18, 100, confidence=0.95)[0] == pytest.approx(0.117002, abs=1e-6)
+
+
+def test_wilson_lower_bound_edges() -> None:
+    assert wilson_lower_bound(0, 0, confidence=0.95) == 0.0
+    assert wilson_lower_bound(0, 10, confidence=0.95) == 0.0
+    # All successes: centre - half-width simplifies to n / (n + z^2).
+    z2 = 1.644854**2
+    assert wilson_lower_bound(10, 10, confidence=0.95) == pytest.approx(10 / (10 + z2), abs=1e-6)
+    with pytest.raises(ValueError):
+        wilson_lower_bound(11, 10, confidence=0.95)
+    with pytest.raises(ValueError):
+        wilson_lower_bound(1, 10, confidence=1.0)
+
+
+@pytest.mark.parametrize(
+    ("successes", "n", "confidence"),
+    [(18, 100, 0.95), (21, 60, 0.95), (0, 30, 0.9), (7, 7, 0.99), (1, 3, 0.8), (250, 1000, 0.975)],
+)
+def test_one_sided_wilson_at_c_is_two_sided_lower_end_at_2c_minus_1(
+    successes: int, n: int, confidence: float
+) -> None:
+    # A two-sided interval at 2c - 1 leaves (1 - (2c - 1)) / 2 = 1 - c in each tail, so both
+    # use z = Phi^-1(c): the same bound, exactly, without any simulation.
+    one_sided = wilson_lower_bound(successes, n, confidence=confidence)
+    two_sided_lower, _ = wilson_interval(successes, n, confidence=2 * confidence - 1)
+    assert one_sided == pytest.approx(two_sided_lower, abs=1e-12)
+    # So the two-sided interval at c is stricter than a one-sided test at c needs.
+    assert wilson_interval(successes, n, confidence=confidence)[0] <= one_sided
 
 
 def test_sprt_bounds_are_walds() -> None:
@@ -122,6 +163,45 @@ def test_binomial_cdf_matches_exact_sum() -> None:
 def test_median_interval_matches_textbook_ranks() -> None:
     # The classic distribution-free 95% interval for a median of n = 100 is (X(40), X(61)).
     assert quantile_upper_lower_bound(list(range(1, 101)), 0.5, confidence=0.95) == (40.0, 61.0)
+
+
+def test_one_sided_median_bound_matches_textbook_rank() -> None:
+    # n = 100, q = 0.5: P(Bin(100, 0.5) <= 41) = 0.0443 <= 0.05 < P(<= 42) = 0.0666,
+    # so the one-sided 95% lower bound is X(42); the two-sided interval's lower end is X(40).
+    assert quantile_lower_bound(list(range(1, 101)), 0.5, confidence=0.95) == 42.0
+
+
+def _exact_lower_rank(n: int, q: Fraction, confidence: Fraction) -> int | None:
+    cdf = [
+        sum(math.comb(n, i) * q**i * (1 - q) ** (n - i) for i in range(k + 1)) for k in range(n + 1)
+    ]
+    ranks = [r for r in range(1, n + 1) if cdf[r - 1] <= 1 - confidence]
+    return max(ranks) if ranks else None
+
+
+@pytest.mark.parametrize("n", [20, 50, 60, 150])
+def test_one_sided_p95_bound_matches_exact_rational_rank(n: int) -> None:
+    values = [float(10 * i) for i in reversed(range(1, n + 1))]
+    rank = _exact_lower_rank(n, Fraction(95, 100), Fraction(95, 100))
+    assert rank is not None
+    ordered = sorted(values)
+    assert quantile_lower_bound(values, 0.95, confidence=0.95) == ordered[rank - 1]
+    # The same rank as the lower end of the two-sided 90% interval.
+    two_sided_lower, _ = quantile_upper_lower_bound(values, 0.95, confidence=0.90)
+    assert two_sided_lower == ordered[rank - 1]
+    assert quantile_lower_bound(values, 0.95, confidence=0.95) <= quantile(values, 0.95)
+
+
+def test_one_sided_quantile_bound_with_too_little_data() -> None:
+    assert quantile_lower_bound([], 0.95, confidence=0.95) == -math.inf
+    # X(1) bounds the median from below with confidence 1 - 0.5**n: 0.9375 for n = 4, too
+    # little for 95%; 0.96875 for n = 5.
+    assert quantile_lower_bound([4, 3, 2, 1], 0.5, confidence=0.95) == -math.inf
+    assert quantile_lower_bound([5, 4, 3, 2, 1], 0.5, confidence=0.95) == 1.0
+    with pytest.raises(ValueError):
+        quantile_lower_bound([1.0], 1.0, confidence=0.95)
+    with pytest.raises(ValueError):
+        quantile_lower_bound([1.0], 0.5, confidence=0.0)
 
 
 def _exact_ranks(n: int, q: Fraction, confidence: Fraction) -> tuple[int | None, int | None]:

@@ -43,7 +43,7 @@ from agentops.triggers.service import (
     load_trigger_set,
     register_trigger_set,
 )
-from agentops.triggers.statistics import wilson_interval
+from agentops.triggers.statistics import wilson_interval, wilson_lower_bound
 from factories import agent_named, conversation
 
 T0 = utcnow()
@@ -132,21 +132,39 @@ def test_policy_ok_and_insufficient() -> None:
     assert none.evidence["violation_rate"] is None
 
 
-def test_escalation_rate_uses_the_wilson_lower_bound() -> None:
+def test_escalation_rate_uses_the_one_sided_wilson_lower_bound() -> None:
     breach = evaluate_trigger(ESCALATION, reviews=[], conversations=_signals(30, 60))
     assert breach.outcome == "breach"
-    assert breach.statistic == pytest.approx(wilson_interval(30, 60)[0])
+    # 30/60 with z = Phi^-1(0.95) = 1.644854: centre (0.5 + z^2/120) / (1 + z^2/60) = 0.5,
+    # half-width z * sqrt(0.25/60 + z^2/14400) / 1.045092 = 0.103859, lower 0.396141.
+    assert breach.statistic == pytest.approx(0.396141, abs=1e-6)
+    assert breach.statistic == pytest.approx(wilson_lower_bound(30, 60, confidence=0.95))
     assert breach.threshold == 0.25
     evidence = _strict_json(breach.evidence)
     assert (evidence["conversations"], evidence["escalated"], evidence["rate"]) == (60, 30, 0.5)
     assert evidence["escalated_conversation_ids"] == list(range(30))
-    assert evidence["wilson_lower"] < 0.5 < evidence["wilson_upper"]
+    assert evidence["test"] == "wilson_one_sided_lower_bound"
+    assert evidence["wilson_lower"] == breach.statistic
+    assert evidence["summary"] == (
+        "escalation rate 30/60: Wilson one-sided 95% lower bound 0.396 exceeds max_rate 0.25"
+    )
 
-    # An observed 30% is above max_rate, but with 60 conversations not convincingly so.
+    # An observed 30% is above max_rate, but with 60 conversations not convincingly so:
+    # 18/60 gives centre 0.308629, half-width 0.095579, lower 0.213051.
     ok = evaluate_trigger(ESCALATION, reviews=[], conversations=_signals(18, 60))
     assert ok.outcome == "ok"
     assert ok.evidence["rate"] == pytest.approx(0.30)
-    assert ok.statistic is not None and ok.statistic < 0.25
+    assert ok.statistic == pytest.approx(0.213051, abs=1e-6)
+    assert "one-sided 95% lower bound 0.213 does not exceed" in ok.evidence["summary"]
+
+    # 21/60 is convincing at one-sided 95%: centre (0.35 + z^2/120) / 1.045092 = 0.356472,
+    # half-width z * sqrt(0.35 * 0.65 / 60 + z^2/14400) / 1.045092 = 0.099286, lower
+    # 0.257186 > 0.25. The two-sided 95% interval's lower end (0.241678, a one-sided 97.5%
+    # bound) would have called it ok.
+    borderline = evaluate_trigger(ESCALATION, reviews=[], conversations=_signals(21, 60))
+    assert borderline.outcome == "breach"
+    assert borderline.statistic == pytest.approx(0.257186, abs=1e-6)
+    assert wilson_interval(21, 60, confidence=0.95)[0] == pytest.approx(0.241678, abs=1e-6)
 
     few = evaluate_trigger(ESCALATION, reviews=[], conversations=_signals(40, 49))
     assert few.outcome == "insufficient_data"
@@ -165,19 +183,35 @@ def test_latency_p95_breach_ok_and_insufficient() -> None:
     evidence = _strict_json(breach.evidence)
     assert evidence["conversations"] == 60
     assert evidence["conversations_without_latency"] == 5
-    assert evidence["p95_lower_ms"] > 4000
-    assert evidence["p95_upper_ms"] is None  # 60 values cannot bound p95 from above at 95%
+    # n = 60, q = 0.95: P(Bin(60, 0.95) <= 53) = 0.0297 <= 0.05 < P(<= 54) = 0.0787, so
+    # the one-sided 95% lower bound is X(54) = 5000 + 53.
+    assert evidence["p95_lower_ms"] == 5053
+    assert evidence["test"] == "order_statistic_one_sided_lower_bound"
+    assert "one-sided 95% lower bound 5053 ms exceeds max_ms 4000" in evidence["summary"]
     assert evidence["conversation_ids_total"] == 60
     assert breach.statistic == evidence["p95_lower_ms"]
 
+    # n = 100: P(Bin(100, 0.95) <= 90) = 0.0282 <= 0.05 < P(<= 91) = 0.0631, so X(91).
     fast = [ConversationSignal(i, False, 1000 + 10 * i) for i in range(100)]
     ok = evaluate_trigger(LATENCY, reviews=[], conversations=fast)
     assert ok.outcome == "ok"
-    assert ok.evidence["p95_lower_ms"] <= ok.evidence["p95_ms"] <= ok.evidence["p95_upper_ms"]
+    assert ok.evidence["p95_lower_ms"] == 1900
+    assert ok.evidence["p95_lower_ms"] <= ok.evidence["p95_ms"]
 
     few = evaluate_trigger(LATENCY, reviews=[], conversations=slow[:10] + untimed)
     assert few.outcome == "insufficient_data"
     assert few.evidence["conversations"] == 10
+
+
+def test_latency_breach_needs_only_the_one_sided_rank() -> None:
+    # 53 fast conversations and 7 slow ones: X(53) = 3520 ms, X(54) = 4500 ms. The one-sided
+    # 95% bound is X(54) (see above) and breaches; the two-sided 95% interval's lower end,
+    # X(53) (P(Bin(60, 0.95) <= 52) = 0.0098 <= 0.025 < 0.0297), would not have.
+    latencies = [3000 + 10 * i for i in range(53)] + [4500 + 100 * i for i in range(7)]
+    signals = [ConversationSignal(i, False, ms) for i, ms in enumerate(reversed(latencies))]
+    result = evaluate_trigger(LATENCY, reviews=[], conversations=signals)
+    assert result.outcome == "breach"
+    assert result.statistic == 4500
 
 
 def test_evidence_caps_id_lists_and_keeps_the_total() -> None:

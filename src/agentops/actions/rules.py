@@ -18,6 +18,8 @@ OPEN_STATUSES = frozenset(
     }
 )
 UNDECIDED_STATUSES = frozenset({ActionStatus.awaiting_approval, ActionStatus.escalated})
+# The owner may also decide a proposal before any approval gate has opened for it.
+DECIDABLE_STATUSES = UNDECIDED_STATUSES | {ActionStatus.proposed}
 
 
 class CheckOutcome(StrEnum):
@@ -76,11 +78,7 @@ def check_decision(facts: ActionFacts, request: DecisionRequest) -> DecisionChec
         return _check_repeat(facts, request)
     _check_open_for_decision(facts, request.now)
     if role is ApproverRole.backup and not _backup_may_decide(facts, request.now):
-        deadline = facts.owner_deadline.strftime("%H:%M") if facts.owner_deadline else "?"
-        raise RuleViolation(
-            f"{approver} is the backup approver; the owner has until {deadline} UTC "
-            "before the decision escalates"
-        )
+        raise RuleViolation(f"{approver} is the backup approver; {_owner_turn(facts)}")
     if request.decision == Decision.reject and not (request.reason or "").strip():
         raise RuleViolation("a rejection needs a reason")
     return DecisionCheck(outcome=CheckOutcome.record, role=role)
@@ -130,8 +128,14 @@ def _check_open_for_decision(facts: ActionFacts, now: datetime) -> None:
         and now >= facts.final_deadline
     ):
         raise RuleViolation("the approval window has expired; propose the action again")
-    if facts.status not in UNDECIDED_STATUSES:
+    if facts.status not in DECIDABLE_STATUSES:
         raise RuleViolation(f"this action is not awaiting approval (status: {facts.status})")
+
+
+def _owner_turn(facts: ActionFacts) -> str:
+    if facts.owner_deadline is None:
+        return "the owner decides first; the backup is asked once the approval gate escalates"
+    return f"the owner has until {facts.owner_deadline:%H:%M} UTC before the decision escalates"
 
 
 def _backup_may_decide(facts: ActionFacts, now: datetime) -> bool:

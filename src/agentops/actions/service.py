@@ -25,7 +25,13 @@ from agentops.actions.rules import (
     expiry_due,
 )
 from agentops.agents.emails import normalise_email
-from agentops.agents.service import live_version, require_own_version, set_live
+from agentops.agents.service import (
+    live_version,
+    lock_agent,
+    require_own_version,
+    rollback_target,
+    set_live,
+)
 from agentops.audit.service import add_and_record, record_event
 from agentops.errors import NotFoundError, RuleViolation
 from agentops.store.models import (
@@ -109,8 +115,9 @@ def propose_rollback(
 ) -> Action | None:
     """Propose rolling back to the last-known-good version, or audit why not (None)."""
     require_own_version(agent, from_version)
+    lock_agent(session, agent=agent)
     evaluation_id = evaluation.id if evaluation is not None else None
-    refusal = _rollback_obstacle(session, agent=agent, from_version=from_version)
+    refusal = rollback_obstacle(session, agent=agent, from_version=from_version)
     if refusal is not None:
         record_event(
             session,
@@ -127,8 +134,8 @@ def propose_rollback(
             },
         )
         return None
-    target = session.get(AgentVersion, agent.last_known_good_version_id)
-    assert target is not None  # guaranteed by the foreign key and _rollback_obstacle
+    target = rollback_target(session, agent=agent, leaving=from_version)
+    assert target is not None  # rollback_obstacle found one
     return _create_action(
         session,
         agent=agent,
@@ -146,6 +153,7 @@ def propose_redeploy(
 ) -> Action:
     """Propose putting a candidate or rolled-back version back into service."""
     require_own_version(agent, version)
+    lock_agent(session, agent=agent)
     if not reason.strip():
         raise RuleViolation("a redeploy needs a reason")
     if version.status == VersionStatus.live:
@@ -189,6 +197,8 @@ def open_approval(
     action = _lock_action(session, action_id)
     if action.status in UNDECIDED_STATUSES and action.flow_run_id == flow_run_id:
         return action  # a retried flow run asking again: keep the original deadlines
+    if action.status in {ActionStatus.approved, ActionStatus.rejected}:
+        return action  # the owner decided before any gate opened: nothing to wait for
     if action.status != ActionStatus.proposed:
         raise RuleViolation(f"action #{action_id} is {action.status}, not proposed")
     now = now or utcnow()
@@ -370,13 +380,15 @@ def _create_action(
     return action
 
 
-def _rollback_obstacle(session: Session, *, agent: Agent, from_version: AgentVersion) -> str | None:
+def rollback_obstacle(session: Session, *, agent: Agent, from_version: AgentVersion) -> str | None:
+    """Why a rollback away from this version cannot be proposed now, or None."""
     if from_version.status != VersionStatus.live:
         return f"version {from_version.version!r} is {from_version.status}, not live"
-    if agent.last_known_good_version_id is None:
-        return f"agent {agent.name!r} has no last-known-good version to roll back to"
-    if agent.last_known_good_version_id == from_version.id:
-        return f"version {from_version.version!r} is itself the last-known-good version"
+    if rollback_target(session, agent=agent, leaving=from_version) is None:
+        return (
+            f"agent {agent.name!r} has no other known-good version to roll back to: "
+            "redeploy a fixed version instead"
+        )
     pending = open_action_for(session, agent=agent)
     if pending is not None:
         return f"action #{pending.id} ({pending.kind}) is already {pending.status}"

@@ -173,7 +173,9 @@ def mark_known_good(session: Session, *, agent: Agent, version: AgentVersion, ac
     if agent.last_known_good_version_id == version.id:
         return False
     agent.last_known_good_version_id = version.id
+    version.known_good_at = utcnow()
     session.add(agent)
+    session.add(version)
     session.flush()
     record_event(
         session,
@@ -199,3 +201,23 @@ def agent_name(session: Session, *, agent_id: int) -> str:
     if agent is None:
         raise NotFoundError(f"no agent with id {agent_id}")
     return agent.name
+
+
+def rollback_target(
+    session: Session, *, agent: Agent, leaving: AgentVersion
+) -> AgentVersion | None:
+    """The most recently known-good version other than the one being rolled back."""
+    return session.exec(
+        select(AgentVersion)
+        .where(
+            AgentVersion.agent_id == agent.id,
+            AgentVersion.id != leaving.id,
+            AgentVersion.known_good_at.is_not(None),  # type: ignore[union-attr]
+        )
+        .order_by(AgentVersion.known_good_at.desc())  # type: ignore[union-attr]
+    ).first()
+
+
+def lock_agent(session: Session, *, agent: Agent) -> Agent:
+    """Lock the agent's row (PostgreSQL) so concurrent proposals are checked one at a time."""
+    return session.exec(select(Agent).where(Agent.id == agent.id).with_for_update()).one()

@@ -5,8 +5,15 @@ from rich.table import Table
 
 from agentops.actions import service as actions
 from agentops.agents import service as agents
-from agentops.cli.common import acting_user, console, err_console, store_session, user_errors
-from agentops.store.models import ActionStatus, AgentVersion, Decision
+from agentops.cli.common import (
+    acting_user,
+    console,
+    err_console,
+    fail,
+    store_session,
+    user_errors,
+)
+from agentops.store.models import ActionKind, ActionStatus, AgentVersion, Decision
 
 app = typer.Typer(help="Proposed rollbacks and redeploys, and their approvals.")
 
@@ -25,7 +32,7 @@ def list_actions(
             console.print("No actions match.")
             return
         table = Table("id", "kind", "agent", "from → to", "status", "proposed by", "created (UTC)")
-        for action in rows:
+        for action in reversed(rows):
             table.add_row(
                 str(action.id),
                 action.kind.value,
@@ -87,6 +94,34 @@ def propose_redeploy(
     )
 
 
+@app.command("run")
+@user_errors
+def run_action(
+    action_id: int = typer.Argument(..., help="An approved action."),
+    deployer_url: str | None = typer.Option(
+        None, help="Deployer base URL (default AGENTOPS_DEPLOYER_URL)."
+    ),
+) -> None:
+    """Execute an approved action now: deploy, verify health, record the outcome."""
+    with store_session() as session:
+        action = actions.get_action(session, action_id=action_id)
+        kind, status = action.kind, action.status
+    if status != ActionStatus.approved:
+        raise fail(
+            f"action {action_id} is {status.value}: only an approved action can be run "
+            f"(the owner approves with `agentops approve {action_id} --as EMAIL`)"
+        )
+    from flows.redeploy_agent import redeploy_agent
+    from flows.rollback_agent import rollback_agent
+
+    flow = rollback_agent if kind == ActionKind.rollback else redeploy_agent
+    with err_console.status(f"running the {kind.value} through Prefect…"):
+        summary = flow(action_id=action_id, deployer_url=deployer_url)
+    console.print(f"Action {action_id} {summary['status']}: {summary.get('detail') or ''}")
+    if summary["status"] != ActionStatus.succeeded.value:
+        raise typer.Exit(1)
+
+
 def _decide(action_id: int, email: str, decision: Decision, reason: str | None) -> None:
     with store_session() as session:
         try:
@@ -109,6 +144,10 @@ def _decide(action_id: int, email: str, decision: Decision, reason: str | None) 
     console.print(f"Action {action_id}: {decision.value} recorded for {email}.")
     if flow_run_id:
         _wake_flow_run(flow_run_id, action_id)
+    elif decision == Decision.approve:
+        console.print(
+            f"No run is waiting on it yet: execute it with `agentops actions run {action_id}`."
+        )
 
 
 def _wake_flow_run(flow_run_id: str, action_id: int) -> None:

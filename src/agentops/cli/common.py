@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from typing import ParamSpec, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlmodel import Session
@@ -40,6 +41,8 @@ def user_errors(command: Callable[P, R]) -> Callable[P, R]:
             return command(*args, **kwargs)
         except (AgentOpsError, DatabaseUrlError) as exc:
             raise fail(str(exc)) from None
+        except ValidationError as exc:
+            raise fail(f"invalid setting: {_settings_problem(exc)}") from None
         except OperationalError as exc:
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
             raise fail(f"cannot use the database: {reason}") from None
@@ -56,6 +59,12 @@ def store_session() -> Iterator[Session]:
         ensure_schema(engine)
         with session_scope(engine) as session:
             yield session
+
+
+def _settings_problem(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    name = "AGENTOPS_" + "_".join(str(part) for part in first["loc"]).upper()
+    return f"{name}: {first['msg']}"
 
 
 def acting_user(email: str | None) -> str:

@@ -6,7 +6,7 @@ import typer
 from rich.table import Table
 
 from agentops.agents import service as agents
-from agentops.cli.common import console, fail, store_session, user_errors
+from agentops.cli.common import console, err_console, fail, store_session, user_errors
 from agentops.review.rubric import require_rubric
 from agentops.sampling.service import sample_agent_window
 from agentops.store.models import Outcome
@@ -69,15 +69,18 @@ def evaluate(agent: str = typer.Argument(..., help="Agent to evaluate.")) -> Non
                 str(evaluation.evidence.get("summary", "")),
             )
         action = report.proposed_action
-        action_line = (
-            f"Rollback to the last known good version proposed as action {action.id}: "
-            f"approve with `agentops approve {action.id} --as OWNER`."
-            if action
-            else None
-        )
+        action_id = action.id if action else None
+        not_proposed = report.not_proposed_reason
         known_good = report.marked_known_good
+        breached = bool(report.breached)
     console.print(table)
     if known_good:
         console.print(f"{version.version} passed every trigger and is now the last known good.")
-    if action_line:
-        console.print(action_line)
+    if action_id is not None:
+        console.print(
+            f"Rollback proposed as action {action_id}: the owner approves with "
+            f"`agentops approve {action_id} --as EMAIL`, then `agentops actions run {action_id}`."
+        )
+    elif breached:
+        err_console.print(f"[bold red]breach, but no rollback was proposed:[/] {not_proposed}")
+        raise typer.Exit(1)

@@ -1,5 +1,7 @@
 """Turn one raw conversation record (tau-bench or generic shape) into a validated record."""
 
+import json
+import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -61,6 +63,7 @@ def parse_record(
         raise RecordError(f"record must be a JSON object, not {_json_type(raw)}")
     fields = _tau_fields(raw) if "traj" in raw else _generic_fields(raw)
     messages = fields.pop("messages")
+    _check_strict_json(messages)
     tool_names = assistant_tool_names(messages)
     escalated = any(name in escalation_tools for name in tool_names)
     intent = fields.pop("intent", None) or derive_intent(tool_names)
@@ -157,6 +160,41 @@ def _check_message(message: object, *, where: str) -> None:
             )
     elif not isinstance(content, str | list):
         raise RecordError(f"{where} content must be a string, not {_json_type(content)}")
+
+
+def _check_strict_json(messages: list[dict[str, Any]]) -> None:
+    # json.loads accepts NaN and Infinity, but they are not JSON: PostgreSQL's json type
+    # refuses them (failing a whole import) while SQLite would store them silently. The
+    # other stored fields are numbers checked against a finite range or integers.
+    for number, message in enumerate(messages, start=1):
+        try:
+            json.dumps(message, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            found = _non_finite_number(message, path="")
+            if found is None:
+                raise RecordError(f"message {number} is not valid JSON: {exc}") from None
+            token, path = found
+            raise RecordError(
+                f"message {number} contains {token} (at {path}), which is not valid JSON"
+            ) from None
+
+
+def _non_finite_number(value: object, *, path: str) -> tuple[str, str] | None:
+    """The first NaN or infinity inside value, as (JSON-ish token, path), or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        token = "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+        return token, path
+    if isinstance(value, Mapping):
+        children = [(f"{path}.{key}" if path else str(key), item) for key, item in value.items()]
+    elif isinstance(value, list | tuple):
+        children = [(f"{path}[{index}]", item) for index, item in enumerate(value)]
+    else:
+        return None
+    for child_path, child in children:
+        found = _non_finite_number(child, path=child_path)
+        if found is not None:
+            return found
+    return None
 
 
 def _check_tool_calls(tool_calls: object, *, where: str) -> None:

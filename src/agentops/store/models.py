@@ -99,6 +99,9 @@ class AgentVersion(SQLModel, table=True):
     status: VersionStatus = VersionStatus.candidate
     created_at: datetime = Field(default_factory=utcnow)
     went_live_at: datetime | None = None
+    # Every version that ever passed its triggers keeps this, so a rollback can skip back
+    # past a known-good version that later degraded.
+    known_good_at: datetime | None = None
 
 
 class Rubric(SQLModel, table=True):

@@ -74,7 +74,7 @@ class PolicyAdherenceTrigger(_TriggerBase):
 
 
 class EscalationRateTrigger(_TriggerBase):
-    """Breach when the Wilson lower bound of the escalation rate exceeds max_rate."""
+    """Breach when the one-sided Wilson lower bound of the escalation rate exceeds max_rate."""
 
     kind: Literal["escalation_rate"]
     max_rate: float = Field(gt=0, lt=1)
@@ -83,7 +83,7 @@ class EscalationRateTrigger(_TriggerBase):
 
 
 class LatencyP95Trigger(_TriggerBase):
-    """Breach when the lower confidence bound of p95 latency exceeds max_ms."""
+    """Breach when the one-sided lower confidence bound of p95 latency exceeds max_ms."""
 
     kind: Literal["latency_p95"]
     max_ms: float = Field(gt=0)

@@ -16,9 +16,9 @@ from agentops.triggers.statistics import (
     SprtMonitorResult,
     SprtResult,
     quantile,
-    quantile_upper_lower_bound,
+    quantile_lower_bound,
     sprt_monitor,
-    wilson_interval,
+    wilson_lower_bound,
 )
 
 TriggerOutcome = Literal["ok", "breach", "insufficient_data"]
@@ -158,26 +158,27 @@ def _escalation_rate(
 ) -> TriggerResult:
     n = len(conversations)
     escalated = [signal.conversation_id for signal in conversations if signal.escalated]
-    lower, upper = wilson_interval(len(escalated), n, confidence=trigger.confidence)
+    # One-sided: a breach claims the rate is above max_rate with probability `confidence`.
+    lower = wilson_lower_bound(len(escalated), n, confidence=trigger.confidence)
     statistic = lower if n else None
+    bound = f"Wilson one-sided {_percent(trigger.confidence)} lower bound {lower:.3f}"
     if n < trigger.min_conversations:
         outcome: TriggerOutcome = "insufficient_data"
         summary = f"only {n} conversations; at least {trigger.min_conversations} are needed"
     elif lower > trigger.max_rate:
         outcome = "breach"
         summary = (
-            f"escalation rate {len(escalated)}/{n}: Wilson {trigger.confidence:.0%} lower bound "
-            f"{lower:.3f} exceeds max_rate {trigger.max_rate}"
+            f"escalation rate {len(escalated)}/{n}: {bound} exceeds max_rate {trigger.max_rate}"
         )
     else:
         outcome = "ok"
         summary = (
-            f"escalation rate {len(escalated)}/{n}: Wilson {trigger.confidence:.0%} lower bound "
-            f"{lower:.3f} does not exceed max_rate {trigger.max_rate}"
+            f"escalation rate {len(escalated)}/{n}: {bound} "
+            f"does not exceed max_rate {trigger.max_rate}"
         )
     evidence = {
         "summary": summary,
-        "test": "wilson_lower_bound",
+        "test": "wilson_one_sided_lower_bound",
         "max_rate": trigger.max_rate,
         "min_conversations": trigger.min_conversations,
         "confidence": trigger.confidence,
@@ -185,7 +186,6 @@ def _escalation_rate(
         "escalated": len(escalated),
         "rate": len(escalated) / n if n else None,
         "wilson_lower": lower if n else None,
-        "wilson_upper": upper if n else None,
         **_ids("conversation_ids", [signal.conversation_id for signal in conversations]),
         **_ids("escalated_conversation_ids", escalated),
     }
@@ -200,9 +200,8 @@ def _latency_p95(
     timed = [signal for signal in conversations if signal.latency_ms is not None]
     latencies = [float(signal.latency_ms) for signal in timed if signal.latency_ms is not None]
     n = len(latencies)
-    lower, upper = quantile_upper_lower_bound(
-        latencies, LATENCY_QUANTILE, confidence=trigger.confidence
-    )
+    # One-sided: a breach claims p95 is above max_ms with probability `confidence`.
+    lower = quantile_lower_bound(latencies, LATENCY_QUANTILE, confidence=trigger.confidence)
     point = quantile(latencies, LATENCY_QUANTILE) if latencies else None
     if n < trigger.min_conversations or math.isinf(lower):
         outcome: TriggerOutcome = "insufficient_data"
@@ -213,18 +212,20 @@ def _latency_p95(
     elif lower > trigger.max_ms:
         outcome = "breach"
         summary = (
-            f"p95 latency {point:.0f} ms over {n} conversations: {trigger.confidence:.0%} "
-            f"lower bound {lower:.0f} ms exceeds max_ms {trigger.max_ms:.0f}"
+            f"p95 latency {point:.0f} ms over {n} conversations: one-sided "
+            f"{_percent(trigger.confidence)} lower bound {lower:.0f} ms exceeds max_ms "
+            f"{trigger.max_ms:.0f}"
         )
     else:
         outcome = "ok"
         summary = (
-            f"p95 latency {point:.0f} ms over {n} conversations: {trigger.confidence:.0%} "
-            f"lower bound {lower:.0f} ms does not exceed max_ms {trigger.max_ms:.0f}"
+            f"p95 latency {point:.0f} ms over {n} conversations: one-sided "
+            f"{_percent(trigger.confidence)} lower bound {lower:.0f} ms does not exceed "
+            f"max_ms {trigger.max_ms:.0f}"
         )
     evidence = {
         "summary": summary,
-        "test": "order_statistic_quantile_bound",
+        "test": "order_statistic_one_sided_lower_bound",
         "quantile": LATENCY_QUANTILE,
         "max_ms": trigger.max_ms,
         "min_conversations": trigger.min_conversations,
@@ -233,7 +234,6 @@ def _latency_p95(
         "conversations_without_latency": len(conversations) - n,
         "p95_ms": point,
         "p95_lower_ms": lower,
-        "p95_upper_ms": upper,
         "max_observed_ms": max(latencies) if latencies else None,
         **_ids("conversation_ids", [signal.conversation_id for signal in timed]),
     }
@@ -241,6 +241,11 @@ def _latency_p95(
     return TriggerResult(
         trigger.name, trigger.kind, outcome, statistic, trigger.max_ms, _json_safe(evidence)
     )
+
+
+def _percent(confidence: float) -> str:
+    # "95%", but "97.5%" rather than a rounded "98%" for a level that is not a whole percent.
+    return f"{confidence * 100:.10g}%"
 
 
 def _ids(key: str, ids: list[int]) -> dict[str, Any]:

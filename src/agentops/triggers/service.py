@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
-from agentops.actions.service import propose_rollback
+from agentops.actions.service import propose_rollback, rollback_obstacle
 from agentops.agents.service import live_version, mark_known_good, require_own_version
 from agentops.audit.chain import canonical_sha256, sha256_hex
 from agentops.audit.service import add_and_record
@@ -37,6 +37,7 @@ class EvaluationReport:
     evaluations: list[Evaluation]
     marked_known_good: bool = False
     proposed_action: Action | None = None
+    not_proposed_reason: str | None = None
 
     @property
     def breached(self) -> list[Evaluation]:
@@ -192,6 +193,11 @@ def evaluate_live_version(
             actor=actor,
             reason=f"trigger breached on {version.version}: {names}",
         )
+        if report.proposed_action is None:
+            # Rare path: ask again for the reason propose_rollback put on the audit trail.
+            report.not_proposed_reason = rollback_obstacle(
+                session, agent=agent, from_version=version
+            )
     return version, report
 
 

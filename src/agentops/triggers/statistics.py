@@ -1,8 +1,12 @@
 """Small, dependency-free statistics for rollback triggers.
 
 Everything here is plain Python (stdlib only) so the maths can be read, tested and
-trusted on its own: Wilson score intervals for rates, Wald's sequential probability
-ratio test for violation rates, and distribution-free confidence intervals for quantiles.
+trusted on its own: Wilson score bounds for rates, Wald's sequential probability
+ratio test for violation rates, and distribution-free confidence bounds for quantiles.
+
+A trigger that breaches when a rate or quantile is "convincingly above" a threshold needs
+a ONE-sided lower bound at its confidence: the lower end of a two-sided interval at
+confidence c is a one-sided bound at (1 + c) / 2, so it would silently demand more.
 """
 
 import math
@@ -42,6 +46,28 @@ def wilson_interval(successes: int, n: int, *, confidence: float = 0.95) -> tupl
     lower = 0.0 if successes == 0 else max(0.0, centre - half_width)
     upper = 1.0 if successes == n else min(1.0, centre + half_width)
     return lower, upper
+
+
+def wilson_lower_bound(successes: int, n: int, *, confidence: float) -> float:
+    """One-sided Wilson score lower bound for a binomial proportion; 0 when n is 0.
+
+    P(true rate >= bound) is (approximately) `confidence`; z = Phi^-1(confidence).
+    """
+    _check_confidence(confidence)
+    if n < 0 or not 0 <= successes <= n:
+        raise ValueError(f"need 0 <= successes <= n, got successes={successes}, n={n}")
+    if n == 0:
+        return 0.0
+    z = normal_quantile(confidence)
+    p_hat = successes / n
+    denominator = 1.0 + z * z / n
+    centre = (p_hat + z * z / (2.0 * n)) / denominator
+    half_width = z * math.sqrt(p_hat * (1.0 - p_hat) / n + z * z / (4.0 * n * n)) / denominator
+    # With no successes the bound is exactly 0 (for confidence >= 0.5); rounding would
+    # leave it a hair off.
+    if successes == 0 and z >= 0.0:
+        return 0.0
+    return min(1.0, max(0.0, centre - half_width))
 
 
 @dataclass(frozen=True)
@@ -167,6 +193,21 @@ def binomial_cdf_table(n: int, p: float) -> list[float]:
     return table
 
 
+def quantile_lower_bound(values: Sequence[float], q: float, *, confidence: float) -> float:
+    """Distribution-free one-sided lower confidence bound for the q-quantile; -inf if too few.
+
+    The bound is the largest order statistic X_(l) with P(Bin(n, q) <= l - 1) <=
+    1 - confidence, so P(X_(l) <= true quantile) >= confidence for any distribution.
+    """
+    _check_confidence(confidence)
+    _check_quantile_level(q)
+    if not values:
+        return -math.inf
+    ordered = sorted(values)
+    rank = _lower_rank(binomial_cdf_table(len(ordered), q), tail=1.0 - confidence)
+    return float(ordered[rank - 1]) if rank is not None else -math.inf
+
+
 def quantile_upper_lower_bound(
     values: Sequence[float], q: float, *, confidence: float
 ) -> tuple[float, float]:
@@ -174,19 +215,17 @@ def quantile_upper_lower_bound(
 
     The bounds are order statistics chosen with the exact binomial distribution, each tail
     holding at most (1 - confidence) / 2. A bound the sample is too small to support is
-    returned as -inf / +inf.
+    returned as -inf / +inf. For a one-sided test use quantile_lower_bound instead.
     """
     _check_confidence(confidence)
-    if not 0.0 < q < 1.0:
-        raise ValueError(f"quantile level must be strictly between 0 and 1, got {q}")
+    _check_quantile_level(q)
     n = len(values)
     if n == 0:
         return -math.inf, math.inf
     ordered = sorted(values)
     tail = (1.0 - confidence) / 2.0
     cdf = binomial_cdf_table(n, q)
-    # P(X_(l) <= quantile) = P(Bin(n, q) >= l) = 1 - cdf[l - 1]: take the largest such l.
-    lower_rank = max((rank for rank in range(1, n + 1) if cdf[rank - 1] <= tail), default=None)
+    lower_rank = _lower_rank(cdf, tail=tail)
     # P(X_(u) >= quantile) = P(Bin(n, q) <= u - 1) = cdf[u - 1]: take the smallest such u.
     upper_rank = min(
         (rank for rank in range(1, n + 1) if cdf[rank - 1] >= 1.0 - tail), default=None
@@ -194,3 +233,14 @@ def quantile_upper_lower_bound(
     lower = ordered[lower_rank - 1] if lower_rank is not None else -math.inf
     upper = ordered[upper_rank - 1] if upper_rank is not None else math.inf
     return float(lower), float(upper)
+
+
+def _check_quantile_level(q: float) -> None:
+    if not 0.0 < q < 1.0:
+        raise ValueError(f"quantile level must be strictly between 0 and 1, got {q}")
+
+
+def _lower_rank(cdf: list[float], *, tail: float) -> int | None:
+    # P(X_(l) > quantile) <= P(Bin(n, q) <= l - 1) = cdf[l - 1]: take the largest l whose
+    # miss chance stays within the tail, or None when even X_(1) is not low enough.
+    return max((rank for rank in range(1, len(cdf)) if cdf[rank - 1] <= tail), default=None)

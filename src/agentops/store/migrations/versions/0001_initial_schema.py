@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 08:42:43.625816
+Create Date: 2026-11-25 09:36:39.367946
 """
 
 from collections.abc import Sequence
@@ -120,6 +120,7 @@ def upgrade() -> None:
         ),
         sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.Column("went_live_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+        sa.Column("known_good_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(
             ["agent_id"],
             ["agent.id"],
@@ -420,6 +421,17 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("reviewfinding", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_reviewfinding_review_id"), ["review_id"], unique=False)
+    # The audit chain starts from one head row; creating it here means concurrent first
+    # writers lock that row instead of racing to insert it.
+    op.bulk_insert(
+        sa.table(
+            "auditchainhead",
+            sa.column("id", sa.Integer),
+            sa.column("seq", sa.Integer),
+            sa.column("hash", sa.String),
+        ),
+        [{"id": 1, "seq": 0, "hash": "0" * 64}],
+    )
 
 
 def downgrade() -> None:
