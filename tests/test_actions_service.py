@@ -1,6 +1,9 @@
+import os
+import threading
 from datetime import timedelta
 
 import pytest
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from agentops.actions.service import (
@@ -23,6 +26,8 @@ from agentops.store.models import (
     Action,
     ActionKind,
     ActionStatus,
+    Agent,
+    AgentVersion,
     Approval,
     Decision,
     VersionStatus,
@@ -402,3 +407,42 @@ def test_unknown_action_is_not_found(session: Session, fleet: Fleet) -> None:
             reason=None,
             channel="cli",
         )
+
+
+@pytest.mark.skipif(
+    os.environ.get("AGENTOPS_TEST_DATABASE", "sqlite") != "postgresql",
+    reason="row locks (FOR UPDATE) only exist on PostgreSQL",
+)
+def test_concurrent_proposals_leave_one_open_action(engine: Engine, fleet: Fleet) -> None:
+    barrier = threading.Barrier(4, timeout=10)
+    outcomes: list[str] = []
+    agent_id, bad_id = fleet.agent.id, fleet.bad.id  # read here: sessions are not thread-safe
+
+    def propose_in_own_session(index: int) -> None:
+        with Session(engine) as session:
+            agent = session.get(Agent, agent_id)
+            bad = session.get(AgentVersion, bad_id)
+            barrier.wait()
+            try:
+                action = propose_rollback(
+                    session,
+                    agent=agent,
+                    from_version=bad,
+                    evaluation=None,  # type: ignore[arg-type]
+                    actor=f"evaluator-{index}",
+                    reason="race",
+                )
+                session.commit()
+                outcomes.append("proposed" if action else "not proposed")
+            except Exception as exc:  # any failure is a finding: record, do not hide it
+                outcomes.append(f"error: {exc!r}")
+
+    threads = [threading.Thread(target=propose_in_own_session, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(outcomes) == ["not proposed"] * 3 + ["proposed"]
+    with Session(engine) as session:
+        assert len(list_actions(session, agent=fleet.agent)) == 1
+        assert verify_chain(session) == []
