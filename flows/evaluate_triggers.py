@@ -37,6 +37,7 @@ def evaluate_agent(*, agent_name: str, triggers_file: str | None) -> dict[str, o
             "breached": [e.trigger_name for e in report.breached],
             "action_id": action.id if action else None,
             "marked_known_good": report.marked_known_good,
+            "not_proposed_reason": report.not_proposed_reason,
         }
     return summary
 

@@ -193,6 +193,8 @@ class Scenario:
                 f"[bold red]breach[/] on {summary['version']}: rollback proposed "
                 f"as action {summary['action_id']}"
             )
+        elif summary["not_proposed_reason"]:
+            self.say(f"[yellow]breach, no rollback proposed:[/] {summary['not_proposed_reason']}")
         return summary
 
     def work_queue(self) -> tuple[int, int]:

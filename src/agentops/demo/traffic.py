@@ -98,11 +98,11 @@ class VersionProfile:
 
 
 DEMO_PROFILES: dict[str, VersionProfile] = {
-    "v1": VersionProfile("v1", violation_rate=0.04, escalation_rate=0.08,
+    "v1": VersionProfile("v1", violation_rate=0.02, escalation_rate=0.08,
                          latency_ms_median=1200, latency_ms_p95=2500),
     "v2": VersionProfile("v2", violation_rate=0.30, escalation_rate=0.30,
                          latency_ms_median=2200, latency_ms_p95=5000),
-    "v3": VersionProfile("v3", violation_rate=0.04, escalation_rate=0.07,
+    "v3": VersionProfile("v3", violation_rate=0.02, escalation_rate=0.07,
                          latency_ms_median=1150, latency_ms_p95=2400),
 }  # fmt: skip
 
