@@ -42,6 +42,7 @@ from agentops.triggers.service import (
     latest_trigger_set,
     load_trigger_set,
     register_trigger_set,
+    version_reviews,
 )
 from agentops.triggers.statistics import wilson_interval, wilson_lower_bound
 from factories import agent_named, conversation
@@ -496,3 +497,41 @@ def test_trigger_set_for_another_agent_or_invalid_is_refused(session: Session) -
             actor="t",
         )
     assert latest_trigger_set(session, agent=agent) is None
+
+
+def test_a_conversation_reviewed_under_two_rubrics_counts_once(session: Session) -> None:
+    agent = agent_named(session, "twice")
+    version = ensure_version(session, agent=agent, version="v1", actor="t")
+    [first] = _traffic(
+        session,
+        agent=agent,
+        version=version,
+        total=1,
+        escalated=0,
+        latency_ms=100,
+        violations=[True],
+    )
+    newer = Rubric(name="airline-policy", version=2, content_sha256="1" * 64)
+    session.add(newer)
+    session.flush()
+    sample = session.exec(select(Sample)).one()
+    item = ReviewItem(
+        sample_id=sample.id,  # type: ignore[arg-type]
+        conversation_id=first.id,  # type: ignore[arg-type]
+        rubric_id=newer.id,  # type: ignore[arg-type]
+        status=ItemStatus.reviewed,
+    )
+    session.add(item)
+    session.flush()
+    reviewer = ensure_person(session, email="reviewer@x.io", role=Role.reviewer)
+    session.add(
+        Review(
+            review_item_id=item.id,  # type: ignore[arg-type]
+            reviewer_id=reviewer.id,  # type: ignore[arg-type]
+            violation=False,
+            submitted_at=T0 + timedelta(hours=5),
+        )
+    )
+    session.flush()
+    outcomes = version_reviews(session, version=version)
+    assert [(o.conversation_id, o.violation) for o in outcomes] == [(first.id, True)]

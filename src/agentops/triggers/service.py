@@ -244,7 +244,11 @@ def _store_evaluation(
 
 
 def version_reviews(session: Session, *, version: AgentVersion) -> list[ReviewedOutcome]:
-    """Submitted reviews of the version's conversations, in submission order."""
+    """The first submitted review of each of the version's conversations, in order.
+
+    A conversation reviewed again (say under a newer rubric) still counts once, and the
+    sequence the sequential test already read never changes behind it.
+    """
     rows = session.exec(
         select(Review.id, ReviewItem.conversation_id, Review.violation, Review.submitted_at)
         .join(ReviewItem, col(Review.review_item_id) == col(ReviewItem.id))
@@ -252,15 +256,21 @@ def version_reviews(session: Session, *, version: AgentVersion) -> list[Reviewed
         .where(Conversation.agent_version_id == version.id)
         .order_by(col(Review.submitted_at), col(Review.id))
     ).all()
-    return [
-        ReviewedOutcome(
-            review_id=review_id,  # type: ignore[arg-type]
-            conversation_id=conversation_id,
-            violation=violation,
-            submitted_at=submitted_at,
+    seen: set[int] = set()
+    outcomes: list[ReviewedOutcome] = []
+    for review_id, conversation_id, violation, submitted_at in rows:
+        if conversation_id in seen:
+            continue
+        seen.add(conversation_id)
+        outcomes.append(
+            ReviewedOutcome(
+                review_id=review_id,  # type: ignore[arg-type]
+                conversation_id=conversation_id,
+                violation=violation,
+                submitted_at=submitted_at,
+            )
         )
-        for review_id, conversation_id, violation, submitted_at in rows
-    ]
+    return outcomes
 
 
 def version_signals(session: Session, *, version: AgentVersion) -> list[ConversationSignal]:
