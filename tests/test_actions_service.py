@@ -8,6 +8,7 @@ from sqlmodel import Session, select
 
 from agentops.actions.service import (
     ApprovalRefused,
+    DecisionResult,
     decide,
     escalate_if_due,
     expire,
@@ -69,8 +70,8 @@ def opened(session: Session, fleet: Fleet) -> Action:
     )
 
 
-def owner_approves(session: Session, action: Action) -> None:
-    decide(
+def owner_approves(session: Session, action: Action) -> DecisionResult:
+    return decide(
         session,
         action_id=action.id,  # type: ignore[arg-type]
         approver_email=OWNER,
@@ -159,14 +160,7 @@ def test_the_owner_may_decide_a_proposal_before_its_gate_opens(
     session: Session, fleet: Fleet
 ) -> None:
     action = propose(session, fleet)
-    result = decide(
-        session,
-        action_id=action.id,
-        approver_email=OWNER,
-        decision=Decision.approve,
-        reason=None,
-        channel="cli",
-    )
+    result = owner_approves(session, action)
     assert result.newly_recorded and result.action.status == ActionStatus.approved
     # A gate opened later finds the decision and does not ask again.
     opened = open_approval(
@@ -210,14 +204,7 @@ def test_open_approval_sets_deadlines_and_audits(session: Session, fleet: Fleet)
 
 def test_owner_approves_once_and_duplicate_is_counted_once(session: Session, fleet: Fleet) -> None:
     action = opened(session, fleet)
-    first = decide(
-        session,
-        action_id=action.id,
-        approver_email=OWNER,
-        decision=Decision.approve,
-        reason=None,
-        channel="cli",
-    )
+    first = owner_approves(session, action)
     second = decide(
         session,
         action_id=action.id,
