@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -159,8 +160,18 @@ def print_summary(console: Console, result: DemoResult, *, total_seconds: float)
     table.add_row("demo total (wall clock)", _fmt_seconds(total_seconds))
     console.print(table)
     console.print(
-        f"Explore the trail: AGENTOPS_DATABASE_URL={result.database_url} agentops audit log"
+        f"Explore the trail: AGENTOPS_DATABASE_URL={result.database_url} "
+        f"{_agentops_command()} audit log"
     )
+
+
+def _agentops_command() -> str:
+    # The console script sits beside the interpreter, e.g. .venv/bin/agentops after make.
+    script = Path(sys.executable).parent / "agentops"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
 
 
 def _fmt(value: object) -> str:
