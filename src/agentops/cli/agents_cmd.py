@@ -5,7 +5,7 @@ from rich.table import Table
 
 from agentops.agents import service as agents
 from agentops.cli.common import console, store_session, user_errors
-from agentops.store.models import Person, VersionStatus
+from agentops.store.models import AgentVersion, Person, VersionStatus
 
 app = typer.Typer(help="Register agents, name their owners and see their versions.")
 
@@ -48,9 +48,16 @@ def show_agent(name: str = typer.Argument(..., help="Agent name.")) -> None:
                 version.version,
                 version.status.value,
                 f"{version.went_live_at:%Y-%m-%d %H:%M}" if version.went_live_at else "-",
-                "yes" if agent.last_known_good_version_id == version.id else "",
+                _known_good_label(agent.last_known_good_version_id, version),
             )
         console.print(table)
+
+
+def _known_good_label(latest_id: int | None, version: AgentVersion) -> str:
+    if version.known_good_at is None:
+        return ""
+    since = f"since {version.known_good_at:%Y-%m-%d %H:%M}"
+    return f"yes, latest ({since})" if version.id == latest_id else f"yes ({since})"
 
 
 @app.command("register")
