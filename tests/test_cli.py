@@ -9,7 +9,14 @@ from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 from agentops.cli.app import app
-from agentops.store.models import Agent, AuditEvent, Conversation, Person
+from agentops.store.models import (
+    Agent,
+    AuditEvent,
+    Conversation,
+    Evaluation,
+    Outcome,
+    Person,
+)
 
 RUBRIC = Path(__file__).resolve().parents[1] / "deployments" / "rubric.example.yaml"
 TRIGGERS = Path(__file__).resolve().parents[1] / "deployments" / "triggers.example.yaml"
@@ -244,6 +251,11 @@ def test_sample_then_evaluate_on_tau_airline(
     code, out = run("sample", "airline", "--seed", "4", "--max", "30")
     assert code == 0 and "│ v1 │ 100 │ 30 │" in out
     code, out = run("evaluate", "airline")
-    assert code == 0
+    assert code == 0 and "insufficient_data" in out  # no reviews yet, no latencies at all
     # 18 of the 100 tau-bench conversations escalate: well under the 25% trigger.
-    assert "escalation rate 18/100" in out and "insufficient_data" in out
+    registered.commit()
+    escalation = registered.exec(
+        select(Evaluation).where(Evaluation.trigger_name == "escalation-rate")
+    ).one()
+    assert escalation.outcome == Outcome.ok
+    assert (escalation.evidence["escalated"], escalation.evidence["conversations"]) == (18, 100)

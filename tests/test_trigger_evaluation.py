@@ -535,3 +535,27 @@ def test_a_conversation_reviewed_under_two_rubrics_counts_once(session: Session)
     session.flush()
     outcomes = version_reviews(session, version=version)
     assert [(o.conversation_id, o.violation) for o in outcomes] == [(first.id, True)]
+
+
+def test_window_hours_judges_recent_traffic_only() -> None:
+    # A day of clean traffic, then an hour in which every conversation escalates.
+    calm = [
+        ConversationSignal(i, False, 1000, started_at=T0 + timedelta(minutes=10 * i))
+        for i in range(144)
+    ]
+    storm_start = T0 + timedelta(hours=24)
+    storm = [
+        ConversationSignal(1000 + i, True, 1000, started_at=storm_start + timedelta(minutes=i))
+        for i in range(60)
+    ]
+    lifetime = EscalationRateTrigger(
+        name="escalation", kind="escalation_rate", max_rate=0.25, min_conversations=50
+    )
+    recent_only = lifetime.model_copy(update={"window_hours": 1.0})
+    diluted = evaluate_trigger(lifetime, reviews=[], conversations=calm + storm)
+    assert diluted.outcome == "ok"  # 60 of 204: the lower bound stays under 25%
+    focused = evaluate_trigger(recent_only, reviews=[], conversations=calm + storm)
+    assert focused.outcome == "breach"
+    assert focused.evidence["conversations"] == 60
+    assert focused.evidence["window_hours"] == 1.0
+    assert focused.evidence["summary"].startswith("last 1 h of traffic")

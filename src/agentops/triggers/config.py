@@ -78,6 +78,8 @@ class EscalationRateTrigger(_TriggerBase):
 
     kind: Literal["escalation_rate"]
     max_rate: float = Field(gt=0, lt=1)
+    # Only the version's most recent hours of traffic count; None means all of it.
+    window_hours: float | None = Field(default=None, gt=0)
     min_conversations: int = Field(default=50, gt=0)
     confidence: float = Field(default=0.95, gt=0, lt=1)
 
@@ -87,6 +89,8 @@ class LatencyP95Trigger(_TriggerBase):
 
     kind: Literal["latency_p95"]
     max_ms: float = Field(gt=0)
+    # Only the version's most recent hours of traffic count; None means all of it.
+    window_hours: float | None = Field(default=None, gt=0)
     min_conversations: int = Field(default=50, gt=0)
     confidence: float = Field(default=0.95, gt=0, lt=1)
 

@@ -2,8 +2,8 @@
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from agentops.triggers.config import (
@@ -45,6 +45,7 @@ class ConversationSignal:
     conversation_id: int
     escalated: bool
     latency_ms: int | None
+    started_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -69,10 +70,32 @@ def evaluate_trigger(
     if isinstance(trigger, PolicyAdherenceTrigger):
         return _policy_adherence(trigger, reviews)
     if isinstance(trigger, EscalationRateTrigger):
-        return _escalation_rate(trigger, conversations)
+        return _with_window(trigger, _escalation_rate(trigger, recent(conversations, trigger)))
     if isinstance(trigger, LatencyP95Trigger):
-        return _latency_p95(trigger, conversations)
+        return _with_window(trigger, _latency_p95(trigger, recent(conversations, trigger)))
     raise TypeError(f"unknown trigger type {type(trigger).__name__}")
+
+
+def recent(
+    conversations: Sequence[ConversationSignal], trigger: EscalationRateTrigger | LatencyP95Trigger
+) -> list[ConversationSignal]:
+    """The conversations inside the trigger's window, ending at the version's latest one."""
+    dated = [signal.started_at for signal in conversations if signal.started_at is not None]
+    if trigger.window_hours is None or not dated:
+        return list(conversations)
+    # Anchored on the data, not the clock, so a replayed or imported history evaluates alike.
+    start = max(dated) - timedelta(hours=trigger.window_hours)
+    return [s for s in conversations if s.started_at is None or s.started_at > start]
+
+
+def _with_window(
+    trigger: EscalationRateTrigger | LatencyP95Trigger, result: TriggerResult
+) -> TriggerResult:
+    if trigger.window_hours is None:
+        return result
+    evidence = {**result.evidence, "window_hours": trigger.window_hours}
+    evidence["summary"] = f"last {trigger.window_hours:g} h of traffic: {evidence['summary']}"
+    return replace(result, evidence=evidence)
 
 
 def _policy_adherence(

@@ -274,13 +274,23 @@ def version_reviews(session: Session, *, version: AgentVersion) -> list[Reviewed
 
 
 def version_signals(session: Session, *, version: AgentVersion) -> list[ConversationSignal]:
-    """Escalation and latency of every conversation the version handled."""
+    """Escalation, latency and start time of every conversation the version handled."""
     rows = session.exec(
-        select(Conversation.id, Conversation.escalated, Conversation.latency_ms)
+        select(
+            Conversation.id,
+            Conversation.escalated,
+            Conversation.latency_ms,
+            Conversation.started_at,
+        )
         .where(Conversation.agent_version_id == version.id)
         .order_by(col(Conversation.started_at), col(Conversation.id))
     ).all()
     return [
-        ConversationSignal(conversation_id=conversation_id, escalated=escalated, latency_ms=latency)  # type: ignore[arg-type]
-        for conversation_id, escalated, latency in rows
+        ConversationSignal(
+            conversation_id=conversation_id,  # type: ignore[arg-type]
+            escalated=escalated,
+            latency_ms=latency,
+            started_at=started_at,
+        )
+        for conversation_id, escalated, latency, started_at in rows
     ]
