@@ -213,7 +213,7 @@ def test_review_next_and_submit(registered: Session, tmp_path: Path) -> None:
     code, out = run("review", "submit", "1", "--as", "someone@x.io")
     assert code == 2 and "claim" in out
     code, out = run("review", "submit", "1", "--as", "r@x.io", "--fail", "nonsense")
-    assert code == 2 and "unknown criteria nonsense" in out
+    assert code == 2 and "unknown criteria: nonsense; this rubric has:" in out
     assert count(registered, Review) == 0
     code, out = run("review", "submit", "1", "--as", "r@x.io", "--fail", "explicit-confirmation")
     assert code == 0 and "policy violation" in out

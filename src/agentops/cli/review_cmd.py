@@ -6,7 +6,7 @@ import typer
 from rich.table import Table
 
 from agentops.agents import service as agents
-from agentops.cli.common import acting_user, console, fail, store_session, user_errors
+from agentops.cli.common import acting_user, console, store_session, user_errors
 from agentops.cli.transcript_view import transcript_panel
 from agentops.review import service as review
 from agentops.review.rubric import register_rubric
@@ -79,10 +79,8 @@ def submit(
     with store_session() as session:
         details = review.item_details(session, item_id=item_id)
         keys = [criterion.key for criterion in details.criteria]
-        unknown = sorted(set(failed) - set(keys))
-        if unknown:
-            raise fail(f"unknown criteria {', '.join(unknown)}; this rubric has: {', '.join(keys)}")
-        findings = {key: key not in failed for key in keys}
+        # Unknown --fail names go through too, so the rubric check in submit_review reports them.
+        findings = {key: key not in failed for key in keys} | dict.fromkeys(failed, False)
         result = review.submit_review(
             session, item_id=item_id, reviewer_email=email, findings=findings, comment=comment
         )

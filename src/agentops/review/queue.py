@@ -34,7 +34,8 @@ def validate_findings(criteria_keys: set[str], findings: Mapping[str, bool]) -> 
     if missing:
         problems.append(f"missing judgements for: {', '.join(missing)}")
     if unknown:
-        problems.append(f"unknown criteria: {', '.join(unknown)}")
+        known = ", ".join(sorted(criteria_keys))
+        problems.append(f"unknown criteria: {', '.join(unknown)}; this rubric has: {known}")
     if problems:
         raise RuleViolation("findings do not match the rubric (" + "; ".join(problems) + ")")
 
