@@ -224,7 +224,7 @@ def test_parse_record_rejects_non_json_values_from_any_source() -> None:
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
-        ("missing.jsonl", None, "no such file"),
+        ("missing.jsonl", None, "no such conversations file"),
         ("object.json", '{"id": "c-1"}', "must hold a JSON array"),
         ("broken.json", "[{", "is not valid JSON"),
         ("notes.txt", "hello", "unsupported file type"),

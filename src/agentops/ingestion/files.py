@@ -6,6 +6,7 @@ from pathlib import Path
 
 from agentops.errors import AgentOpsError
 from agentops.ingestion.transcripts import RecordError
+from agentops.textfiles import require_file
 
 JSONL_SUFFIXES = frozenset({".jsonl", ".ndjson"})
 JSON_SUFFIXES = frozenset({".json"})
@@ -36,10 +37,7 @@ def read_records(path: Path) -> Iterator[LabelledRecord]:
 
 
 def _check_readable(path: Path) -> None:
-    if not path.exists():
-        raise AgentOpsError(f"no such file: {path}")
-    if path.is_dir():
-        raise AgentOpsError(f"{path} is a directory, not a conversations file")
+    require_file(path, what="conversations file")
     try:
         with path.open("rb"):
             pass
