@@ -6,7 +6,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,16 +14,6 @@ from rich.console import Console
 from rich.table import Table
 
 DEMO_DIR = Path(".agentops")
-DEMO_AGENT = "airline-assistant"
-OWNER = "olivia.owner@example.com"
-BACKUP = "bashir.backup@example.com"
-RELEASE_MANAGER = "rene.release@example.com"
-REVIEWERS = ("rita.reviewer@example.com", "raj.reviewer@example.com")
-CONVERSATIONS_PER_HOUR = 60
-SAMPLE_PER_WINDOW = 20
-HOURS_ON_V1 = 2
-MAX_HOURS_ON_V2 = 6
-CONFIG_DIR = Path(__file__).resolve().parents[3] / "deployments"
 
 
 @dataclass
@@ -187,9 +177,3 @@ def _fmt_delta(value: timedelta | None) -> str:
         return "-"
     minutes = int(value.total_seconds() // 60)
     return f"{minutes // 60} h {minutes % 60:02d} min"
-
-
-def simulated_start(now: datetime | None = None) -> datetime:
-    """Simulated traffic starts on the hour, far enough back that every window is closed."""
-    now = now or datetime.now(UTC)
-    return now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=24)

@@ -3,7 +3,8 @@
 import threading
 import time
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from flows.approval_gate import resume_waiting_run
@@ -20,21 +21,7 @@ from agentops.agents import service as agents
 from agentops.audit.service import iter_events, verify_chain
 from agentops.demo.fake_services import FakeServices
 from agentops.demo.reviewers import SimulatedReviewer
-from agentops.demo.runner import (
-    BACKUP,
-    CONFIG_DIR,
-    CONVERSATIONS_PER_HOUR,
-    DEMO_AGENT,
-    HOURS_ON_V1,
-    MAX_HOURS_ON_V2,
-    OWNER,
-    RELEASE_MANAGER,
-    REVIEWERS,
-    SAMPLE_PER_WINDOW,
-    DemoResult,
-    Stopwatch,
-    simulated_start,
-)
+from agentops.demo.runner import DemoResult, Stopwatch
 from agentops.demo.traffic import DEMO_PROFILES, generate_conversations
 from agentops.review import service as review
 from agentops.review.rubric import register_rubric
@@ -43,6 +30,16 @@ from agentops.store.migrate import ensure_schema
 from agentops.store.models import Action, ActionStatus, Decision, Evaluation, Outcome
 from agentops.triggers.service import register_trigger_set
 
+DEMO_AGENT = "airline-assistant"
+OWNER = "olivia.owner@example.com"
+BACKUP = "bashir.backup@example.com"
+RELEASE_MANAGER = "rene.release@example.com"
+REVIEWERS = ("rita.reviewer@example.com", "raj.reviewer@example.com")
+CONVERSATIONS_PER_HOUR = 60
+SAMPLE_PER_WINDOW = 20
+HOURS_ON_V1 = 2
+MAX_HOURS_ON_V2 = 6
+CONFIG_DIR = Path(__file__).resolve().parents[3] / "deployments"
 APPROVAL_WAIT_LIMIT_S = 60
 # Reviewers are human: a rare wrong judgement per criterion keeps the statistics honest.
 REVIEWER_ERROR_RATE = 0.003
@@ -319,6 +316,12 @@ class Scenario:
         if open_actions:
             self.say(f"[yellow]{len(open_actions)} action(s) still awaiting approval[/]")
         self.engine.dispose()
+
+
+def simulated_start(now: datetime | None = None) -> datetime:
+    """Simulated traffic starts on the hour, far enough back that every window is closed."""
+    now = now or datetime.now(UTC)
+    return now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=24)
 
 
 def work_review_queue(*, engine: Engine, reviewers: Sequence[SimulatedReviewer]) -> tuple[int, int]:
