@@ -5,6 +5,7 @@ from sqlmodel import Session, select
 from agentops.agents.service import register_agent
 from agentops.audit.service import (
     AuditTamperError,
+    event_count,
     export_events,
     iter_events,
     record_event,
@@ -63,3 +64,12 @@ def test_export_formats(session: Session) -> None:
     assert csv_text.splitlines()[0].startswith("seq,occurred_at,actor")
     with pytest.raises(ValueError):
         export_events(events, fmt="xml")
+
+
+def test_newest_events_come_back_in_chain_order(session: Session) -> None:
+    for i in range(5):
+        record_event(session, actor="t", kind=f"k{i}", entity_type="x", entity_id=i)
+    session.commit()
+    assert [e.kind for e in iter_events(session, newest=2)] == ["k3", "k4"]
+    assert [e.kind for e in iter_events(session, kind_prefix="k1", newest=3)] == ["k1"]
+    assert event_count(session) == 5

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any, Protocol
 
 from sqlalchemy import event as sa_event
-from sqlmodel import Session, select
+from sqlmodel import Session, col, func, select
 
 from agentops.audit.chain import (
     GENESIS_HASH,
@@ -126,10 +126,14 @@ def _as_chained(row: AuditEvent) -> ChainedEvent:
 
 
 def iter_events(
-    session: Session, *, kind_prefix: str | None = None, entity: str | None = None
+    session: Session,
+    *,
+    kind_prefix: str | None = None,
+    entity: str | None = None,
+    newest: int | None = None,
 ) -> Iterator[AuditEvent]:
-    """Events in chain order, optionally filtered by kind prefix or 'type:id' entity."""
-    query = select(AuditEvent).order_by(AuditEvent.seq)
+    """Events in chain order, filtered by kind prefix or 'type:id' entity, or the newest N."""
+    query = select(AuditEvent)
     if kind_prefix:
         query = query.where(AuditEvent.kind.startswith(kind_prefix))  # type: ignore[attr-defined]
     if entity:
@@ -137,7 +141,17 @@ def iter_events(
         query = query.where(AuditEvent.entity_type == entity_type)
         if entity_id:
             query = query.where(AuditEvent.entity_id == entity_id)
-    yield from session.exec(query)
+    if newest is not None:
+        # Fetch only the tail of a long trail, then hand it back in chain order.
+        tail = session.exec(query.order_by(col(AuditEvent.seq).desc()).limit(newest)).all()
+        yield from reversed(tail)
+        return
+    yield from session.exec(query.order_by(col(AuditEvent.seq)))
+
+
+def event_count(session: Session) -> int:
+    """How many events the trail holds."""
+    return session.exec(select(func.count()).select_from(AuditEvent)).one()
 
 
 def verify_chain(session: Session) -> list[ChainProblem]:

@@ -6,7 +6,7 @@ import typer
 from rich.table import Table
 
 from agentops.audit.chain import canonical_json
-from agentops.audit.service import export_events, iter_events, verify_chain
+from agentops.audit.service import event_count, export_events, iter_events, verify_chain
 from agentops.cli.common import console, fail, store_session, user_errors
 
 app = typer.Typer(help="Read, export and verify the tamper-evident decision trail.")
@@ -21,7 +21,7 @@ def log(
 ) -> None:
     """Show the newest audit events."""
     with store_session() as session:
-        events = list(iter_events(session, kind_prefix=kind, entity=entity))[-limit:]
+        events = list(iter_events(session, kind_prefix=kind, entity=entity, newest=limit))
         if not events:
             console.print("No audit events match.")
             return
@@ -73,7 +73,7 @@ def verify() -> None:
     """Recompute the hash chain; exit 1 if anything was altered or removed."""
     with store_session() as session:
         problems = verify_chain(session)
-        count = len(list(iter_events(session)))
+        count = event_count(session)
     if not problems:
         console.print(f"[green]intact[/]: {count} events, hash chain verified.")
         return
