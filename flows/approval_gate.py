@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from prefect import get_run_logger, task
+from prefect import get_run_logger
 from prefect.client.orchestration import get_client
 from prefect.exceptions import FlowPauseTimeout, NotPausedError, ObjectNotFound
 from prefect.flow_runs import pause_flow_run, resume_flow_run
@@ -22,30 +22,30 @@ from pydantic import BaseModel
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from agentops.actions.deployer import DeployerError, HealthResult, HttpDeployer
+from agentops.actions.executor import execute_approved
 from agentops.actions.rules import UNDECIDED_STATUSES
 from agentops.actions.service import (
+    ExecutionRefused,
     escalate_if_due,
     expire,
     get_action,
-    mark_executing,
     open_approval,
-    record_execution,
 )
+from agentops.agents.actors import system_actor
+from agentops.bootstrap import make_deployer
 from agentops.errors import RuleViolation
 from agentops.settings import get_settings
-from agentops.store.db import engine_scope
+from agentops.store.db import engine_scope, write_session
 from agentops.store.models import (
     Action,
     ActionKind,
     ActionStatus,
     Agent,
-    AgentVersion,
     Person,
     utcnow,
 )
 
-FLOW_ACTOR = "agentops-flow"
+FLOW_ACTOR = system_actor("flow:approval-gate")
 HEALTH_TIMEOUT_S = 60.0
 log = logging.getLogger(__name__)
 
@@ -98,13 +98,6 @@ def wait_for_approval(
             action_id,
             owner,
         )
-        escalation = threading.Timer(
-            max(0.0, _seconds_until(owner_deadline)),
-            _escalate_quietly,
-            kwargs={"engine": store, "action_id": action_id},
-        )
-        escalation.daemon = True
-        escalation.start()
         stop_watching = threading.Event()
         if flow_run_id:
             threading.Thread(
@@ -127,7 +120,6 @@ def wait_for_approval(
             )
         finally:
             stop_watching.set()
-            escalation.cancel()
         _expire_if_undecided(store, action_id=action_id)
         return _read_action(store, action_id)
 
@@ -160,20 +152,6 @@ def resume_waiting_run(*, flow_run_id: str, action_id: int, grace_s: float = 5.0
         except RuntimeError as exc:
             log.warning("action #%s: flow run %s refused to resume: %s", action_id, run_id, exc)
             return False
-
-
-@task(name="deploy-version", retries=2, retry_delay_seconds=1)
-def deploy_version(deployer_url: str, agent: str, version: str, action_id: int) -> str:
-    """Ask the deployer to serve the version (idempotent per action id)."""
-    with HttpDeployer(deployer_url) as deployer:
-        return deployer.deploy(agent=agent, version=version, action_id=action_id)
-
-
-@task(name="verify-health")
-def verify_health(deployer_url: str, agent: str, version: str, timeout_s: float) -> HealthResult:
-    """Poll the deployer until the version serves healthily or the timeout passes."""
-    with HttpDeployer(deployer_url) as deployer:
-        return deployer.wait_until_healthy(agent=agent, version=version, timeout_s=timeout_s)
 
 
 def gate_then_execute(
@@ -216,53 +194,23 @@ def _execute(
     engine: Engine, *, action_id: int, deployer_url: str | None, health_timeout_s: float
 ) -> None:
     logger = get_run_logger()
-    with Session(engine) as session:
-        action = mark_executing(session, action_id=action_id, actor=FLOW_ACTOR)
-        agent = session.get(Agent, action.agent_id)
-        target = session.get(AgentVersion, action.to_version_id)
-        assert agent is not None and target is not None
-        agent_name, version = agent.name, target.version
-        session.commit()
+    deployer = make_deployer(url=deployer_url)
     try:
-        succeeded, detail = _deploy_and_verify(
-            deployer_url,
-            agent=agent_name,
-            version=version,
+        action = execute_approved(
+            engine,
             action_id=action_id,
+            deployer=deployer,
             health_timeout_s=health_timeout_s,
+            actor=FLOW_ACTOR,
         )
-    except BaseException as exc:
-        # Never leave an action stuck in "executing": record the crash, then let it surface.
-        _record_outcome(
-            engine, action_id=action_id, succeeded=False, detail=f"execution crashed: {exc!r}"
-        )
-        raise
-    if succeeded:
-        logger.info("action #%s: %s", action_id, detail)
-    else:
-        logger.error("action #%s: %s", action_id, detail)
-    _record_outcome(engine, action_id=action_id, succeeded=succeeded, detail=detail)
-
-
-def _deploy_and_verify(
-    deployer_url: str | None, *, agent: str, version: str, action_id: int, health_timeout_s: float
-) -> tuple[bool, str]:
-    if not deployer_url:
-        return False, "no deployer configured: set AGENTOPS_DEPLOYER_URL or pass deployer_url"
-    try:
-        deployment_id = deploy_version(deployer_url, agent, version, action_id)
-    except DeployerError as exc:
-        return False, f"deploy failed: {exc}"
-    health = verify_health(deployer_url, agent, version, health_timeout_s)
-    return health.healthy, f"deployment {deployment_id}: {health.detail}"
-
-
-def _record_outcome(engine: Engine, *, action_id: int, succeeded: bool, detail: str) -> None:
-    with Session(engine) as session:
-        record_execution(
-            session, action_id=action_id, succeeded=succeeded, detail=detail, actor=FLOW_ACTOR
-        )
-        session.commit()
+    except ExecutionRefused as refused:
+        logger.error("action #%s: %s", action_id, refused)
+        return
+    finally:
+        if deployer is not None:
+            deployer.close()
+    report = logger.info if action.status.value == "succeeded" else logger.error
+    report("action #%s %s: %s", action_id, action.status.value, action.outcome_detail)
 
 
 def _pause_until_decided(
@@ -298,9 +246,8 @@ def _expire_if_undecided(engine: Engine, *, action_id: int) -> None:
         return
     # Prefect's pause clock may run out a moment before ours: wait for the real deadline.
     time.sleep(max(0.0, _seconds_until(action.final_deadline)))
-    with Session(engine) as session:
+    with write_session(engine) as session:
         expire(session, action_id=action_id)
-        session.commit()
 
 
 def _resume_when_decided(
@@ -315,6 +262,10 @@ def _resume_when_decided(
     # the store: this watcher, running beside the paused flow, wakes the flow for it.
     while not stop.wait(poll_interval_s):
         try:
+            # The sweeper escalates on the stored deadline; doing it here too keeps a
+            # waiting gate prompt without a timer of its own.
+            with write_session(engine) as session:
+                escalate_if_due(session, action_id=action_id)
             if _read_action(engine, action_id).status in UNDECIDED_STATUSES:
                 continue
             resume_waiting_run(flow_run_id=flow_run_id, action_id=action_id, grace_s=0)
@@ -322,18 +273,6 @@ def _resume_when_decided(
             log.exception("action #%s: could not check for a decision", action_id)
             continue
         return
-
-
-def _escalate_quietly(*, engine: Engine, action_id: int) -> None:
-    try:
-        with Session(engine) as session:
-            escalated = escalate_if_due(session, action_id=action_id)
-            session.commit()
-        if escalated:
-            log.info("action #%s: owner deadline passed, escalated to the backup", action_id)
-    except Exception:
-        # A timer thread has nobody to report to; the backup may still decide after the deadline.
-        log.exception("action #%s: escalation failed", action_id)
 
 
 def _require_kind(engine: Engine, *, action_id: int, expected_kind: ActionKind) -> None:

@@ -34,6 +34,7 @@ def pull_conversations(
             actor="flow:sample-conversations",
             # display_url drops any user:password@ so no credential enters the audit trail.
             source=f"{display_url(platform_url)} {since.isoformat()}..{until.isoformat()}",
+            max_future_skew=timedelta(seconds=get_settings().max_future_skew_s),
         )
         session.commit()
     return {

@@ -1,5 +1,7 @@
 """Test data and fakes shared by several test modules: real rows, real HTTP servers."""
 
+import asyncio
+import hmac
 import socket
 import uuid
 from collections.abc import Iterator, Sequence
@@ -8,16 +10,24 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlmodel import Session
 
-from agentops.agents.service import ensure_version, mark_known_good, register_agent, set_live
+from agentops.actions.deployer import request_signature
+from agentops.agents.actors import Actor, Channel, person_actor
+from agentops.agents.service import (
+    ensure_person,
+    ensure_version,
+    mark_known_good,
+    register_agent,
+    set_live,
+)
 from agentops.demo.fake_services import LoopbackServer
-from agentops.store.models import Agent, AgentVersion, Conversation
+from agentops.store.models import Agent, AgentVersion, Conversation, Role
 
-OWNER, BACKUP = "owner@x.io", "backup@x.io"
+OWNER, BACKUP, OPS = "owner@x.io", "backup@x.io", "ops@x.io"
 TRANSFER_TOOL = "transfer_to_human_agents"
 
 # --- rows ---------------------------------------------------------------------------
@@ -86,6 +96,12 @@ def calls_transfer(messages: Sequence[dict[str, Any]]) -> bool:
     )
 
 
+def as_person(session: Session, email: str, channel: Channel = Channel.cli) -> Actor:
+    """A person acting through a channel, registered (as a reviewer) if new."""
+    ensure_person(session, email=email, role=Role.reviewer)
+    return person_actor(session, email=email, channel=channel)
+
+
 # --- HTTP ---------------------------------------------------------------------------
 
 
@@ -96,30 +112,80 @@ class DeploymentRequest(BaseModel):
 
 
 class FakeDeployer:
-    """Implements the deployer contract; a deployment settles after a few health checks."""
+    """Implements the deployer contract; a deployment settles after a few health checks.
+
+    Knobs for hostile tests: `unhealthy` versions, `refuse`, `hang_s` before answering a
+    POST, `echo` (error bodies that repeat the request's credentials), and required
+    authentication (`token` and/or `hmac_secret`).
+    """
 
     def __init__(
-        self, *, serving: dict[str, str], settle_checks: int = 2, healthy: bool = True
+        self,
+        *,
+        serving: dict[str, str],
+        settle_checks: int = 2,
+        healthy: bool = True,
+        token: str | None = None,
+        hmac_secret: str | None = None,
     ) -> None:
         self.serving = dict(serving)
         self.settle_checks = settle_checks
         self.healthy = healthy
+        self.unhealthy: set[str] = set()
         self.refuse = False
+        self.echo = False
+        self.hang_s = 0.0
+        self.token = token
+        self.hmac_secret = hmac_secret
         self.deployments: list[dict[str, Any]] = []
+        self.posts = 0
+        self.keys: dict[str, str] = {}
         self._pending: dict[str, list[Any]] = {}
         self.app = FastAPI()
         self.app.post("/deployments")(self._deploy)
         self.app.get("/agents/{agent}/health")(self._health)
+        self.app.get("/agents/{agent}/live")(self._live)
 
-    def _deploy(self, request: DeploymentRequest) -> JSONResponse:
+    async def _deploy(self, request: Request) -> JSONResponse:
+        self.posts += 1
+        raw = await request.body()
+        problem = self._auth_problem(request, raw)
+        if problem:
+            return JSONResponse({"detail": problem}, status_code=401)
+        if self.hang_s:
+            await asyncio.sleep(self.hang_s)
         if self.refuse:
-            raise HTTPException(status_code=409, detail="deployments are frozen")
-        self.deployments.append(request.model_dump())
-        self._pending[request.agent] = [request.version, self.settle_checks]
-        body = {"deployment_id": f"dep-{uuid.uuid4().hex[:8]}", "status": "accepted"}
-        return JSONResponse(body, status_code=202)
+            detail = "deployments are frozen"
+            if self.echo:
+                detail += f" (you sent {request.headers.get('authorization')})"
+            return JSONResponse({"detail": detail}, status_code=409)
+        body = DeploymentRequest.model_validate_json(raw)
+        key = request.headers.get("idempotency-key", "")
+        if key in self.keys:
+            return JSONResponse({"deployment_id": self.keys[key], "status": "accepted"}, 200)
+        deployment_id = f"dep-{uuid.uuid4().hex[:8]}"
+        self.keys[key] = deployment_id
+        self.deployments.append({**body.model_dump(), "idempotency_key": key})
+        self._pending[body.agent] = [body.version, self.settle_checks]
+        return JSONResponse({"deployment_id": deployment_id, "status": "accepted"}, 202)
 
-    def _health(self, agent: str) -> dict[str, Any]:
+    def _auth_problem(self, request: Request, raw: bytes) -> str | None:
+        if self.token and request.headers.get("authorization") != f"Bearer {self.token}":
+            return "bad bearer token"
+        if self.hmac_secret:
+            timestamp = request.headers.get("x-agentops-timestamp", "")
+            expected = request_signature(
+                self.hmac_secret,
+                timestamp=timestamp,
+                method=request.method,
+                path=request.url.path,
+                body=raw,
+            )
+            if not hmac.compare_digest(expected, request.headers.get("x-agentops-signature", "")):
+                return "bad signature"
+        return None
+
+    def _state(self, agent: str) -> dict[str, Any]:
         if agent not in self.serving:
             raise HTTPException(status_code=404, detail=f"unknown agent {agent}")
         pending = self._pending.get(agent)
@@ -128,7 +194,15 @@ class FakeDeployer:
             if pending[1] <= 0:
                 self.serving[agent] = pending[0]
                 del self._pending[agent]
-        return {"agent": agent, "version": self.serving[agent], "healthy": self.healthy}
+        version = self.serving[agent]
+        healthy = self.healthy and version not in self.unhealthy
+        return {"agent": agent, "version": version, "healthy": healthy}
+
+    def _health(self, agent: str) -> dict[str, Any]:
+        return self._state(agent)
+
+    def _live(self, agent: str) -> dict[str, Any]:
+        return self._state(agent)
 
 
 @contextmanager

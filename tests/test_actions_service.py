@@ -6,7 +6,9 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from agentops.actions.executor import EXECUTOR
 from agentops.actions.service import (
+    BREACH_PROPOSER,
     ApprovalRefused,
     DecisionResult,
     decide,
@@ -34,7 +36,7 @@ from agentops.store.models import (
     VersionStatus,
     utcnow,
 )
-from factories import BACKUP, OWNER, Fleet, agent_named, degraded_fleet
+from factories import BACKUP, OPS, OWNER, Fleet, agent_named, as_person, degraded_fleet
 
 PROPOSER = "trigger:escalation-rate"
 
@@ -74,10 +76,9 @@ def owner_approves(session: Session, action: Action) -> DecisionResult:
     return decide(
         session,
         action_id=action.id,  # type: ignore[arg-type]
-        approver_email=OWNER,
+        actor=as_person(session, OWNER),
         decision=Decision.approve,
         reason=None,
-        channel="cli",
     )
 
 
@@ -87,7 +88,7 @@ def test_propose_rollback_targets_last_known_good(session: Session, fleet: Fleet
     assert action.kind == ActionKind.rollback
     assert (action.from_version_id, action.to_version_id) == (fleet.bad.id, fleet.good.id)
     assert action.status == ActionStatus.proposed
-    assert action.proposed_by == PROPOSER
+    assert action.proposed_by == BREACH_PROPOSER and action.proposed_by_id is None
     event = next(iter(iter_events(session, kind_prefix="action.proposed")))
     assert event.payload["from_version"] == "v2"
     assert event.payload["to_version"] == "v1"
@@ -191,15 +192,13 @@ def test_open_approval_sets_deadlines_and_audits(session: Session, fleet: Fleet)
     assert action.final_deadline == now + timedelta(seconds=900)
     assert action.flow_run_id == "run-1"
     [requested] = iter_events(session, kind_prefix="approval.requested")
-    assert requested.payload["owner"] == OWNER
-    with pytest.raises(RuleViolation, match="not proposed"):
-        open_approval(
-            session,
-            action_id=action.id,
-            flow_run_id="run-2",
-            owner_timeout_s=1,
-            backup_timeout_s=1,
-        )
+    assert requested.payload["decides_first"] == OWNER
+    # A second gate attaches to the open window and keeps its deadlines.
+    again = open_approval(
+        session, action_id=action.id, flow_run_id="run-2", owner_timeout_s=1, backup_timeout_s=1
+    )
+    assert again.flow_run_id == "run-2"
+    assert again.final_deadline == now + timedelta(seconds=900)
 
 
 def test_owner_approves_once_and_duplicate_is_counted_once(session: Session, fleet: Fleet) -> None:
@@ -208,10 +207,9 @@ def test_owner_approves_once_and_duplicate_is_counted_once(session: Session, fle
     second = decide(
         session,
         action_id=action.id,
-        approver_email="Owner@X.io",
+        actor=as_person(session, "Owner@X.io"),
         decision=Decision.approve,
         reason=None,
-        channel="slack",
     )
     session.commit()
     assert first.newly_recorded and not second.newly_recorded
@@ -225,8 +223,7 @@ def test_refusals_are_audited_and_change_nothing(session: Session, fleet: Fleet)
     action = opened(session, fleet)
     session.commit()
     attempts = [
-        (PROPOSER, Decision.approve, None, "cannot also decide"),
-        ("mallory@x.io", Decision.approve, None, "may not decide"),
+        ("mallory@x.io", Decision.approve, None, "only the agent's owner or its backup"),
         (BACKUP, Decision.approve, None, "the owner has until"),
         (OWNER, Decision.reject, "  ", "needs a reason"),
     ]
@@ -235,17 +232,17 @@ def test_refusals_are_audited_and_change_nothing(session: Session, fleet: Fleet)
             decide(
                 session,
                 action_id=action.id,
-                approver_email=approver,
+                actor=as_person(session, approver),
                 decision=decision,
                 reason=reason,
-                channel="web",
             )
         assert refused.value.action_id == action.id
         session.commit()  # what every edge does before showing the error
     refusals = list(iter_events(session, kind_prefix="approval.refused"))
     assert len(refusals) == len(attempts)
-    assert [e.actor for e in refusals] == [PROPOSER, "mallory@x.io", BACKUP, OWNER]
-    assert "owner has until" in refusals[2].payload["reason"]
+    assert [e.actor for e in refusals] == ["mallory@x.io", BACKUP, OWNER]
+    assert "owner has until" in refusals[1].payload["reason"]
+    assert all(OWNER not in e.payload["reason"] for e in refusals[:1])
     assert get_action(session, action_id=action.id).status == ActionStatus.awaiting_approval
     assert session.exec(select(Approval)).all() == []
     assert verify_chain(session) == []
@@ -256,10 +253,9 @@ def test_conflicting_decision_is_refused(session: Session, fleet: Fleet) -> None
     decide(
         session,
         action_id=action.id,
-        approver_email=OWNER,
+        actor=as_person(session, OWNER),
         decision=Decision.reject,
         reason="false alarm: a holiday spike",
-        channel="cli",
     )
     with pytest.raises(ApprovalRefused, match="already decided"):
         owner_approves(session, action)
@@ -280,10 +276,9 @@ def test_escalation_lets_the_backup_decide(session: Session, fleet: Fleet) -> No
     result = decide(
         session,
         action_id=action.id,
-        approver_email=BACKUP,
+        actor=as_person(session, BACKUP),
         decision=Decision.approve,
         reason="owner on leave",
-        channel="slack",
         now=after,
     )
     session.commit()
@@ -311,8 +306,10 @@ def test_expiry_closes_the_window(session: Session, fleet: Fleet) -> None:
 def test_successful_rollback_switches_versions(session: Session, fleet: Fleet) -> None:
     action = opened(session, fleet)
     owner_approves(session, action)
-    mark_executing(session, action_id=action.id)
-    record_execution(session, action_id=action.id, succeeded=True, detail="healthy on v1")
+    mark_executing(session, action_id=action.id, actor=EXECUTOR)
+    record_execution(
+        session, action_id=action.id, succeeded=True, detail="healthy on v1", actor=EXECUTOR
+    )
     session.commit()
     session.refresh(fleet.good)
     session.refresh(fleet.bad)
@@ -329,10 +326,12 @@ def test_successful_rollback_switches_versions(session: Session, fleet: Fleet) -
 def test_failed_execution_leaves_versions_alone(session: Session, fleet: Fleet) -> None:
     action = opened(session, fleet)
     with pytest.raises(RuleViolation, match="only approved actions run"):
-        mark_executing(session, action_id=action.id)
+        mark_executing(session, action_id=action.id, actor=EXECUTOR)
     owner_approves(session, action)
-    mark_executing(session, action_id=action.id)
-    record_execution(session, action_id=action.id, succeeded=False, detail="deployer down")
+    mark_executing(session, action_id=action.id, actor=EXECUTOR)
+    record_execution(
+        session, action_id=action.id, succeeded=False, detail="deployer down", actor=EXECUTOR
+    )
     session.commit()
     session.refresh(fleet.bad)
     assert fleet.bad.status == VersionStatus.live
@@ -352,15 +351,19 @@ def test_redeploy_after_rollback_retires_the_replaced_version(
         previous_status=VersionStatus.rolled_back,
     )
     action = propose_redeploy(
-        session, agent=fleet.agent, version=fleet.bad, actor="ops@x.io", reason="fixed upstream"
+        session,
+        agent=fleet.agent,
+        version=fleet.bad,
+        actor=as_person(session, OPS),
+        reason="fixed upstream",
     )
     assert (action.from_version_id, action.to_version_id) == (fleet.good.id, fleet.bad.id)
     open_approval(
         session, action_id=action.id, flow_run_id=None, owner_timeout_s=60, backup_timeout_s=60
     )
     owner_approves(session, action)
-    mark_executing(session, action_id=action.id)
-    record_execution(session, action_id=action.id, succeeded=True, detail="ok")
+    mark_executing(session, action_id=action.id, actor=EXECUTOR)
+    record_execution(session, action_id=action.id, succeeded=True, detail="ok", actor=EXECUTOR)
     session.commit()
     session.refresh(fleet.good)
     session.refresh(fleet.bad)
@@ -370,16 +373,22 @@ def test_redeploy_after_rollback_retires_the_replaced_version(
 def test_redeploy_refuses_live_retired_and_busy(session: Session, fleet: Fleet) -> None:
     with pytest.raises(RuleViolation, match="already live"):
         propose_redeploy(
-            session, agent=fleet.agent, version=fleet.bad, actor="ops@x.io", reason="x"
+            session, agent=fleet.agent, version=fleet.bad, actor=as_person(session, OPS), reason="x"
         )
     with pytest.raises(RuleViolation, match="retired"):
         propose_redeploy(
-            session, agent=fleet.agent, version=fleet.good, actor="ops@x.io", reason="x"
+            session,
+            agent=fleet.agent,
+            version=fleet.good,
+            actor=as_person(session, OPS),
+            reason="x",
         )
     v3 = ensure_version(session, agent=fleet.agent, version="v3", actor="test")
     propose(session, fleet)
     with pytest.raises(RuleViolation, match="is still proposed"):
-        propose_redeploy(session, agent=fleet.agent, version=v3, actor="ops@x.io", reason="x")
+        propose_redeploy(
+            session, agent=fleet.agent, version=v3, actor=as_person(session, OPS), reason="x"
+        )
 
 
 def test_unknown_action_is_not_found(session: Session, fleet: Fleet) -> None:
@@ -389,10 +398,9 @@ def test_unknown_action_is_not_found(session: Session, fleet: Fleet) -> None:
         decide(
             session,
             action_id=999,
-            approver_email=OWNER,
+            actor=as_person(session, OWNER),
             decision=Decision.approve,
             reason=None,
-            channel="cli",
         )
 
 

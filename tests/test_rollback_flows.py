@@ -21,7 +21,16 @@ from agentops.audit.service import iter_events, verify_chain
 from agentops.errors import RuleViolation
 from agentops.settings import get_settings
 from agentops.store.models import ActionStatus, AgentVersion, Decision, VersionStatus
-from factories import BACKUP, OWNER, FakeDeployer, agent_named, degraded_fleet, serve
+from factories import (
+    BACKUP,
+    OPS,
+    OWNER,
+    FakeDeployer,
+    agent_named,
+    as_person,
+    degraded_fleet,
+    serve,
+)
 
 pytestmark = [pytest.mark.flows, pytest.mark.usefixtures("prefect_harness")]
 
@@ -44,6 +53,11 @@ class FlowThread:
         if "error" in self.outcome:
             raise self.outcome["error"]
         return self.outcome["summary"]
+
+
+def get_action_key(engine: Engine, action_id: int) -> str | None:
+    with Session(engine) as session:
+        return get_action(session, action_id=action_id).idempotency_key
 
 
 def timeouts(monkeypatch: pytest.MonkeyPatch, *, owner: int, backup: int) -> None:
@@ -136,10 +150,9 @@ def approve_like_the_cli(
         result = decide(
             session,
             action_id=action_id,
-            approver_email=approver,
+            actor=as_person(session, approver),
             decision=decision,
             reason=reason,
-            channel="cli",
         )
         session.commit()
         assert result.newly_recorded
@@ -175,7 +188,9 @@ def test_owner_approves_and_rollback_is_deployed_and_verified(
     assert summary["kind"] == "rollback"
     assert summary["timings"]["approval_wait_s"] > 0
     assert "serving v1 and healthy" in summary["detail"]
-    assert fake.deployments == [{"agent": "airline", "version": "v1", "action_id": action_id}]
+    [deployment] = fake.deployments
+    assert deployment["version"] == "v1" and deployment["action_id"] == action_id
+    assert deployment["idempotency_key"] == get_action_key(engine, action_id)
     assert fake.serving["airline"] == "v1"
     assert version_statuses(engine, rollback_setup) == (
         VersionStatus.live,
@@ -263,7 +278,11 @@ def test_redeploy_without_a_deployer_fails_clearly(engine: Engine, rollback_setu
         set_live(session, agent=agent, version=live, actor="test")
         candidate = ensure_version(session, agent=agent, version="h2", actor="test")
         action = propose_redeploy(
-            session, agent=agent, version=candidate, actor="ops@x.io", reason="new prompt"
+            session,
+            agent=agent,
+            version=candidate,
+            actor=as_person(session, OPS),
+            reason="new prompt",
         )
         session.commit()
         action_id, candidate_id = action.id, candidate.id

@@ -36,6 +36,7 @@ from agentops.store.models import (
     VersionStatus,
 )
 from agentops.triggers.service import register_trigger_set
+from factories import as_person
 
 pytestmark = [pytest.mark.flows, pytest.mark.usefixtures("prefect_harness")]
 
@@ -239,10 +240,9 @@ def test_a_decision_made_only_in_the_store_wakes_the_flow(
         decide(
             session,
             action_id=action_id,
-            approver_email=OWNER,
+            actor=as_person(session, OWNER),
             decision=Decision.approve,
             reason=None,
-            channel="web",
         )
         session.commit()
     thread.join(timeout=60)
@@ -283,7 +283,7 @@ def test_cli_evaluate_approve_and_run(degraded_agent: Engine, services: FakeServ
     assert "Rollback proposed as action 1" in proposed.output
 
     early = runner.invoke(app, ["actions", "run", "1", "--deployer-url", services.url])
-    assert early.exit_code == 2 and "only an approved action" in early.output
+    assert early.exit_code == 2 and "only approved actions run" in early.output
     approved = runner.invoke(app, ["approve", "1", "--as", OWNER])
     assert approved.exit_code == 0 and "agentops actions run 1" in approved.output
     ran = runner.invoke(app, ["actions", "run", "1", "--deployer-url", services.url])

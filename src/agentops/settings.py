@@ -6,6 +6,9 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///./.agentops/agentops.db"
+# Upper bounds keep a typo (or "1e30") from overflowing date arithmetic later on.
+WEEK_S = 7 * 24 * 3600
+DAY_S = 24 * 3600
 
 
 class Settings(BaseSettings):
@@ -19,10 +22,16 @@ class Settings(BaseSettings):
     platform_url: str | None = None
     platform_token: SecretStr | None = None
     deployer_url: str | None = None
-    owner_approval_timeout_s: int = Field(default=3600, gt=0)
-    backup_approval_timeout_s: int = Field(default=3600, gt=0)
-    approval_poll_interval_s: int = Field(default=5, gt=0)
-    review_lease_minutes: int = Field(default=30, gt=0)
+    deployer_token: SecretStr | None = None
+    deployer_hmac_secret: SecretStr | None = None
+    owner_approval_timeout_s: int = Field(default=3600, gt=0, le=WEEK_S)
+    backup_approval_timeout_s: int = Field(default=3600, gt=0, le=WEEK_S)
+    approval_poll_interval_s: int = Field(default=5, gt=0, le=3600)
+    review_lease_minutes: int = Field(default=30, gt=0, le=DAY_S // 60)
+    health_timeout_s: float = Field(default=60, gt=0, le=3600)
+    # An execution older than this is reconciled with the deployer by the sweeper.
+    deploy_timeout_s: int = Field(default=600, gt=0, le=DAY_S)
+    max_future_skew_s: int = Field(default=300, ge=0, le=DAY_S)
 
 
 @lru_cache

@@ -7,24 +7,28 @@ transaction. Raising (rather than returning a refusal object) keeps a caller tha
 forgets to check from treating a refused decision as a recorded one.
 """
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from agentops.actions.rules import (
     OPEN_STATUSES,
     UNDECIDED_STATUSES,
     ActionFacts,
+    ApprovalProof,
     ApproverRole,
     CheckOutcome,
     DecisionRequest,
+    check_cancel,
     check_decision,
     escalation_due,
+    execution_obstacle,
     expiry_due,
 )
-from agentops.agents.emails import normalise_email
+from agentops.agents.actors import Actor, Channel
 from agentops.agents.service import (
     live_version,
     lock_agent,
@@ -32,8 +36,10 @@ from agentops.agents.service import (
     rollback_target,
     set_live,
 )
+from agentops.audit.chain import ChainedEvent, event_hash
 from agentops.audit.service import add_and_record, record_event
 from agentops.errors import NotFoundError, RuleViolation
+from agentops.redaction import redact
 from agentops.store.models import (
     Action,
     ActionKind,
@@ -45,20 +51,31 @@ from agentops.store.models import (
     Decision,
     Evaluation,
     Person,
+    Role,
     VersionStatus,
     utcnow,
 )
 
 SYSTEM_ACTOR = "agentops"
+# A breach rollback is proposed by the system, never by whoever ran the evaluation.
+BREACH_PROPOSER = "flow:evaluate-triggers"
+DETAIL_LIMIT = 600
 
 
 class ApprovalRefused(RuleViolation):
-    """A decision the rules refused; the refusal is already in the caller's session."""
+    """A request the rules refused; the refusal is already in the caller's session.
+
+    The edge must commit before reporting it, so the refusal stays on the trail.
+    """
 
     def __init__(self, message: str, *, action_id: int, audit_seq: int) -> None:
         super().__init__(message)
         self.action_id = action_id
         self.audit_seq = audit_seq
+
+
+class ExecutionRefused(ApprovalRefused):
+    """An execution refused for lack of proof; the action is flagged and closed as failed."""
 
 
 @dataclass(frozen=True)
@@ -143,17 +160,21 @@ def propose_rollback(
         from_version=from_version,
         to_version=target,
         evaluation_id=evaluation_id,
-        actor=actor,
+        proposer=Actor(label=BREACH_PROPOSER, channel=Channel.flow),
         reason=reason,
     )
 
 
 def propose_redeploy(
-    session: Session, *, agent: Agent, version: AgentVersion, actor: str, reason: str
+    session: Session, *, agent: Agent, version: AgentVersion, actor: Actor, reason: str
 ) -> Action:
     """Propose putting a candidate or rolled-back version back into service."""
     require_own_version(agent, version)
     lock_agent(session, agent=agent)
+    if not actor.is_person:
+        raise RuleViolation(
+            f"{actor.label} is not a registered person: only people propose redeploys"
+        )
     if not reason.strip():
         raise RuleViolation("a redeploy needs a reason")
     if version.status == VersionStatus.live:
@@ -177,7 +198,7 @@ def propose_redeploy(
         from_version=current,
         to_version=version,
         evaluation_id=None,
-        actor=actor,
+        proposer=actor,
         reason=reason,
     )
 
@@ -195,14 +216,25 @@ def open_approval(
     if owner_timeout_s <= 0 or backup_timeout_s <= 0:
         raise RuleViolation("approval timeouts must be positive numbers of seconds")
     action = _lock_action(session, action_id)
-    if action.status in UNDECIDED_STATUSES and action.flow_run_id == flow_run_id:
-        return action  # a retried flow run asking again: keep the original deadlines
+    if action.status in UNDECIDED_STATUSES:
+        if flow_run_id and action.flow_run_id != flow_run_id:
+            # A gate attaching to an approval opened elsewhere keeps the original deadlines.
+            action.flow_run_id = flow_run_id
+            _save_and_record(
+                session,
+                action,
+                actor=SYSTEM_ACTOR,
+                kind="approval.gate_attached",
+                payload={"flow_run_id": flow_run_id},
+            )
+        return action
     if action.status in {ActionStatus.approved, ActionStatus.rejected}:
-        return action  # the owner decided before any gate opened: nothing to wait for
+        return action  # decided before any gate opened: nothing to wait for
     if action.status != ActionStatus.proposed:
         raise RuleViolation(f"action #{action_id} is {action.status}, not proposed")
     now = now or utcnow()
-    owner, _ = _approvers(session, action)
+    owner, backup = _approvers(session, action)
+    first = backup if action.proposed_by_id == owner.id else owner
     action.status = ActionStatus.awaiting_approval
     action.flow_run_id = flow_run_id
     action.owner_deadline = now + timedelta(seconds=owner_timeout_s)
@@ -213,7 +245,7 @@ def open_approval(
         actor=SYSTEM_ACTOR,
         kind="approval.requested",
         payload={
-            "owner": owner.email,
+            "decides_first": first.email,
             "owner_deadline": action.owner_deadline.isoformat(),
             "final_deadline": action.final_deadline.isoformat(),
             "flow_run_id": flow_run_id,
@@ -245,34 +277,70 @@ def decide(
     session: Session,
     *,
     action_id: int,
-    approver_email: str,
+    actor: Actor,
     decision: Decision,
     reason: str | None,
-    channel: str,
     now: datetime | None = None,
 ) -> DecisionResult:
     """Record an approval or rejection; raises ApprovalRefused (already audited) if refused."""
     action = _lock_action(session, action_id)
     request = DecisionRequest(
-        approver_email=normalise_email(approver_email),
-        decision=decision,
-        now=now or utcnow(),
-        reason=reason,
+        approver_id=actor.person_id, decision=decision, now=now or utcnow(), reason=reason
     )
     owner, backup = _approvers(session, action)
     existing = get_approval(session, action_id=action_id)
     try:
-        check = check_decision(_facts(session, action, owner, backup, existing), request)
+        check = check_decision(_facts(action, owner, backup, existing), request)
     except RuleViolation as refused:
-        raise _refusal(session, action, request, channel=channel, reason=str(refused)) from None
+        raise _refusal(
+            session,
+            action,
+            actor,
+            kind="approval.refused",
+            reason=str(refused),
+            extra={"decision": decision.value},
+        ) from None
     if check.outcome == CheckOutcome.duplicate:
         assert existing is not None
         return DecisionResult(approval=existing, newly_recorded=False, action=action)
     approver = owner if check.role == ApproverRole.owner else backup
     approval = _record_decision(
-        session, action, request, approver=approver, role=check.role, channel=channel
+        session, action, request, actor=actor, approver=approver, role=check.role
     )
     return DecisionResult(approval=approval, newly_recorded=True, action=action)
+
+
+def cancel_action(session: Session, *, action_id: int, actor: Actor, reason: str) -> Action:
+    """Call off an action not yet executing; raises ApprovalRefused (audited) if refused."""
+    action = _lock_action(session, action_id)
+    owner, backup = _approvers(session, action)
+    person = session.get(Person, actor.person_id) if actor.person_id is not None else None
+    try:
+        check_cancel(
+            _facts(action, owner, backup, None),
+            actor_id=actor.person_id,
+            is_admin=person is not None and person.role == Role.admin,
+            reason=reason,
+        )
+    except RuleViolation as refused:
+        raise _refusal(
+            session, action, actor, kind="action.cancel_refused", reason=str(refused)
+        ) from None
+    previous = action.status
+    action.status = ActionStatus.cancelled
+    _save_and_record(
+        session,
+        action,
+        actor=actor.label,
+        kind="action.cancelled",
+        payload={
+            "previous_status": previous.value,
+            "reason": reason.strip(),
+            "channel": actor.channel.value,
+            "person_id": actor.person_id,
+        },
+    )
+    return action
 
 
 def expire(session: Session, *, action_id: int, now: datetime | None = None) -> bool:
@@ -293,22 +361,71 @@ def expire(session: Session, *, action_id: int, now: datetime | None = None) -> 
     return True
 
 
-def mark_executing(session: Session, *, action_id: int, actor: str = SYSTEM_ACTOR) -> Action:
-    """Move an approved action into execution."""
+def mark_executing(session: Session, *, action_id: int, actor: Actor) -> Action:
+    """Move an approved action into execution once its approval is proven, not just claimed.
+
+    Without proof the action is flagged, closed as failed and the refusal audited; the
+    raised ExecutionRefused tells the edge to commit that before reporting it.
+    """
     action = _lock_action(session, action_id)
-    if action.status != ActionStatus.approved:
+    owner, backup = _approvers(session, action)
+    facts = _facts(action, owner, backup, None)
+    obstacle = execution_obstacle(facts, approval_proof(session, action_id=action_id))
+    if obstacle is not None and action.status != ActionStatus.approved:
         raise RuleViolation(f"action #{action_id} is {action.status}; only approved actions run")
+    if obstacle is not None:
+        raise _refuse_execution(session, action, actor, obstacle)
     action.status = ActionStatus.executing
+    action.execution_started_at = utcnow()
     _save_and_record(
-        session, action, actor=actor, kind="action.executing", payload={"kind": action.kind.value}
+        session,
+        action,
+        actor=actor.label,
+        kind="action.executing",
+        payload={"kind": action.kind.value, "idempotency_key": action.idempotency_key},
     )
     return action
 
 
+def approval_proof(session: Session, *, action_id: int) -> ApprovalProof | None:
+    """The recorded approval and whether its decision event is intact in the audit chain."""
+    approval = get_approval(session, action_id=action_id)
+    if approval is None:
+        return None
+    event = session.exec(
+        select(AuditEvent)
+        .where(
+            AuditEvent.kind == "approval.decided",
+            AuditEvent.entity_type == "action",
+            AuditEvent.entity_id == str(action_id),
+        )
+        .order_by(col(AuditEvent.seq).desc())
+    ).first()
+    verified = (
+        event is not None
+        and event.payload.get("decision") == approval.decision.value
+        and event.payload.get("approver_id") == approval.approver_id
+        and _event_intact(event)
+    )
+    return ApprovalProof(
+        approver_id=approval.approver_id, decision=approval.decision, event_verified=verified
+    )
+
+
 def record_execution(
-    session: Session, *, action_id: int, succeeded: bool, detail: str, actor: str = SYSTEM_ACTOR
+    session: Session,
+    *,
+    action_id: int,
+    succeeded: bool,
+    detail: str,
+    actor: Actor,
+    observed_live: str | None = None,
 ) -> Action:
-    """Record how execution ended and, on success, switch the live version."""
+    """Record how execution ended; the store's live version follows what the deployer serves.
+
+    `observed_live` is the version the deployer reported serving afterwards (None when it
+    was not asked); on success the target version is live.
+    """
     action = _lock_action(session, action_id)
     if action.status != ActionStatus.executing:
         raise RuleViolation(f"action #{action_id} is {action.status}, not executing")
@@ -316,20 +433,22 @@ def record_execution(
     from_version = session.get(AgentVersion, action.from_version_id)
     to_version = session.get(AgentVersion, action.to_version_id)
     assert agent is not None and from_version is not None and to_version is not None
+    replaced = (
+        VersionStatus.rolled_back if action.kind == ActionKind.rollback else VersionStatus.retired
+    )
     if succeeded:
-        replaced = (
-            VersionStatus.rolled_back
-            if action.kind == ActionKind.rollback
-            else VersionStatus.retired
+        set_live(
+            session, agent=agent, version=to_version, actor=actor.label, previous_status=replaced
         )
-        set_live(session, agent=agent, version=to_version, actor=actor, previous_status=replaced)
+    elif observed_live is not None:
+        _follow_deployer(session, agent=agent, observed=observed_live, actor=actor)
     action.status = ActionStatus.succeeded if succeeded else ActionStatus.failed
     action.executed_at = utcnow()
-    action.outcome_detail = detail
+    action.outcome_detail = _safe_detail(detail)
     _save_and_record(
         session,
         action,
-        actor=actor,
+        actor=actor.label,
         kind="action.executed",
         payload={
             "kind": action.kind.value,
@@ -337,10 +456,76 @@ def record_execution(
             "from_version": from_version.version,
             "to_version": to_version.version,
             "succeeded": succeeded,
-            "detail": detail,
+            "observed_live": observed_live,
+            "detail": action.outcome_detail,
         },
     )
     return action
+
+
+def stale_executing(session: Session, *, older_than: datetime) -> list[Action]:
+    """Executing actions whose execution began before the cut-off: candidates to reconcile."""
+    return list(
+        session.exec(
+            select(Action)
+            .where(
+                Action.status == ActionStatus.executing,
+                col(Action.execution_started_at) <= older_than,
+            )
+            .order_by(col(Action.id))
+        )
+    )
+
+
+def undecided_actions(session: Session) -> list[Action]:
+    """Actions waiting for a decision, whose deadlines the sweeper watches."""
+    return list(
+        session.exec(
+            select(Action)
+            .where(col(Action.status).in_(UNDECIDED_STATUSES))
+            .order_by(col(Action.id))
+        )
+    )
+
+
+def _follow_deployer(session: Session, *, agent: Agent, observed: str, actor: Actor) -> None:
+    current = live_version(session, agent=agent)
+    if current is not None and current.version == observed:
+        return
+    version = session.exec(
+        select(AgentVersion).where(
+            AgentVersion.agent_id == agent.id, AgentVersion.version == observed
+        )
+    ).first()
+    if version is None:
+        record_event(
+            session,
+            actor=actor.label,
+            kind="deployer.unknown_version",
+            entity_type="agent",
+            entity_id=agent.id,
+            payload={"agent": agent.name, "observed_live": observed},
+        )
+        return
+    set_live(session, agent=agent, version=version, actor=actor.label)
+
+
+def _safe_detail(detail: str) -> str:
+    detail = redact(" ".join(detail.split()))
+    return detail if len(detail) <= DETAIL_LIMIT else detail[: DETAIL_LIMIT - 1] + "…"
+
+
+def _event_intact(event: AuditEvent) -> bool:
+    chained = ChainedEvent(
+        seq=event.seq,
+        occurred_at=event.occurred_at,
+        actor=event.actor,
+        kind=event.kind,
+        entity_type=event.entity_type,
+        entity_id=event.entity_id,
+        payload=event.payload,
+    )
+    return event_hash(chained, event.prev_hash) == event.hash
 
 
 def _create_action(
@@ -351,7 +536,7 @@ def _create_action(
     from_version: AgentVersion,
     to_version: AgentVersion,
     evaluation_id: int | None,
-    actor: str,
+    proposer: Actor,
     reason: str,
 ) -> Action:
     action = Action(
@@ -360,13 +545,15 @@ def _create_action(
         from_version_id=from_version.id,  # type: ignore[arg-type]
         to_version_id=to_version.id,  # type: ignore[arg-type]
         evaluation_id=evaluation_id,
-        proposed_by=actor,
+        proposed_by=proposer.label,
+        proposed_by_id=proposer.person_id,
         reason=reason,
+        idempotency_key=f"agentops-{uuid.uuid4().hex}",
     )
     _save_and_record(
         session,
         action,
-        actor=actor,
+        actor=proposer.label,
         kind="action.proposed",
         payload={
             "kind": kind.value,
@@ -375,6 +562,8 @@ def _create_action(
             "to_version": to_version.version,
             "evaluation_id": evaluation_id,
             "reason": reason,
+            "channel": proposer.channel.value,
+            "person_id": proposer.person_id,
         },
     )
     return action
@@ -421,35 +610,38 @@ def _save_and_record(
     )
 
 
-def _facts(
-    session: Session, action: Action, owner: Person, backup: Person, existing: Approval | None
-) -> ActionFacts:
-    existing_by = session.get(Person, existing.approver_id) if existing else None
+def _facts(action: Action, owner: Person, backup: Person, existing: Approval | None) -> ActionFacts:
     return ActionFacts(
         status=action.status,
-        proposed_by=action.proposed_by,
-        owner_email=owner.email,
-        backup_email=backup.email,
+        proposer_id=action.proposed_by_id,
+        owner_id=owner.id,  # type: ignore[arg-type]
+        backup_id=backup.id,  # type: ignore[arg-type]
         owner_deadline=action.owner_deadline,
         final_deadline=action.final_deadline,
         recorded_decision=existing.decision if existing else None,
-        recorded_approver=existing_by.email if existing_by else None,
     )
 
 
 def _refusal(
-    session: Session, action: Action, request: DecisionRequest, *, channel: str, reason: str
+    session: Session,
+    action: Action,
+    actor: Actor,
+    *,
+    kind: str,
+    reason: str,
+    extra: dict[str, Any] | None = None,
 ) -> ApprovalRefused:
-    """Audit a refused decision and return the error that reports it."""
+    """Audit a refused request and return the error that reports it."""
     event = record_event(
         session,
-        actor=request.approver_email,
-        kind="approval.refused",
+        actor=actor.label,
+        kind=kind,
         entity_type="action",
         entity_id=action.id,
         payload={
-            "decision": request.decision.value,
-            "channel": channel,
+            **(extra or {}),
+            "channel": actor.channel.value,
+            "person_id": actor.person_id,
             "reason": reason,
             "status": action.status.value,
         },
@@ -457,21 +649,41 @@ def _refusal(
     return ApprovalRefused(reason, action_id=action.id, audit_seq=event.seq)  # type: ignore[arg-type]
 
 
+def _refuse_execution(
+    session: Session, action: Action, actor: Actor, obstacle: str
+) -> ExecutionRefused:
+    action.flag = obstacle
+    action.status = ActionStatus.failed
+    action.outcome_detail = f"execution refused: {obstacle}"
+    event = _save_and_record(
+        session,
+        action,
+        actor=actor.label,
+        kind="action.execution_refused",
+        payload={"reason": obstacle, "channel": actor.channel.value},
+    )
+    return ExecutionRefused(
+        f"action #{action.id} was not executed: {obstacle}; it is flagged and closed",
+        action_id=action.id,  # type: ignore[arg-type]
+        audit_seq=event.seq,
+    )
+
+
 def _record_decision(
     session: Session,
     action: Action,
     request: DecisionRequest,
     *,
+    actor: Actor,
     approver: Person,
     role: ApproverRole,
-    channel: str,
 ) -> Approval:
     approval = Approval(
         action_id=action.id,  # type: ignore[arg-type]
         approver_id=approver.id,  # type: ignore[arg-type]
         decision=request.decision,
         reason=(request.reason or "").strip() or None,
-        channel=channel,
+        channel=actor.channel.value,
         decided_at=request.now,
     )
     session.add(approval)
@@ -481,12 +693,13 @@ def _record_decision(
     _save_and_record(
         session,
         action,
-        actor=request.approver_email,
+        actor=actor.label,
         kind="approval.decided",
         payload={
             "decision": request.decision.value,
             "role": role.value,
-            "channel": channel,
+            "channel": actor.channel.value,
+            "approver_id": approver.id,
             "reason": approval.reason,
         },
     )

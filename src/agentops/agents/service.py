@@ -3,6 +3,7 @@
 from sqlmodel import Session, select
 
 from agentops.agents.emails import normalise_email
+from agentops.agents.names import check_email, check_name
 from agentops.audit.service import add_and_record, record_event
 from agentops.errors import NotFoundError, RuleViolation
 from agentops.store.models import Agent, AgentVersion, Person, Role, VersionStatus, utcnow
@@ -10,9 +11,7 @@ from agentops.store.models import Agent, AgentVersion, Person, Role, VersionStat
 
 def ensure_person(session: Session, *, email: str, role: Role, name: str | None = None) -> Person:
     """Return the person with this email, creating them with the role if new."""
-    email = normalise_email(email)
-    if "@" not in email or email.startswith("@") or email.endswith("@"):
-        raise RuleViolation(f"not an email address: {email!r}")
+    email = check_email(normalise_email(email))
     person = session.exec(select(Person).where(Person.email == email)).first()
     if person is None:
         person = Person(email=email, name=name or email.split("@")[0], role=role)
@@ -39,9 +38,7 @@ def register_agent(
     session: Session, *, name: str, owner_email: str, backup_email: str, actor: str
 ) -> Agent:
     """Register an agent with its accountable owner and a distinct backup approver."""
-    name = name.strip()
-    if not name:
-        raise RuleViolation("agent name must not be empty")
+    name = check_name(name.strip(), what="agent name")
     if normalise_email(owner_email) == normalise_email(backup_email):
         raise RuleViolation("the backup approver must be a different person from the owner")
     if session.exec(select(Agent).where(Agent.name == name)).first() is not None:
@@ -92,9 +89,7 @@ def get_version(session: Session, *, agent: Agent, version: str) -> AgentVersion
 
 def ensure_version(session: Session, *, agent: Agent, version: str, actor: str) -> AgentVersion:
     """Return the version, registering it as a candidate if it is new."""
-    version = version.strip()
-    if not version:
-        raise RuleViolation("version must not be empty")
+    version = check_name(version.strip(), what="version label")
     found = _find_version(session, agent=agent, version=version)
     if found is not None:
         return found

@@ -1,19 +1,25 @@
-"""`agentops actions …`, `agentops approve` and `agentops reject`: the approval gate."""
+"""`agentops actions …`, `approve`, `reject` and `sweep`: the approval gate from a terminal."""
 
 import typer
 from rich.table import Table
+from sqlmodel import Session
 
 from agentops.actions import service as actions
+from agentops.actions.next_steps import ActionView, next_steps
 from agentops.agents import service as agents
 from agentops.cli.common import (
-    acting_user,
+    acting_person,
     console,
     err_console,
     fail,
+    id_argument,
     store_session,
     user_errors,
+    warn,
 )
-from agentops.store.models import ActionKind, ActionStatus, AgentVersion, Decision
+from agentops.cli.safe_text import styled
+from agentops.settings import get_settings
+from agentops.store.models import Action, ActionStatus, AgentVersion, Decision, Person
 
 app = typer.Typer(help="Proposed rollbacks and redeploys, and their approvals.")
 
@@ -39,26 +45,35 @@ def list_actions(
                 agents.agent_name(session, agent_id=action.agent_id),
                 f"{_version(session, action.from_version_id)} → "
                 f"{_version(session, action.to_version_id)}",
-                action.status.value,
+                action.status.value + (" (flagged)" if action.flag else ""),
                 action.proposed_by,
                 f"{action.created_at:%Y-%m-%d %H:%M}",
             )
         console.print(table)
+    console.print("Details and what can happen next: `agentops actions show ID`.")
 
 
-def _version(session, version_id: int) -> str:  # type: ignore[no-untyped-def]
+def _version(session: Session, version_id: int) -> str:
     version = session.get(AgentVersion, version_id)
     return version.version if version else "?"
 
 
 @app.command("show")
 @user_errors
-def show(action_id: int = typer.Argument(..., help="Action id.")) -> None:
-    """Show one action with its reason, deadlines and decision."""
+def show(action_id: int = id_argument("Action id.")) -> None:
+    """Show one action: reason, deadlines, decision, outcome and what can happen next."""
     with store_session() as session:
         action = actions.get_action(session, action_id=action_id)
-        console.print(f"[bold]action {action.id}[/]: {action.kind.value} ({action.status.value})")
-        console.print(f"reason: {action.reason}")
+        agent_name = agents.agent_name(session, agent_id=action.agent_id)
+        console.print(
+            styled(
+                (f"action {action.id}", "bold"),
+                f": {action.kind.value} of {agent_name} "
+                f"{_version(session, action.from_version_id)} → "
+                f"{_version(session, action.to_version_id)} ({action.status.value})",
+            )
+        )
+        console.print(f"proposed by {action.proposed_by}: {action.reason}")
         for label, value in (
             ("owner deadline", action.owner_deadline),
             ("final deadline", action.final_deadline),
@@ -68,8 +83,38 @@ def show(action_id: int = typer.Argument(..., help="Action id.")) -> None:
         ):
             if value is not None:
                 console.print(f"{label}: {value:%Y-%m-%d %H:%M:%S} UTC")
+        approval = actions.get_approval(session, action_id=action_id)
+        if approval is not None:
+            approver = session.get(Person, approval.approver_id)
+            console.print(
+                f"decision: {approval.decision.value} by {approver.email if approver else '?'} "
+                f"via {approval.channel}" + (f" ({approval.reason})" if approval.reason else "")
+            )
         if action.outcome_detail:
             console.print(f"outcome: {action.outcome_detail}")
+        if action.flag:
+            console.print(styled(("flagged: ", "bold red"), action.flag))
+        steps = next_steps(_view(session, action, agent_name))
+    console.print(styled(("next:", "bold")))
+    for step in steps:
+        console.print(f"  - {step}")
+
+
+def _view(session: Session, action: Action, agent_name: str) -> ActionView:
+    agent = agents.get_agent(session, name=agent_name)
+    owner = session.get(Person, agent.owner_id)
+    backup = session.get(Person, agent.backup_id)
+    assert owner is not None and backup is not None and action.id is not None
+    return ActionView(
+        action_id=action.id,
+        status=action.status,
+        agent=agent_name,
+        owner_email=owner.email,
+        backup_email=backup.email,
+        owner_proposed=action.proposed_by_id == owner.id,
+        owner_deadline=action.owner_deadline,
+        final_deadline=action.final_deadline,
+    )
 
 
 @app.command("redeploy")
@@ -80,58 +125,138 @@ def propose_redeploy(
     proposer: str | None = typer.Option(None, "--as", help="Your email (or AGENTOPS_USER_EMAIL)."),
     reason: str = typer.Option(..., "--reason", help="Why this version is fixed."),
 ) -> None:
-    """Propose putting a fixed version live; the owner must approve it."""
-    email = acting_user(proposer)
+    """Propose putting a fixed version live; an approver other than you must approve it."""
     with store_session() as session:
+        actor = acting_person(session, proposer)
         target = agents.get_agent(session, name=agent)
         fixed = agents.get_version(session, agent=target, version=version)
         action = actions.propose_redeploy(
-            session, agent=target, version=fixed, actor=email, reason=reason
+            session, agent=target, version=fixed, actor=actor, reason=reason
         )
         action_id = action.id
     console.print(
-        f"Redeploy proposed as action {action_id}. Start its gate with the redeploy-agent flow."
+        f"Redeploy proposed as action {action_id}. "
+        f"Open its approval window with `agentops actions request {action_id}`."
     )
+
+
+@app.command("request")
+@user_errors
+def request_approval(action_id: int = id_argument("A proposed action.")) -> None:
+    """Open the approval window: deadlines are stored, and `agentops sweep` enforces them."""
+    settings = get_settings()
+    with store_session() as session:
+        action = actions.open_approval(
+            session,
+            action_id=action_id,
+            flow_run_id=None,
+            owner_timeout_s=settings.owner_approval_timeout_s,
+            backup_timeout_s=settings.backup_approval_timeout_s,
+        )
+        status = action.status
+        steps = next_steps(
+            _view(session, action, agents.agent_name(session, agent_id=action.agent_id))
+        )
+    console.print(f"Action {action_id} is {status.value}.")
+    for step in steps:
+        console.print(f"  - {step}")
+
+
+@app.command("cancel")
+@user_errors
+def cancel(
+    action_id: int = id_argument("An action that has not started executing."),
+    who: str | None = typer.Option(None, "--as", help="Your email (or AGENTOPS_USER_EMAIL)."),
+    reason: str = typer.Option(..., "--reason", help="Why it is called off."),
+) -> None:
+    """Call off an undecided or approved action (its owner, backup or an admin)."""
+    with store_session() as session:
+        actor = acting_person(session, who)
+        try:
+            actions.cancel_action(session, action_id=action_id, actor=actor, reason=reason)
+        except actions.ApprovalRefused:
+            session.commit()  # the refusal itself belongs in the audit trail
+            raise
+    console.print(f"Action {action_id} cancelled. A new proposal for the agent is now possible.")
 
 
 @app.command("run")
 @user_errors
 def run_action(
-    action_id: int = typer.Argument(..., help="An approved action."),
+    action_id: int = id_argument("An approved action."),
     deployer_url: str | None = typer.Option(
         None, help="Deployer base URL (default AGENTOPS_DEPLOYER_URL)."
     ),
 ) -> None:
-    """Execute an approved action now: deploy, verify health, record the outcome."""
-    with store_session() as session:
-        action = actions.get_action(session, action_id=action_id)
-        kind, status = action.kind, action.status
-    if status != ActionStatus.approved:
-        raise fail(
-            f"action {action_id} is {status.value}: only an approved action can be run "
-            f"(the owner approves with `agentops approve {action_id} --as EMAIL`)"
-        )
-    from flows.redeploy_agent import redeploy_agent
-    from flows.rollback_agent import rollback_agent
+    """Execute an approved action now: deploy, verify health, record what is live."""
+    from agentops.actions.executor import execute_approved
+    from agentops.bootstrap import make_deployer
+    from agentops.store.db import engine_scope
+    from agentops.store.migrate import ensure_schema
 
-    flow = rollback_agent if kind == ActionKind.rollback else redeploy_agent
-    with err_console.status(f"running the {kind.value} through Prefect…"):
-        summary = flow(action_id=action_id, deployer_url=deployer_url)
-    console.print(f"Action {action_id} {summary['status']}: {summary.get('detail') or ''}")
-    if summary["status"] != ActionStatus.succeeded.value:
+    settings = get_settings()
+    deployer = make_deployer(settings, url=deployer_url)
+    if deployer is None:
+        raise fail("no deployer configured: set AGENTOPS_DEPLOYER_URL or pass --deployer-url")
+    with engine_scope() as engine, deployer:
+        ensure_schema(engine)
+        with err_console.status(f"deploying action {action_id}…"):
+            action = execute_approved(
+                engine,
+                action_id=action_id,
+                deployer=deployer,
+                health_timeout_s=settings.health_timeout_s,
+            )
+    console.print(f"Action {action_id} {action.status.value}: {action.outcome_detail or ''}")
+    if action.status != ActionStatus.succeeded:
         raise typer.Exit(1)
 
 
-def _decide(action_id: int, email: str, decision: Decision, reason: str | None) -> None:
+@user_errors
+def sweep(
+    deployer_url: str | None = typer.Option(
+        None, help="Deployer to reconcile stuck executions with (default AGENTOPS_DEPLOYER_URL)."
+    ),
+) -> None:
+    """Escalate, expire and reconcile actions from their stored deadlines (safe to repeat)."""
+    from agentops.actions.sweeper import sweep as sweep_actions
+    from agentops.bootstrap import make_deployer
+    from agentops.store.db import engine_scope
+    from agentops.store.migrate import ensure_schema
+
+    settings = get_settings()
+    deployer = make_deployer(settings, url=deployer_url)
+    with engine_scope() as engine:
+        ensure_schema(engine)
+        try:
+            report = sweep_actions(
+                engine,
+                deployer=deployer,
+                deploy_timeout_s=settings.deploy_timeout_s,
+                health_timeout_s=settings.health_timeout_s,
+            )
+        finally:
+            if deployer is not None:
+                deployer.close()
+    for label, ids in (("escalated", report.escalated), ("expired", report.expired)):
+        if ids:
+            console.print(f"{label}: " + ", ".join(f"action {n}" for n in ids))
+    for action_id, status in report.reconciled.items():
+        console.print(f"reconciled with the deployer: action {action_id} is {status}")
+    for action_id, why in report.unsettled.items():
+        warn(f"action {action_id} is still executing: {why}")
+    for action_id in report.approved_not_run:
+        console.print(f"approved, not run yet: `agentops actions run {action_id}`")
+    if not (report.changed or report.unsettled or report.approved_not_run):
+        console.print("Nothing due.")
+
+
+def _decide(action_id: int, email: str | None, decision: Decision, reason: str | None) -> None:
     with store_session() as session:
+        actor = acting_person(session, email)
         try:
             result = actions.decide(
-                session,
-                action_id=action_id,
-                approver_email=email,
-                decision=decision,
-                reason=reason,
-                channel="cli",
+                session, action_id=action_id, actor=actor, decision=decision, reason=reason
             )
         except actions.ApprovalRefused:
             session.commit()  # the refusal itself belongs in the audit trail
@@ -141,50 +266,56 @@ def _decide(action_id: int, email: str, decision: Decision, reason: str | None) 
     if not newly_recorded:
         console.print(f"Action {action_id} was already {decision.value}d; counted once.")
         return
-    console.print(f"Action {action_id}: {decision.value} recorded for {email}.")
+    console.print(f"Action {action_id}: {decision.value} recorded for {actor.label}.")
     if flow_run_id:
         _wake_flow_run(flow_run_id, action_id)
     elif decision == Decision.approve:
-        console.print(
-            f"No run is waiting on it yet: execute it with `agentops actions run {action_id}`."
-        )
+        console.print(f"Deploy it with `agentops actions run {action_id}`.")
 
 
 def _wake_flow_run(flow_run_id: str, action_id: int) -> None:
-    # The decision is already committed: failing to wake the run must not look like a failure.
+    # The decision is already committed: the waiting run also finds it in the store by
+    # itself, so only try the Prefect API when one is configured (never a temporary server).
+    from prefect.settings import PREFECT_API_URL
+
+    if not PREFECT_API_URL.value():
+        console.print(
+            f"Flow run {flow_run_id} waiting on it picks the decision up from the store "
+            "within AGENTOPS_APPROVAL_POLL_INTERVAL_S seconds."
+        )
+        return
     from flows.approval_gate import resume_waiting_run
 
     try:
-        with err_console.status(f"resuming flow run {flow_run_id} through Prefect…"):
-            resumed = resume_waiting_run(flow_run_id=flow_run_id, action_id=action_id)
+        resumed = resume_waiting_run(flow_run_id=flow_run_id, action_id=action_id)
     except Exception as exc:  # any Prefect/HTTP failure: report it, the store is already right
         resumed = False
-        err_console.print(f"Prefect could not be reached: {exc.__class__.__name__}: {exc}")
+        warn(f"Prefect could not be reached: {exc.__class__.__name__}")
     if resumed:
         console.print(f"The waiting flow run {flow_run_id} has been resumed.")
         return
-    err_console.print(
-        f"Flow run {flow_run_id} was not resumed from here (it is not waiting on the Prefect "
-        "API this command reached). The decision is recorded: the waiting run finds it in the "
-        "store within its poll interval (AGENTOPS_APPROVAL_POLL_INTERVAL_S)."
+    warn(
+        f"flow run {flow_run_id} was not resumed from here; the decision is recorded and the "
+        "waiting run finds it in the store within its poll interval"
     )
 
 
 @user_errors
 def approve(
-    action_id: int = typer.Argument(..., help="Action to approve."),
+    action_id: int = id_argument("Action to approve."),
     approver: str | None = typer.Option(None, "--as", help="Your email (or AGENTOPS_USER_EMAIL)."),
     reason: str | None = typer.Option(None, "--reason", help="Optional note for the trail."),
 ) -> None:
     """Approve a proposed rollback or redeploy (owner, or backup after escalation)."""
-    _decide(action_id, acting_user(approver), Decision.approve, reason)
+    _decide(action_id, approver, Decision.approve, reason)
 
 
 @user_errors
 def reject(
-    action_id: int = typer.Argument(..., help="Action to reject."),
+    action_id: int = id_argument("Action to reject."),
     approver: str | None = typer.Option(None, "--as", help="Your email (or AGENTOPS_USER_EMAIL)."),
     reason: str = typer.Option(..., "--reason", help="Why: required for a rejection."),
 ) -> None:
     """Reject a proposed action, with a reason."""
-    _decide(action_id, acting_user(approver), Decision.reject, reason)
+    _decide(action_id, approver, Decision.reject, reason)
+

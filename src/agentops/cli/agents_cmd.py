@@ -4,7 +4,8 @@ import typer
 from rich.table import Table
 
 from agentops.agents import service as agents
-from agentops.cli.common import console, store_session, user_errors
+from agentops.cli.common import console, store_session, user_errors, warn
+from agentops.cli.safe_text import styled
 from agentops.store.models import AgentVersion, Person, VersionStatus
 
 app = typer.Typer(help="Register agents, name their owners and see their versions.")
@@ -41,7 +42,9 @@ def show_agent(name: str = typer.Argument(..., help="Agent name.")) -> None:
         agent = agents.get_agent(session, name=name)
         owner = session.get(Person, agent.owner_id)
         backup = session.get(Person, agent.backup_id)
-        console.print(f"[bold]{agent.name}[/]  owner {owner.email}  backup {backup.email}")  # type: ignore[union-attr]
+        console.print(
+            styled((agent.name, "bold"), f"  owner {owner.email}  backup {backup.email}")  # type: ignore[union-attr]
+        )
         table = Table("version", "status", "went live", "known good")
         for version in agents.list_versions(session, agent=agent):
             table.add_row(
@@ -51,6 +54,37 @@ def show_agent(name: str = typer.Argument(..., help="Agent name.")) -> None:
                 _known_good_label(agent.last_known_good_version_id, version),
             )
         console.print(table)
+        live = agents.live_version(session, agent=agent)
+        store_live = live.version if live else None
+        agent_name = agent.name
+    _compare_with_deployer(agent_name, store_live)
+
+
+def _compare_with_deployer(agent: str, store_live: str | None) -> None:
+    """Show the deployer's view beside the store's when they differ (or it cannot say)."""
+    from agentops.actions.deployer import DeployerError
+    from agentops.bootstrap import make_deployer
+
+    deployer = make_deployer()
+    if deployer is None:
+        return
+    with deployer:
+        try:
+            state = deployer.live(agent=agent)
+        except DeployerError as exc:
+            warn(f"cannot compare with the deployer: {exc}")
+            return
+    if state.version == store_live:
+        console.print(f"deployer agrees: {state.version} is live (healthy={state.healthy})")
+        return
+    table = Table("", "live version", title="the store and the deployer disagree")
+    table.add_row("store", store_live or "-")
+    table.add_row("deployer", f"{state.version or '-'} (healthy={state.healthy})")
+    console.print(table)
+    warn(
+        f"{agent}: the deployer serves {state.version or 'nothing'} but the store says "
+        f"{store_live or 'nothing'}; `agentops sweep` reconciles an interrupted action"
+    )
 
 
 def _known_good_label(latest_id: int | None, version: AgentVersion) -> str:
@@ -80,7 +114,9 @@ def register(
             agents.set_live(session, agent=agent, version=version, actor=owner)
             agents.mark_known_good(session, agent=agent, version=version, actor=owner)
     suffix = f", {live} live" if live else ""
-    console.print(f"Registered [bold]{name}[/] (owner {owner}, backup {backup}{suffix}).")
+    console.print(
+        styled("Registered ", (name, "bold"), f" (owner {owner}, backup {backup}{suffix}).")
+    )
 
 
 @app.command("add-version")

@@ -1,6 +1,11 @@
 """The `agentops` command line: a thin edge over the domain services."""
 
+import sys
+
 import typer
+
+# Typer 0.29 carries its own fork of click; its exceptions are the ones raised here.
+from typer._click import exceptions as cli_errors
 
 from agentops.cli import (
     actions_cmd,
@@ -11,6 +16,7 @@ from agentops.cli import (
     runbook_cmd,
     triggers_cmd,
 )
+from agentops.cli.common import USER_ERROR_EXIT, err_console, fail
 from agentops.cli.import_cmd import import_file
 
 app = typer.Typer(
@@ -31,11 +37,14 @@ app.command("sample")(runbook_cmd.sample)
 app.command("evaluate")(runbook_cmd.evaluate)
 app.command("approve")(actions_cmd.approve)
 app.command("reject")(actions_cmd.reject)
+app.command("sweep")(actions_cmd.sweep)
 
 
 @app.command("demo")
 def demo(
-    seed: int = typer.Option(7, help="Seed for traffic, sampling and reviewers."),
+    seed: int = typer.Option(
+        7, min=0, max=2**32 - 1, help="Seed for traffic, sampling and reviewers."
+    ),
     keep: bool = typer.Option(
         False, help="Keep the previous demo database instead of a fresh one."
     ),
@@ -46,6 +55,29 @@ def demo(
     raise typer.Exit(run_demo(seed=seed, fresh=not keep))
 
 
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI on these arguments and return the exit code; usage errors are one line."""
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=argv, prog_name="agentops", standalone_mode=False)
+    except cli_errors.NoArgsIsHelpError as exc:
+        exc.show()
+        return USER_ERROR_EXIT
+    except cli_errors.UsageError as exc:
+        where = f" ({exc.ctx.command_path})" if exc.ctx is not None else ""
+        fail(f"{exc.format_message()}{where}; see --help")
+        return USER_ERROR_EXIT
+    except typer.Abort:
+        err_console.print("aborted")
+        return 130
+    except typer.Exit as exc:
+        return exc.exit_code
+    except cli_errors.ClickException as exc:
+        fail(exc.format_message())
+        return exc.exit_code
+    return result if isinstance(result, int) else 0
+
+
 def main() -> None:
     """Console-script entry point."""
-    app()
+    sys.exit(run())

@@ -8,6 +8,7 @@ from rich.table import Table
 from agentops.audit.chain import canonical_json
 from agentops.audit.service import event_count, export_events, iter_events, verify_chain
 from agentops.cli.common import console, fail, store_session, user_errors
+from agentops.cli.safe_text import styled
 
 app = typer.Typer(help="Read, export and verify the tamper-evident decision trail.")
 
@@ -17,7 +18,7 @@ app = typer.Typer(help="Read, export and verify the tamper-evident decision trai
 def log(
     kind: str | None = typer.Option(None, help="Only kinds starting with this, e.g. approval."),
     entity: str | None = typer.Option(None, help="Only this entity, e.g. action:3."),
-    limit: int = typer.Option(50, min=1, help="Show the newest N events."),
+    limit: int = typer.Option(50, min=1, max=1_000_000, help="Show the newest N events."),
 ) -> None:
     """Show the newest audit events."""
     with store_session() as session:
@@ -75,9 +76,11 @@ def verify() -> None:
         problems = verify_chain(session)
         count = event_count(session)
     if not problems:
-        console.print(f"[green]intact[/]: {count} events, hash chain verified.")
+        console.print(styled(("intact", "green"), f": {count} events, hash chain verified."))
         return
     for problem in problems:
-        console.print(f"[red]event {problem.seq}[/]: {problem.reason}")
-    console.print(f"[bold red]tampered[/]: {len(problems)} problem(s) in {count} events.")
+        console.print(styled((f"event {problem.seq}", "red"), f": {problem.reason}"))
+    console.print(
+        styled(("tampered", "bold red"), f": {len(problems)} problem(s) in {count} events.")
+    )
     raise typer.Exit(1)

@@ -4,21 +4,22 @@ import functools
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlmodel import Session
 
+from agentops.agents.actors import Actor, Channel, person_actor
 from agentops.agents.emails import normalise_email
+from agentops.cli.safe_text import SafeConsole, one_line, styled
 from agentops.errors import AgentOpsError
 from agentops.store.db import DatabaseUrlError, engine_scope, session_scope
 from agentops.store.migrate import ensure_schema
 
-console = Console()
-err_console = Console(stderr=True)
+console = SafeConsole()
+err_console = SafeConsole(stderr=True)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -27,9 +28,14 @@ USER_ERROR_EXIT = 2
 
 
 def fail(message: str) -> typer.Exit:
-    """Print a user-facing error and return the exit to raise."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    """Print a user-facing error on one line and return the exit to raise."""
+    err_console.print(styled(("error:", "bold red"), " ", one_line(message)), soft_wrap=True)
     return typer.Exit(USER_ERROR_EXIT)
+
+
+def warn(message: str) -> None:
+    """Print a warning on stderr (the command goes on)."""
+    err_console.print(styled(("warning:", "yellow"), " ", one_line(message)), soft_wrap=True)
 
 
 def user_errors(command: Callable[P, R]) -> Callable[P, R]:
@@ -48,6 +54,8 @@ def user_errors(command: Callable[P, R]) -> Callable[P, R]:
             raise fail(f"cannot use the database: {reason}") from None
         except SQLAlchemyError as exc:
             raise fail(f"database error, nothing was saved: {exc.__class__.__name__}") from None
+        except OverflowError:
+            raise fail("a number is too large for agentops to store or compute with") from None
 
     return wrapper
 
@@ -73,3 +81,17 @@ def acting_user(email: str | None) -> str:
     if not chosen:
         raise AgentOpsError("say who you are with --as EMAIL (or set AGENTOPS_USER_EMAIL)")
     return normalise_email(chosen)
+
+
+def acting_person(session: Session, email: str | None) -> Actor:
+    """The CLI user as an actor: the registered person behind --as (or AGENTOPS_USER_EMAIL)."""
+    return person_actor(session, email=acting_user(email), channel=Channel.cli)
+
+
+# Ids are PostgreSQL integers: anything beyond is refused before it reaches the database.
+MAX_ID = 2_147_483_647
+
+
+def id_argument(help_text: str) -> Any:
+    """A positional id with bounds, so a huge number is a clear error and not a crash."""
+    return typer.Argument(..., help=help_text, min=1, max=MAX_ID)

@@ -4,9 +4,10 @@ from pathlib import Path
 
 import typer
 from rich.table import Table
+from sqlmodel import Session
 
 from agentops.agents import service as agents
-from agentops.cli.common import acting_user, console, store_session, user_errors
+from agentops.cli.common import acting_user, console, id_argument, store_session, user_errors
 from agentops.cli.transcript_view import transcript_panel
 from agentops.review import service as review
 from agentops.review.rubric import register_rubric
@@ -47,27 +48,44 @@ def next_item(
         if item is None:
             console.print("The queue is empty: nothing to review.")
             return
-        details = review.item_details(session, item_id=item.id)  # type: ignore[arg-type]
-        console.print(
-            transcript_panel(
-                details.conversation.transcript,
-                title=f"item {item.id} · conversation {details.conversation.external_id}",
-            )
-        )
-        table = Table("criterion", "severity", "what to check")
-        for criterion in details.criteria:
-            table.add_row(criterion.key, criterion.severity.value, criterion.description)
-        console.print(table)
+        _print_item(session, item_id=item.id, full=False)  # type: ignore[arg-type]
         console.print(
             f"Claimed until {item.lease_expires_at:%H:%M} UTC. Submit with: "
             f"agentops review submit {item.id} --as {email} [--fail CRITERION …]"
         )
 
 
+@app.command("show")
+@user_errors
+def show_item(
+    item_id: int = id_argument("A review item."),
+    full: bool = typer.Option(False, "--full", help="Show long turns whole instead of folded."),
+) -> None:
+    """Show an item's transcript and the rubric's criteria again."""
+    with store_session() as session:
+        _print_item(session, item_id=item_id, full=full)
+
+
+def _print_item(session: Session, *, item_id: int, full: bool) -> None:
+    details = review.item_details(session, item_id=item_id)
+    console.print(
+        transcript_panel(
+            details.conversation.transcript,
+            title=f"item {item_id} · conversation {details.conversation.external_id}",
+            full=full,
+            full_hint=f"agentops review show {item_id} --full",
+        )
+    )
+    table = Table("criterion", "severity", "what to check")
+    for criterion in details.criteria:
+        table.add_row(criterion.key, criterion.severity.value, criterion.description)
+    console.print(table)
+
+
 @app.command("submit")
 @user_errors
 def submit(
-    item_id: int = typer.Argument(..., help="The item you claimed."),
+    item_id: int = id_argument("The item you claimed."),
     reviewer: str | None = typer.Option(None, "--as", help="Your email (or AGENTOPS_USER_EMAIL)."),
     failed: list[str] = typer.Option(
         [], "--fail", help="A criterion the conversation failed; repeat for more. Others pass."

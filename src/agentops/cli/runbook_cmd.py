@@ -1,5 +1,6 @@
 """`agentops sample` and `agentops evaluate`: the scheduled steps, run once by hand."""
 
+import math
 from datetime import UTC, datetime, timedelta
 
 import typer
@@ -7,24 +8,34 @@ from rich.table import Table
 
 from agentops.agents import service as agents
 from agentops.cli.common import console, err_console, fail, store_session, user_errors
+from agentops.cli.safe_text import styled
 from agentops.review.rubric import require_rubric
 from agentops.sampling.service import sample_agent_window
 from agentops.store.models import Outcome
 from agentops.triggers.service import evaluate_live_version
 
+MAX_WINDOW_HOURS = 24 * 366
 OUTCOME_STYLES = {Outcome.ok: "green", Outcome.breach: "bold red", Outcome.insufficient_data: "dim"}
 
 
 @user_errors
 def sample(
     agent: str = typer.Argument(..., help="Agent whose conversations to sample."),
-    hours: float = typer.Option(1.0, min=0.01, help="Window length, ending at --end."),
+    hours: float = typer.Option(
+        1.0, min=0.01, max=MAX_WINDOW_HOURS, help="Window length, ending at --end."
+    ),
     end: datetime | None = typer.Option(None, help="Window end (ISO 8601, UTC); default now."),
-    seed: int = typer.Option(0, help="Seed: the same seed and window draw the same sample."),
+    seed: int = typer.Option(
+        0, min=0, max=2**32 - 1, help="Seed: the same seed and window draw the same sample."
+    ),
     margin: float = typer.Option(0.1, min=0.01, max=0.5, help="Margin of error for the size."),
-    max_size: int | None = typer.Option(50, "--max", min=1, help="Cap per version and window."),
+    max_size: int | None = typer.Option(
+        50, "--max", min=1, max=100_000, help="Cap per version and window."
+    ),
 ) -> None:
     """Draw a reproducible review sample from a window of stored conversations."""
+    if not (math.isfinite(hours) and math.isfinite(margin)):
+        raise fail("--hours and --margin must be finite numbers")
     window_end = end or datetime.now(UTC)
     if window_end.tzinfo is None:
         window_end = window_end.replace(tzinfo=UTC)  # a bare timestamp means UTC here
@@ -65,7 +76,7 @@ def evaluate(agent: str = typer.Argument(..., help="Agent to evaluate.")) -> Non
             style = OUTCOME_STYLES[evaluation.outcome]
             table.add_row(
                 evaluation.trigger_name,
-                f"[{style}]{evaluation.outcome.value}[/]",
+                styled((evaluation.outcome.value, style)),
                 str(evaluation.evidence.get("summary", "")),
             )
         action = report.proposed_action
@@ -82,5 +93,8 @@ def evaluate(agent: str = typer.Argument(..., help="Agent to evaluate.")) -> Non
             f"`agentops approve {action_id} --as EMAIL`, then `agentops actions run {action_id}`."
         )
     elif breached:
-        err_console.print(f"[bold red]breach, but no rollback was proposed:[/] {not_proposed}")
+        err_console.print(
+            styled(("breach, but no rollback was proposed: ", "bold red"), not_proposed or ""),
+            soft_wrap=True,
+        )
         raise typer.Exit(1)

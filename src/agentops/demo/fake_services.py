@@ -135,6 +135,7 @@ class FakeServices(LoopbackServer):
         self._conversations: dict[str, list[tuple[datetime, str, dict[str, Any]]]] = {}
         self._initial_versions: dict[str, str] = {}
         self._deployments: list[Deployment] = []
+        self._by_key: dict[str, Deployment] = {}
         super().__init__(self._build_app(), thread_name="agentops-fake-services")
 
     # --- platform state ----------------------------------------------------------------
@@ -182,7 +183,12 @@ class FakeServices(LoopbackServer):
         with self._lock:
             return list(self._deployments)
 
-    def _record_deployment(self, *, agent: str, version: str, action_id: int) -> Deployment:
+    def _record_deployment(
+        self, *, agent: str, version: str, action_id: int, key: str | None
+    ) -> Deployment:
+        with self._lock:
+            if key is not None and key in self._by_key:
+                return self._by_key[key]  # a retried request: the same deployment, once
         deployment = Deployment(
             deployment_id=f"dep-{uuid.uuid4().hex[:12]}",
             agent=agent,
@@ -193,6 +199,8 @@ class FakeServices(LoopbackServer):
         )
         with self._lock:
             self._deployments.append(deployment)
+            if key is not None:
+                self._by_key[key] = deployment
         return deployment
 
     def _page(
@@ -262,13 +270,17 @@ class FakeServices(LoopbackServer):
             if problem is not None:
                 return _error(400, problem)
             deployment = self._record_deployment(
-                agent=body["agent"], version=body["version"], action_id=body["action_id"]
+                agent=body["agent"],
+                version=body["version"],
+                action_id=body["action_id"],
+                key=request.headers.get("idempotency-key"),
             )
             return JSONResponse(
                 status_code=202,
                 content={"deployment_id": deployment.deployment_id, "status": "accepted"},
             )
 
+        @app.get("/agents/{agent}/live")
         @app.get("/agents/{agent}/health")
         def health(agent: str) -> JSONResponse:
             """The version an agent serves now, always healthy."""

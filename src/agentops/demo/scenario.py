@@ -18,6 +18,7 @@ from sqlmodel import Session, select
 
 from agentops.actions import service as actions
 from agentops.agents import service as agents
+from agentops.agents.actors import Channel, person_actor
 from agentops.audit.service import iter_events, verify_chain
 from agentops.demo.fake_services import FakeServices
 from agentops.demo.reviewers import SimulatedReviewer
@@ -27,7 +28,7 @@ from agentops.review import service as review
 from agentops.review.rubric import register_rubric
 from agentops.store.db import make_engine
 from agentops.store.migrate import ensure_schema
-from agentops.store.models import Action, ActionStatus, Decision, Evaluation, Outcome
+from agentops.store.models import Action, ActionStatus, Decision, Evaluation, Outcome, Role
 from agentops.triggers.service import register_trigger_set
 
 DEMO_AGENT = "airline-assistant"
@@ -225,11 +226,10 @@ class Scenario:
         with Session(self.engine) as session:
             actions.decide(
                 session,
-                action_id=action_id,
-                approver_email=approver,  # type: ignore[arg-type]
+                action_id=action_id,  # type: ignore[arg-type]
+                actor=person_actor(session, email=approver, channel=Channel.cli),
                 decision=Decision.approve,
                 reason="evidence reviewed",
-                channel="demo",
             )
             session.commit()
         resume_waiting_run(flow_run_id=flow_run_id, action_id=action_id)  # type: ignore[arg-type]
@@ -264,11 +264,12 @@ class Scenario:
         with Session(self.engine) as session:
             agent = agents.get_agent(session, name=DEMO_AGENT)
             v3 = agents.ensure_version(session, agent=agent, version="v3", actor=RELEASE_MANAGER)
+            agents.ensure_person(session, email=RELEASE_MANAGER, role=Role.owner)
             action = actions.propose_redeploy(
                 session,
                 agent=agent,
                 version=v3,
-                actor=RELEASE_MANAGER,
+                actor=person_actor(session, email=RELEASE_MANAGER, channel=Channel.cli),
                 reason="v3 fixes the confirmation step that v2 skipped",
             )
             session.commit()

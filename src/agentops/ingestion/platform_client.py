@@ -9,7 +9,7 @@ from urllib.parse import quote
 import httpx
 
 from agentops.errors import AgentOpsError
-from agentops.http_client import ServiceClient, display_url, excerpt
+from agentops.http_client import ServiceClient, display_url
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 MAX_RETRY_AFTER_S = 5.0
@@ -38,7 +38,9 @@ class PlatformClient(ServiceClient):
         headers = {"Accept": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        super().__init__(base_url, timeout=timeout, transport=transport, headers=headers)
+        super().__init__(
+            base_url, timeout=timeout, transport=transport, headers=headers, secrets=[token]
+        )
         self.max_retries = max_retries
         self.backoff_s = backoff_s
 
@@ -90,13 +92,13 @@ class PlatformClient(ServiceClient):
         if response.status_code != 200:
             raise PlatformError(
                 f"the platform answered HTTP {response.status_code} for {url}: "
-                f"{excerpt(response.text)}"
+                f"{self._excerpt(response.text)}"
             )
         try:
             return response.json()
         except ValueError:
             raise PlatformError(
-                f"the platform sent a non-JSON response for {url}: {excerpt(response.text)}"
+                f"the platform sent a non-JSON response for {url}: {self._excerpt(response.text)}"
             ) from None
 
     def _get_with_retries(self, path: str, *, params: dict[str, str | int]) -> httpx.Response:

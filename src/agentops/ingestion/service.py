@@ -3,12 +3,13 @@
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import islice
 from typing import Any
 
 from sqlmodel import Session, col, select
 
+from agentops.agents.names import NAME_PATTERN
 from agentops.agents.service import ensure_version, require_own_version
 from agentops.audit.service import record_event
 from agentops.errors import RuleViolation
@@ -22,6 +23,7 @@ from agentops.ingestion.transcripts import (
 from agentops.store.models import Agent, AgentVersion, Conversation, utcnow
 
 CHUNK_SIZE = 500
+DEFAULT_FUTURE_SKEW = timedelta(minutes=5)
 REJECTIONS_IN_AUDIT = 20
 
 
@@ -96,24 +98,30 @@ def import_conversations(
     progress: Callable[[int], None] | None = None,
     source: str | None = None,
     escalation_tools: frozenset[str] = DEFAULT_ESCALATION_TOOLS,
+    max_future_skew: timedelta = DEFAULT_FUTURE_SKEW,
+    now: datetime | None = None,
 ) -> ImportReport:
     """Store good records for the agent, skip known ones, report bad ones; audit once.
 
-    A given `version` applies to every record; without one, each record's own
-    `agent_version` is used (registered as a candidate if new). After each chunk,
-    `progress` is called with the total number of records handled so far.
+    A given `version` applies to every record, and a record naming another version is
+    rejected; without one, each record's own `agent_version` is used (registered as a
+    candidate if new). A record dated more than `max_future_skew` after `now` is rejected:
+    one such date would otherwise move every time window past all real traffic. After each
+    chunk, `progress` is called with the total number of records handled so far.
     """
     if version is not None:
         require_own_version(agent, version)
     if default_started_at is not None and default_started_at.tzinfo is None:
         raise RuleViolation("default_started_at must be timezone-aware")
+    now = now or utcnow()
     importer = _Importer(
         session,
         agent=agent,
         version=version,
         actor=actor,
-        started_at=default_started_at or utcnow(),
+        started_at=default_started_at or now,
         escalation_tools=escalation_tools,
+        latest_allowed=now + max_future_skew,
     )
     handled = 0
     for chunk in _chunks(records, CHUNK_SIZE):
@@ -156,6 +164,7 @@ class _Importer:
         actor: str,
         started_at: datetime,
         escalation_tools: frozenset[str],
+        latest_allowed: datetime,
     ) -> None:
         self.session = session
         self.agent = agent
@@ -163,6 +172,7 @@ class _Importer:
         self.actor = actor
         self.started_at = started_at
         self.escalation_tools = escalation_tools
+        self.latest_allowed = latest_allowed
         self.report = ImportReport()
         self.seen_ids: set[str] = set()
         self.versions: dict[str, AgentVersion] = {}
@@ -202,10 +212,27 @@ class _Importer:
         try:
             if isinstance(raw, RecordError):
                 raise raw
-            return label, parse_record(raw, escalation_tools=self.escalation_tools)
+            record = parse_record(raw, escalation_tools=self.escalation_tools)
+            self._check_against_import(record)
+            return label, record
         except RecordError as exc:
             self.report.rejected.append(Rejection(label, exc.reason))
             return None
+
+    def _check_against_import(self, record: ConversationRecord) -> None:
+        named = record.agent_version
+        if named is not None and not NAME_PATTERN.fullmatch(named):
+            raise RecordError(f"agent_version {named[:80]!r} is not a plain version label")
+        if self.version is not None and named is not None and named != self.version.version:
+            raise RecordError(
+                f"agent_version {named!r} disagrees with the import's version "
+                f"{self.version.version!r}; import it separately with its own version"
+            )
+        if record.started_at is not None and record.started_at > self.latest_allowed:
+            raise RecordError(
+                f"started_at {record.started_at.isoformat()} is in the future "
+                f"(more than the allowed clock skew past {self.latest_allowed.isoformat()})"
+            )
 
     def _stored_ids(self, external_ids: list[str]) -> set[str]:
         if not external_ids:

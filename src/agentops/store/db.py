@@ -68,7 +68,11 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN")
+    immediate = connection.get_execution_options().get(IMMEDIATE_OPTION, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+IMMEDIATE_OPTION = "agentops_write_lock"
 
 
 @contextmanager
@@ -81,6 +85,17 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+@contextmanager
+def write_session(engine: Engine) -> Iterator[Session]:
+    """A session that takes the write lock up front, committing on success.
+
+    On SQLite, concurrent read-then-write transactions fail with "database is locked";
+    taking the lock first makes them queue instead (PostgreSQL relies on row locks).
+    """
+    with session_scope(engine.execution_options(**{IMMEDIATE_OPTION: True})) as session:
+        yield session
 
 
 @contextmanager

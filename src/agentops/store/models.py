@@ -17,6 +17,7 @@ class Role(StrEnum):
     owner = "owner"
     reviewer = "reviewer"
     manager = "manager"
+    admin = "admin"
 
 
 class VersionStatus(StrEnum):
@@ -59,6 +60,7 @@ class ActionStatus(StrEnum):
     executing = "executing"
     succeeded = "succeeded"
     failed = "failed"
+    cancelled = "cancelled"
 
 
 class Decision(StrEnum):
@@ -231,6 +233,8 @@ class Action(SQLModel, table=True):
     status: ActionStatus = Field(default=ActionStatus.proposed, index=True)
     evaluation_id: int | None = Field(default=None, foreign_key="evaluation.id")
     proposed_by: str
+    # None when the system proposed it (a trigger breach): no person can then self-approve.
+    proposed_by_id: int | None = Field(default=None, foreign_key="person.id")
     reason: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
     owner_deadline: datetime | None = None
@@ -240,6 +244,11 @@ class Action(SQLModel, table=True):
     decided_at: datetime | None = None
     executed_at: datetime | None = None
     outcome_detail: str | None = Field(default=None, sa_column=Column(Text))
+    # The same key on every retry lets the deployer recognise a repeated request.
+    idempotency_key: str | None = None
+    execution_started_at: datetime | None = None
+    # Why execution was refused although the status claimed otherwise (e.g. a forged approval).
+    flag: str | None = Field(default=None, sa_column=Column(Text))
 
 
 class Approval(SQLModel, table=True):
