@@ -1,7 +1,8 @@
 """Serve the agentops flows on their schedules from this machine: `python deployments/serve.py`.
 
-Sampling runs hourly and trigger evaluation every 15 minutes; rollback and redeploy
-have no schedule and are started by evaluate-triggers (or by hand) per action.
+Sampling runs hourly, trigger evaluation every 15 minutes and the action sweeper every
+minute; rollback and redeploy have no schedule and are started by evaluate-triggers (or by
+hand) per action.
 """
 
 import argparse
@@ -11,12 +12,13 @@ from flows.evaluate_triggers import evaluate_triggers
 from flows.redeploy_agent import redeploy_agent
 from flows.rollback_agent import rollback_agent
 from flows.sample_conversations import sample_conversations
+from flows.sweep_actions import sweep_actions
 
 ROLLBACK_DEPLOYMENT = "rollback-agent/on-demand"
 
 
 def build_deployments(*, agent: str, triggers_file: str | None) -> list[Any]:
-    """The four deployments, with the runbook's schedules, for one agent."""
+    """The five deployments, with the runbook's schedules, for one agent."""
     return [
         sample_conversations.to_deployment(
             name=f"{agent}-hourly", cron="5 * * * *", parameters={"agent_name": agent}
@@ -32,6 +34,7 @@ def build_deployments(*, agent: str, triggers_file: str | None) -> list[Any]:
         ),
         rollback_agent.to_deployment(name="on-demand"),
         redeploy_agent.to_deployment(name="on-demand"),
+        sweep_actions.to_deployment(name="every-minute", cron="* * * * *"),
     ]
 
 

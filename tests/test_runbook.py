@@ -222,11 +222,12 @@ def test_serve_defines_the_scheduled_deployments() -> None:
     deployments = module.build_deployments(agent=AGENT, triggers_file="t.yaml")
     by_name = {deployment.name: deployment for deployment in deployments}
     assert (
-        set(by_name) == {f"{AGENT}-hourly", f"{AGENT}-quarter-hourly", "on-demand"}
-        and len(deployments) == 4
+        set(by_name)
+        == {f"{AGENT}-hourly", f"{AGENT}-quarter-hourly", "on-demand", "every-minute"}
+        and len(deployments) == 5
     )
     crons = sorted(schedule.schedule.cron for d in deployments for schedule in (d.schedules or []))
-    assert crons == ["*/15 * * * *", "5 * * * *"]
+    assert crons == ["* * * * *", "*/15 * * * *", "5 * * * *"]
     evaluate = by_name[f"{AGENT}-quarter-hourly"]
     assert evaluate.parameters["rollback_deployment"] == module.ROLLBACK_DEPLOYMENT
 

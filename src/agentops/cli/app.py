@@ -17,6 +17,7 @@ from agentops.cli import (
     triggers_cmd,
 )
 from agentops.cli.common import USER_ERROR_EXIT, err_console, fail
+from agentops.cli.fake_services_cmd import fake_services
 from agentops.cli.import_cmd import import_file
 
 app = typer.Typer(
@@ -38,6 +39,7 @@ app.command("evaluate")(runbook_cmd.evaluate)
 app.command("approve")(actions_cmd.approve)
 app.command("reject")(actions_cmd.reject)
 app.command("sweep")(actions_cmd.sweep)
+app.command("fake-services")(fake_services)
 
 
 @app.command("demo")

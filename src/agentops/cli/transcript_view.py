@@ -66,6 +66,7 @@ def transcript_panel(
     """The transcript framed with a title line."""
     return Panel(
         render_transcript(messages, full=full, full_hint=full_hint),
-        title=printable(title),
+        # Panel reads a str title as markup: hand it a Text instead.
+        title=Text(printable(title)),
         title_align="left",
     )

@@ -51,8 +51,11 @@ def _error(status: int, detail: str) -> JSONResponse:
 class LoopbackServer:
     """Serves an ASGI app with uvicorn on 127.0.0.1, on a free port, from a daemon thread."""
 
-    def __init__(self, app: FastAPI, *, thread_name: str = "agentops-loopback") -> None:
+    def __init__(
+        self, app: FastAPI, *, thread_name: str = "agentops-loopback", port: int = 0
+    ) -> None:
         self.app = app
+        self.port = port
         self.thread_name = thread_name
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -71,7 +74,7 @@ class LoopbackServer:
             raise RuntimeError(f"{type(self).__name__} is already running")
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
+        sock.bind(("127.0.0.1", self.port))
         host, port = sock.getsockname()
         config = uvicorn.Config(
             self.app, log_level="warning", access_log=False, log_config=None, lifespan="off"
@@ -125,7 +128,9 @@ class LoopbackServer:
 class FakeServices(LoopbackServer):
     """The fake platform and deployer: one FastAPI app in a background uvicorn thread."""
 
-    def __init__(self, *, token: str | None = None, rollout_delay_s: float = 0.3) -> None:
+    def __init__(
+        self, *, token: str | None = None, rollout_delay_s: float = 0.3, port: int = 0
+    ) -> None:
         if rollout_delay_s < 0:
             raise ValueError("rollout_delay_s must not be negative")
         self.token = token
@@ -136,7 +141,7 @@ class FakeServices(LoopbackServer):
         self._initial_versions: dict[str, str] = {}
         self._deployments: list[Deployment] = []
         self._by_key: dict[str, Deployment] = {}
-        super().__init__(self._build_app(), thread_name="agentops-fake-services")
+        super().__init__(self._build_app(), thread_name="agentops-fake-services", port=port)
 
     # --- platform state ----------------------------------------------------------------
 

@@ -1,0 +1,196 @@
+"""Every CLI command against hostile input: one clear line, a non-zero exit, nothing changed."""
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from agentops.cli.app import run
+from factories import BACKUP, OWNER, degraded_fleet
+
+HUGE = "99999999999999999999"
+MARKUP = "[/]"
+ESCAPE = "\x1b[2J\x1b]0;owned\x07"
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, str]:
+    """Junk files of every kind a user might hand over by mistake."""
+    binary = tmp_path / "junk.json"
+    binary.write_bytes(b"\x00\x01\xff\xfe binary junk")
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    broken_yaml = tmp_path / "broken.yaml"
+    broken_yaml.write_text("triggers: [unclosed\n  - {\n")
+    all_bad = tmp_path / "all_bad.jsonl"
+    all_bad.write_text('{"id": "x", "messages": []}\n')
+    markup_yaml = tmp_path / "markup.yaml"
+    markup_yaml.write_text(f"name: '{MARKUP}'\nversion: {HUGE}\ncriteria: {ESCAPE!r}\n")
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    return {
+        "binary": str(binary),
+        "empty": str(empty),
+        "broken_yaml": str(broken_yaml),
+        "all_bad": str(all_bad),
+        "markup_yaml": str(markup_yaml),
+        "folder": str(folder),
+        "missing": str(tmp_path / "nope.jsonl"),
+    }
+
+
+def owned_by(owner: str) -> list[str]:
+    """Register-command options with this owner and the usual backup."""
+    return ["--owner", owner, "--backup", BACKUP]
+
+
+AS_OWNER = ["--as", OWNER, "--reason", "x"]
+NEW_PEOPLE = ["--owner", "a@x.io", "--backup", "b@x.io"]
+HOSTILE: list[tuple[str, list[str]]] = [
+    ("agents show markup", ["agents", "show", MARKUP]),
+    ("agents show escape", ["agents", "show", ESCAPE]),
+    ("agents register markup name", ["agents", "register", f"x{MARKUP}", *NEW_PEOPLE]),
+    ("agents register control name", ["agents", "register", "x\x07y", *NEW_PEOPLE]),
+    ("agents register markup email", ["agents", "register", "ok", *owned_by(f"{MARKUP}@x.io")]),
+    ("agents register escape email", ["agents", "register", "ok", *owned_by(f"a{ESCAPE}@x.io")]),
+    ("agents register same people", ["agents", "register", "ok", *owned_by(BACKUP)]),
+    ("agents add-version markup", ["agents", "add-version", "airline", f"v{MARKUP}"]),
+    ("agents add-version huge label", ["agents", "add-version", "airline", "v" * 500]),
+    ("agents add-version unknown agent", ["agents", "add-version", MARKUP, "v9"]),
+    ("import binary", ["import", "{binary}", "--agent", "airline", "--version", "v2"]),
+    ("import empty", ["import", "{empty}", "--agent", "airline", "--version", "v2"]),
+    ("import folder", ["import", "{folder}", "--agent", "airline", "--version", "v2"]),
+    ("import missing", ["import", "{missing}", "--agent", "airline", "--version", "v2"]),
+    ("import unknown agent", ["import", "{empty}", "--agent", MARKUP, "--version", "v2"]),
+    ("import markup version", ["import", "{binary}", "--agent", "airline", "--version", MARKUP]),
+    ("sample inf hours", ["sample", "airline", "--hours", "inf"]),
+    ("sample nan hours", ["sample", "airline", "--hours", "nan"]),
+    ("sample negative hours", ["sample", "airline", "--hours", "-1"]),
+    ("sample huge hours", ["sample", "airline", "--hours", "1e308"]),
+    ("sample huge max", ["sample", "airline", "--max", HUGE]),
+    ("sample negative seed", ["sample", "airline", "--seed", "-1"]),
+    ("sample far future end", ["sample", "airline", "--end", "2999-01-01"]),
+    ("sample end at year one", ["sample", "airline", "--end", "0001-01-01", "--hours", "100"]),
+    ("sample junk end", ["sample", "airline", "--end", "tomorrow-ish"]),
+    ("evaluate markup", ["evaluate", MARKUP]),
+    ("rubric add binary", ["rubric", "add", "{binary}"]),
+    ("rubric add broken", ["rubric", "add", "{broken_yaml}"]),
+    ("rubric add markup", ["rubric", "add", "{markup_yaml}"]),
+    ("rubric add folder", ["rubric", "add", "{folder}"]),
+    ("triggers check binary", ["triggers", "check", "{binary}"]),
+    ("triggers check broken", ["triggers", "check", "{broken_yaml}"]),
+    ("triggers register markup", ["triggers", "register", "{markup_yaml}"]),
+    ("triggers register missing", ["triggers", "register", "{missing}"]),
+    ("review next markup reviewer", ["review", "next", "--as", f"{MARKUP}@x.io"]),
+    ("review next unknown agent", ["review", "next", "--as", "r@x.io", "--agent", MARKUP]),
+    ("review submit huge id", ["review", "submit", HUGE, "--as", "r@x.io"]),
+    ("review submit zero", ["review", "submit", "0", "--as", "r@x.io"]),
+    ("review submit unknown item", ["review", "submit", "7", "--as", "r@x.io"]),
+    ("review show negative", ["review", "show", "-5"]),
+    ("review status unknown agent", ["review", "status", "--agent", ESCAPE]),
+    ("actions show huge", ["actions", "show", HUGE]),
+    ("actions show inf", ["actions", "show", "inf"]),
+    ("actions show unknown", ["actions", "show", "2147483647"]),
+    ("actions list bad status", ["actions", "list", "--status", MARKUP]),
+    ("actions list unknown agent", ["actions", "list", "--agent", MARKUP]),
+    ("actions run huge", ["actions", "run", HUGE]),
+    ("actions run unknown", ["actions", "run", "99", "--deployer-url", "http://127.0.0.1:9"]),
+    ("actions request unknown", ["actions", "request", "99"]),
+    ("actions cancel no reason", ["actions", "cancel", "99", "--as", OWNER, "--reason", ""]),
+    ("actions redeploy markup version", ["actions", "redeploy", "airline", MARKUP, *AS_OWNER]),
+    ("actions redeploy unknown agent", ["actions", "redeploy", ESCAPE, "v1", *AS_OWNER]),
+    ("approve huge", ["approve", HUGE, "--as", OWNER]),
+    ("approve unknown action", ["approve", "42", "--as", OWNER]),
+    ("approve no identity", ["approve", "1"]),
+    ("reject empty reason", ["reject", "42", "--as", BACKUP, "--reason", ""]),
+    ("audit log zero", ["audit", "log", "--limit", "0"]),
+    ("audit log huge", ["audit", "log", "--limit", HUGE]),
+    ("audit export folder", ["audit", "export", "-o", "{folder}"]),
+    ("audit export bad format", ["audit", "export", "-o", "{missing}", "--format", MARKUP]),
+    ("demo negative seed", ["demo", "--seed", "-1"]),
+    ("unknown command", ["bogus", MARKUP]),
+    ("unknown option", ["agents", "list", "--colour", ESCAPE]),
+]
+
+
+def snapshot(engine: Engine) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every table, to prove a refused command changed nothing."""
+    with engine.connect() as connection:
+        tables = sorted(inspect(connection).get_table_names())
+        return {
+            table: sorted(
+                tuple(map(str, row))
+                for row in connection.execute(text(f'SELECT * FROM "{table}"'))
+            )
+            for table in tables
+        }
+
+
+@pytest.fixture
+def populated(engine: Engine) -> Engine:
+    with Session(engine) as session:
+        degraded_fleet(session)
+        session.commit()
+    return engine
+
+
+@pytest.mark.parametrize(("case", "argv"), HOSTILE, ids=[case for case, _ in HOSTILE])
+def test_hostile_input_gets_one_clear_line_and_changes_nothing(
+    case: str,
+    argv: list[str],
+    populated: Engine,
+    files: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("AGENTOPS_USER_EMAIL", raising=False)
+    before = snapshot(populated)
+    code = run([arg.format(**files) if arg.startswith("{") else arg for arg in argv])
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert code != 0, f"{case}: exit 0\n{captured.out}"
+    assert "Traceback" not in captured.err + captured.out
+    assert len(lines) == 1, f"{case}: expected one line on stderr, got {lines}"
+    assert lines[0].startswith("error: ")
+    assert "\x1b" not in captured.err and "\x07" not in captured.err
+    assert snapshot(populated) == before, f"{case} changed the database"
+
+
+def test_an_import_where_every_record_is_rejected_fails_and_stores_nothing(
+    populated: Engine, files: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = snapshot(populated)
+    code = run(["import", files["all_bad"], "--agent", "airline", "--version", "v2"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "rejected line 1" in err and "every record was rejected" in err
+    assert snapshot(populated) == before
+
+
+def test_markup_and_escapes_stored_by_a_platform_print_as_plain_text(
+    populated: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A conversation id or transcript with markup or escapes must not crash or reach the tty."""
+    record = (
+        '{"id": "c[/]1\\u001b[31m", "started_at": "2026-11-01T10:00:00Z", '
+        '"messages": [{"role": "user", "content": "hi [bold]there\\u001b]0;pwned\\u0007"}, '
+        '{"role": "assistant", "content": "' + "long answer " * 200 + '"}]}\n'
+    )
+    path = tmp_path / "hostile.jsonl"
+    path.write_text(record)
+    assert run(["import", str(path), "--agent", "airline", "--version", "v2"]) == 0
+    rubric = Path(__file__).resolve().parents[1] / "deployments" / "rubric.example.yaml"
+    assert run(["rubric", "add", str(rubric)]) == 0
+    assert run(["sample", "airline", "--end", "2026-11-01T11:00:00Z", "--hours", "2"]) == 0
+    capsys.readouterr()
+    assert run(["review", "next", "--as", "rita@x.io"]) == 0
+    shown = capsys.readouterr().out
+    assert "c[/]1" in shown and "hi [bold]there" in shown
+    assert "\x1b" not in shown and "\x07" not in shown
+    assert "whole: agentops review show 1 --full" in shown
+    assert run(["review", "show", "1", "--full"]) == 0
+    whole = capsys.readouterr().out
+    assert whole.count("long answer") > shown.count("long answer")
+    assert run(["audit", "log"]) == 0 and run(["agents", "list"]) == 0
