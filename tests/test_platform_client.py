@@ -47,7 +47,7 @@ class FakePlatform:
         if handler.headers.get("Authorization") != f"Bearer {TOKEN}":
             return 401, b'{"detail": "bad token"}'
         if self.fail_next:
-            return self.fail_next.pop(0), b'{"detail": "try later"}'
+            return self.fail_next.pop(0), self.raw_body or b'{"detail": "try later"}'
         if self.raw_body is not None:
             return 200, self.raw_body
         if url.path != "/api/agents/airline/conversations":
@@ -184,3 +184,24 @@ def test_naive_window_bounds_are_refused(platform: tuple[FakePlatform, str]) -> 
     _, base_url = platform
     with client(base_url) as api, pytest.raises(PlatformError, match="timezone-aware"):
         list(api.iter_conversations(agent="airline", since=datetime(2024, 5, 15)))
+
+
+@pytest.mark.parametrize(
+    "echo",
+    [
+        f"upstream said: bad request from Bearer {TOKEN}",
+        json.dumps({"detail": "invalid", "access_token": TOKEN}),
+        f"token={TOKEN}&retry=false",
+    ],
+)
+def test_a_token_echoed_by_the_platform_never_reaches_errors_or_logs(
+    platform: tuple[FakePlatform, str], echo: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake, base_url = platform
+    fake.raw_body = echo.encode()
+    fake.fail_next = [400]
+    with client(base_url) as api, pytest.raises(PlatformError) as failed:
+        list(api.iter_conversations(agent="airline"))
+    assert "HTTP 400" in str(failed.value)
+    assert TOKEN not in str(failed.value) and "***" in str(failed.value)
+    assert TOKEN not in caplog.text

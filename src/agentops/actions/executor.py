@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from agentops.actions.deployer import Deployer, DeployerError, LiveState
+from agentops.actions.deployer import Deployer, DeployerError, DeployerTimeout, LiveState
 from agentops.actions.service import (
     ExecutionRefused,
     get_action,
@@ -59,12 +59,7 @@ def execute_approved(
             actor=actor,
         )
     try:
-        deployment_id = deployer.deploy(
-            agent=plan.agent,
-            version=plan.target,
-            action_id=plan.action_id,
-            idempotency_key=plan.idempotency_key,
-        )
+        deployment = _deploy(deployer, plan)
         health = deployer.wait_until_healthy(
             agent=plan.agent, version=plan.target, timeout_s=health_timeout_s
         )
@@ -76,19 +71,29 @@ def execute_approved(
         raise
     if health.healthy:
         return _finish(
-            engine,
-            plan,
-            succeeded=True,
-            detail=f"deployment {deployment_id}: {health.detail}",
-            actor=actor,
+            engine, plan, succeeded=True, detail=f"{deployment}: {health.detail}", actor=actor
         )
     return reconcile(
         engine,
         action_id=action_id,
         deployer=deployer,
-        problem=f"deployment {deployment_id}: {health.detail}",
+        problem=f"{deployment}: {health.detail}",
         health_timeout_s=health_timeout_s,
     )
+
+
+def _deploy(deployer: Deployer, plan: DeploymentPlan) -> str:
+    """Post the deployment once; a timed-out post may still roll out, so health decides."""
+    try:
+        deployment_id = deployer.deploy(
+            agent=plan.agent,
+            version=plan.target,
+            action_id=plan.action_id,
+            idempotency_key=plan.idempotency_key,
+        )
+    except DeployerTimeout as exc:
+        return f"deployment of unknown id ({exc})"
+    return f"deployment {deployment_id}"
 
 
 def reconcile(

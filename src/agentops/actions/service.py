@@ -580,7 +580,10 @@ def rollback_obstacle(session: Session, *, agent: Agent, from_version: AgentVers
         )
     pending = open_action_for(session, agent=agent)
     if pending is not None:
-        return f"action #{pending.id} ({pending.kind}) is already {pending.status}"
+        return (
+            f"action #{pending.id} ({pending.kind}) is already {pending.status}: "
+            f"see `agentops actions show {pending.id}` for how it moves on"
+        )
     return None
 
 

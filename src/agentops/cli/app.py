@@ -19,6 +19,7 @@ from agentops.cli import (
 from agentops.cli.common import USER_ERROR_EXIT, err_console, fail
 from agentops.cli.fake_services_cmd import fake_services
 from agentops.cli.import_cmd import import_file
+from agentops.cli.serve_cmd import serve
 
 app = typer.Typer(
     help="Keep live AI agents healthy: review queues, written triggers, gated rollbacks, audit.",
@@ -40,6 +41,7 @@ app.command("approve")(actions_cmd.approve)
 app.command("reject")(actions_cmd.reject)
 app.command("sweep")(actions_cmd.sweep)
 app.command("fake-services")(fake_services)
+app.command("serve")(serve)
 
 
 @app.command("demo")
