@@ -110,6 +110,11 @@ HOSTILE: list[tuple[str, list[str]]] = [
     ("audit export folder", ["audit", "export", "-o", "{folder}"]),
     ("audit export bad format", ["audit", "export", "-o", "{missing}", "--format", MARKUP]),
     ("demo negative seed", ["demo", "--seed", "-1"]),
+    ("sweep junk option", ["sweep", "--deployer", MARKUP]),
+    ("fake-services huge port", ["fake-services", "--port", HUGE]),
+    ("fake-services bad live", ["fake-services", "--port", "8799", "--live", MARKUP]),
+    ("serve port zero", ["serve", "--port", "0"]),
+    ("db upgrade extra argument", ["db", "upgrade", ESCAPE]),
     ("unknown command", ["bogus", MARKUP]),
     ("unknown option", ["agents", "list", "--colour", ESCAPE]),
 ]

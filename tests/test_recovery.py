@@ -275,7 +275,12 @@ def test_gate_killed_while_waiting_is_swept_and_the_agent_can_roll_back_again(
         ) as gate:
 
             def gate_paused() -> bool:
+                """The action waits and Prefect has the gate's run paused."""
                 action = read_action(engine, action_id)
+                assert action.status in {
+                    ActionStatus.proposed,
+                    ActionStatus.awaiting_approval,
+                }, f"the gate moved on before it could be killed: {action.status}"
                 return (
                     action.status == ActionStatus.awaiting_approval
                     and action.flow_run_id is not None
@@ -295,11 +300,9 @@ def test_gate_killed_while_waiting_is_swept_and_the_agent_can_roll_back_again(
         assert flow_run_paused(waiting.flow_run_id)  # Prefect still thinks it is waiting
         assert event_kinds(engine, action_id) == ["action.proposed", "approval.requested"]
 
-        with child(
-            [*CLI, "sweep"], env=child_env(database_url), workdir=tmp_path, name="sweep"
-        ) as sweeper:
-            assert sweeper.process.wait(timeout=30) == 0, sweeper.logs()
-            output = sweeper.out.read_text()
+        swept = CliRunner().invoke(app, ["sweep"], env={"COLUMNS": "200"})
+        assert swept.exit_code == 0, swept.output
+        output = swept.stdout
         assert f"escalated: action {action_id}" in output
         assert f"expired: action {action_id}" in output
         assert not sweep(engine, deployer=None, deploy_timeout_s=600).changed  # nothing left

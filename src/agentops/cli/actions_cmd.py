@@ -219,25 +219,13 @@ def sweep(
     ),
 ) -> None:
     """Escalate, expire and reconcile actions from their stored deadlines (safe to repeat)."""
-    from agentops.actions.sweeper import sweep as sweep_actions
-    from agentops.bootstrap import make_deployer
+    from agentops.bootstrap import sweep_with_settings
     from agentops.store.db import engine_scope
     from agentops.store.migrate import ensure_schema
 
-    settings = get_settings()
-    deployer = make_deployer(settings, url=deployer_url)
     with engine_scope() as engine:
         ensure_schema(engine)
-        try:
-            report = sweep_actions(
-                engine,
-                deployer=deployer,
-                deploy_timeout_s=settings.deploy_timeout_s,
-                health_timeout_s=settings.health_timeout_s,
-            )
-        finally:
-            if deployer is not None:
-                deployer.close()
+        report = sweep_with_settings(engine, deployer_url=deployer_url)
     for label, ids in (("escalated", report.escalated), ("expired", report.expired)):
         if ids:
             console.print(f"{label}: " + ", ".join(f"action {n}" for n in ids))
