@@ -19,7 +19,9 @@ def sweep_actions(deployer_url: str | None = None) -> dict[str, Any]:
     summary = {
         "escalated": report.escalated,
         "expired": report.expired,
+        "executed": report.executed,
         "reconciled": report.reconciled,
+        "followed": report.followed,
         "unsettled": report.unsettled,
         "approved_not_run": report.approved_not_run,
     }

@@ -39,6 +39,7 @@ def sweep_with_settings(
             deployer=deployer,
             deploy_timeout_s=settings.deploy_timeout_s,
             health_timeout_s=settings.health_timeout_s,
+            run_approved_after_s=settings.run_approved_after_s,
         )
     finally:
         if deployer is not None:

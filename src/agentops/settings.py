@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     # An execution older than this is reconciled with the deployer by the sweeper.
     deploy_timeout_s: int = Field(default=600, gt=0, le=DAY_S)
     max_future_skew_s: int = Field(default=300, ge=0, le=DAY_S)
+    # An approval whose gate never ran it is executed by the sweeper after this long.
+    run_approved_after_s: int = Field(default=300, ge=0, le=DAY_S)
 
 
 @lru_cache

@@ -441,7 +441,7 @@ def record_execution(
             session, agent=agent, version=to_version, actor=actor.label, previous_status=replaced
         )
     elif observed_live is not None:
-        _follow_deployer(session, agent=agent, observed=observed_live, actor=actor)
+        follow_deployer(session, agent=agent, observed=observed_live, actor=actor)
     action.status = ActionStatus.succeeded if succeeded else ActionStatus.failed
     action.executed_at = utcnow()
     action.outcome_detail = _safe_detail(detail)
@@ -477,6 +477,17 @@ def stale_executing(session: Session, *, older_than: datetime) -> list[Action]:
     )
 
 
+def approved_before(session: Session, *, cutoff: datetime) -> list[Action]:
+    """Approved actions decided before the cut-off and still not run."""
+    return list(
+        session.exec(
+            select(Action)
+            .where(Action.status == ActionStatus.approved, col(Action.decided_at) <= cutoff)
+            .order_by(col(Action.id))
+        )
+    )
+
+
 def undecided_actions(session: Session) -> list[Action]:
     """Actions waiting for a decision, whose deadlines the sweeper watches."""
     return list(
@@ -488,26 +499,64 @@ def undecided_actions(session: Session) -> list[Action]:
     )
 
 
-def _follow_deployer(session: Session, *, agent: Agent, observed: str, actor: Actor) -> None:
+def follow_deployer(session: Session, *, agent: Agent, observed: str, actor: Actor) -> bool:
+    """Make the store's live version the one the deployer serves; True if the store changed.
+
+    An observed version the store does not know is audited once, not adopted.
+    """
     current = live_version(session, agent=agent)
     if current is not None and current.version == observed:
-        return
+        return False
     version = session.exec(
         select(AgentVersion).where(
             AgentVersion.agent_id == agent.id, AgentVersion.version == observed
         )
     ).first()
     if version is None:
-        record_event(
-            session,
-            actor=actor.label,
-            kind="deployer.unknown_version",
-            entity_type="agent",
-            entity_id=agent.id,
-            payload={"agent": agent.name, "observed_live": observed},
+        _note_unknown_version(session, agent=agent, observed=observed, actor=actor)
+        return False
+    set_live(
+        session,
+        agent=agent,
+        version=version,
+        actor=actor.label,
+        previous_status=_replaced_status(session, agent=agent, version=version),
+    )
+    return True
+
+
+def _note_unknown_version(session: Session, *, agent: Agent, observed: str, actor: Actor) -> None:
+    last = session.exec(
+        select(AuditEvent)
+        .where(
+            AuditEvent.kind == "deployer.unknown_version",
+            AuditEvent.entity_type == "agent",
+            AuditEvent.entity_id == str(agent.id),
         )
-        return
-    set_live(session, agent=agent, version=version, actor=actor.label)
+        .order_by(col(AuditEvent.seq).desc())
+    ).first()
+    if last is not None and last.payload.get("observed_live") == observed:
+        return  # already on the trail; a sweep every minute must not repeat it
+    record_event(
+        session,
+        actor=actor.label,
+        kind="deployer.unknown_version",
+        entity_type="agent",
+        entity_id=agent.id,
+        payload={"agent": agent.name, "observed_live": observed},
+    )
+
+
+def _replaced_status(session: Session, *, agent: Agent, version: AgentVersion) -> VersionStatus:
+    """What the version being replaced becomes: rolled back if a rollback brought this one."""
+    latest = session.exec(
+        select(Action)
+        .where(Action.agent_id == agent.id, Action.to_version_id == version.id)
+        .order_by(col(Action.id).desc())
+    ).first()
+    if latest is not None and latest.kind == ActionKind.rollback:
+        return VersionStatus.rolled_back
+    return VersionStatus.retired
 
 
 def _safe_detail(detail: str) -> str:

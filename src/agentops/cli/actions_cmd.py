@@ -229,8 +229,12 @@ def sweep(
     for label, ids in (("escalated", report.escalated), ("expired", report.expired)):
         if ids:
             console.print(f"{label}: " + ", ".join(f"action {n}" for n in ids))
+    for action_id, outcome in report.executed.items():
+        console.print(f"ran approved action {action_id} left behind: {outcome}")
     for action_id, status in report.reconciled.items():
         console.print(f"reconciled with the deployer: action {action_id} is {status}")
+    for agent, version in report.followed.items():
+        console.print(f"{agent}: the store now follows the deployer, {version} is live")
     for action_id, why in report.unsettled.items():
         warn(f"action {action_id} is still executing: {why}")
     for action_id in report.approved_not_run:
