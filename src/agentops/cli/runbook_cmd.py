@@ -1,6 +1,7 @@
 """`agentops sample` and `agentops evaluate`: the scheduled steps, run once by hand."""
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -55,7 +56,12 @@ def sample(
 
 
 @user_errors
-def evaluate(agent: str = typer.Argument(..., help="Agent to evaluate.")) -> None:
+def evaluate(
+    agent: str = typer.Argument(..., help="Agent to evaluate."),
+    explain: bool = typer.Option(
+        False, "--explain", help="Show each chart: value, threshold, change point, history."
+    ),
+) -> None:
     """Evaluate the live version on the registered triggers; a breach proposes a rollback."""
     with store_session() as session:
         target = agents.get_agent(session, name=agent)
@@ -73,7 +79,11 @@ def evaluate(agent: str = typer.Argument(..., help="Agent to evaluate.")) -> Non
         not_proposed = report.not_proposed_reason
         known_good = report.marked_known_good
         breached = bool(report.breached)
+        details = [(e.trigger_name, dict(e.evidence)) for e in report.evaluations]
     console.print(table)
+    if explain:
+        for name, evidence in details:
+            _explain(name, evidence)
     if known_good:
         console.print(f"{version.version} passed every trigger and is now the last known good.")
     if action_id is not None:
@@ -84,3 +94,34 @@ def evaluate(agent: str = typer.Argument(..., help="Agent to evaluate.")) -> Non
     elif breached:
         err_console.print(f"[bold red]breach, but no rollback was proposed:[/] {not_proposed}")
         raise typer.Exit(1)
+
+
+def _explain(name: str, evidence: dict[str, Any]) -> None:
+    """Why a trigger said what it said: its charts and the statistic over time."""
+    charts = evidence.get("charts")
+    if not charts:
+        return
+    unit = evidence.get("unit", "observations")
+    console.print(
+        f"\n[bold]{name}[/]: {evidence.get('observations', 0)} {unit}, "
+        f"{evidence.get('events', 0)} {evidence.get('event', 'event')}s; "
+        f"highest chart over time (a full block is the threshold):",
+        highlight=False,
+    )
+    console.print(f"  {evidence.get('sparkline') or '(no data yet)'}", highlight=False)
+    table = Table(
+        "chart tuned to", "value / threshold (nats)", "change point", f"{unit} since",
+        f"{evidence.get('event', 'event')}s since", "ids since (first 5)",
+    )
+    for chart in charts:
+        change = chart["change_point"]
+        ids = chart["event_ids_since_change"]
+        table.add_row(
+            f"{chart['degraded_rate']:.1%}",
+            f"{chart['value']:.2f} / {chart['threshold']:.2f}",
+            f"#{change}" if change else "at zero",
+            str(chart["since_change"]),
+            str(chart["events_since_change"]),
+            ", ".join(str(i) for i in ids[:5]) + (" …" if len(ids) > 5 else ""),
+        )
+    console.print(table)

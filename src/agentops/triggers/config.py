@@ -104,6 +104,8 @@ class _TriggerBase(_Strict):
     # With a measured rate: how much data it needs, and how sure the promise must be.
     min_healthy_samples: int = Field(default=1000, gt=0)
     guarantee: float = Field(default=0.90, ge=0.5, lt=1)
+    # Only for `triggers check` on a measured rate: the rate you expect it to come out at.
+    expected_healthy_rate: float | None = Field(default=None, gt=0, lt=1)
     degraded_rates: list[float] = Field(min_length=2, max_length=2)
     false_alarm_every: int | str
 

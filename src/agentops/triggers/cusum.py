@@ -37,8 +37,8 @@ BANK_SPACING = 1.71
 BANK_FACTOR = {1: 1.0, 2: 1.55, 3: 1.9, 4: 2.35, 5: 2.8, 6: 2.85, 7: 2.95, 8: 3.1}
 MAX_CHARTS = max(BANK_FACTOR)
 # Lattice resolution: a chart has at most about this many states below its threshold.
-TARGET_STATES = 700
-MAX_STATES = 4000
+TARGET_STATES = 500
+MAX_STATES = 1500
 
 
 @dataclass(frozen=True)
@@ -104,15 +104,20 @@ def lattice(
     """Integer increments (up, down) and the unit (nats per step) closest to the true ratio."""
     ratio = up_nats / down_nats
     most_down = max(1, math.floor(TARGET_STATES * down_nats / expected_threshold))
-    best: tuple[float, int] | None = None
+    best: tuple[float, int, int] | None = None
     for down in range(1, most_down + 1):
-        up = max(1, round(ratio * down))
-        error = abs(up / down - ratio) / ratio
-        if best is None or error < best[0] - 1e-12:
-            best = (error, down)
+        for up in {max(1, math.floor(ratio * down)), max(1, math.ceil(ratio * down))}:
+            # A common divisor would make the lattice coarser than it looks, and the
+            # interval can only move by a whole (coarse) step: what counts is the real
+            # step in nats. The ratio's rounding matters ten times less for the delay.
+            step = down_nats / (down // math.gcd(up, down))
+            score = 0.1 * abs(up / down - ratio) / ratio + step
+            if best is None or score < best[0]:
+                best = (score, up, down)
     assert best is not None
-    down = best[1]
-    up = max(1, round(ratio * down))
+    _, up, down = best
+    divisor = math.gcd(up, down)
+    up, down = up // divisor, down // divisor
     # The unit keeps the non-event step exact; the event step carries the rounding.
     return up, down, down_nats / down
 
@@ -153,25 +158,40 @@ def design_chart(
     up_nats, down_nats = llr_steps(healthy_rate, degraded_rate)
     expected = max(1.0, math.log(target))
     up, down, unit = lattice(up_nats, down_nats, expected_threshold=expected)
-    threshold = _smallest_threshold(up=up, down=down, rate=calibrated_rate, target=target)
+    threshold = _smallest_threshold(
+        up=up, down=down, unit=unit, rate=calibrated_rate, target=target
+    )
     interval = _cached_run_length(up, down, threshold, calibrated_rate)
     return ChartDesign(healthy_rate, degraded_rate, up, down, unit, threshold, interval)
 
 
-def _smallest_threshold(*, up: int, down: int, rate: float, target: float) -> int:
+def _smallest_threshold(*, up: int, down: int, unit: float, rate: float, target: float) -> int:
     def arl(threshold: int) -> float:
         return _cached_run_length(up, down, threshold, rate)
 
-    # The run length grows about exponentially in the threshold: bracket by doubling, then
-    # bisect on the integers, so the answer is exact whatever the guess.
-    low, high = 0, max(up, down, 1)
-    while arl(high) < target:
-        low, high = high, high * 2
-        if high > MAX_STATES:
-            raise ValueError(
-                f"a false-alarm interval of {target:,.0f} needs a chart too fine to solve; "
-                "choose a shorter interval or degraded rates further from the healthy rate"
-            )
+    # The run length grows about exponentially in the threshold. Start a little under
+    # Wald's bound ln(target), gallop to a bracket, then bisect on the integers: the
+    # answer is exact whatever the guess; a good guess only saves solves.
+    guess = min(MAX_STATES, max(1, int(0.8 * math.log(target) / unit)))
+    step = max(1, guess // 16)
+    if arl(guess) >= target:
+        high = guess
+        low = max(0, high - step)
+        while low > 0 and arl(low) >= target:
+            high, step = low, step * 2
+            low = max(0, high - step)
+    else:
+        low = guess
+        high = low + step
+        while arl(high) < target:
+            low, step = high, step * 2
+            high = low + step
+            if high > MAX_STATES:
+                raise ValueError(
+                    f"a false-alarm interval of {target:,.0f} needs a chart too fine to "
+                    "solve; choose a shorter interval or degraded rates further from the "
+                    "healthy rate"
+                )
     while high - low > 1:
         middle = (low + high) // 2
         if arl(middle) >= target:
@@ -219,6 +239,48 @@ def design_bank(
         for rate in rates
     )
     return BankDesign(healthy_rate, at, target, charts)
+
+
+def design_measured_bank(
+    *,
+    successes: int,
+    n: int,
+    guarantee: float,
+    degraded_low: float,
+    degraded_high: float,
+    target: float,
+) -> BankDesign:
+    """A bank for a healthy rate counted on n observations, keeping its promise anyway.
+
+    The threshold is calibrated at the rate's one-sided upper bound. The charts' own
+    reference rate is the estimate or the bound, whichever detects the middle of the
+    degraded range sooner: far below the bound, charts built on the estimate would drift
+    up under the bound and need a very high threshold.
+    """
+    estimate = estimated_healthy_rate(successes, n)
+    upper = rate_upper_bound(successes, n, confidence=guarantee)
+    middle = math.sqrt(degraded_low * degraded_high)
+    best: BankDesign | None = None
+    problem = f"the healthy rate's upper bound {upper:.4g} is not below the degraded rates"
+    for reference in (estimate, upper):
+        if reference >= degraded_high:
+            continue
+        try:
+            bank = design_bank(
+                healthy_rate=reference,
+                degraded_low=degraded_low,
+                degraded_high=degraded_high,
+                target=target,
+                calibrated_rate=upper,
+            )
+        except ValueError as exc:
+            problem = str(exc)
+            continue
+        if best is None or bank.delay_bound(middle) < best.delay_bound(middle):
+            best = bank
+    if best is None:
+        raise ValueError(problem)
+    return best
 
 
 def binomial_cdf(successes: int, n: int, rate: float) -> float:

@@ -39,6 +39,7 @@ from agentops.triggers.config import (
 from agentops.triggers.cusum import (
     BankDesign,
     design_bank,
+    design_measured_bank,
     estimated_healthy_rate,
     rate_upper_bound,
 )
@@ -280,20 +281,29 @@ def start_state(
     before: datetime,
 ) -> TriggerState:
     """Calibrate a fresh bank for the trigger on this version."""
-    if trigger.healthy_rate is not None:
-        healthy = Healthy(trigger.healthy_rate, trigger.healthy_rate, "stated")
-    else:
-        healthy = measured_healthy(
-            session, trigger=trigger, agent=agent, version=version, before=before
-        )
+    target = triggers.observations(trigger)
     try:
-        bank = design_bank(
-            healthy_rate=healthy.rate,
-            degraded_low=trigger.degraded_low,
-            degraded_high=trigger.degraded_high,
-            target=triggers.observations(trigger),
-            calibrated_rate=healthy.calibrated_rate,
-        )
+        if trigger.healthy_rate is not None:
+            healthy = Healthy(trigger.healthy_rate, trigger.healthy_rate, "stated")
+            bank = design_bank(
+                healthy_rate=trigger.healthy_rate,
+                degraded_low=trigger.degraded_low,
+                degraded_high=trigger.degraded_high,
+                target=target,
+            )
+        else:
+            healthy = measured_healthy(
+                session, trigger=trigger, agent=agent, version=version, before=before
+            )
+            assert healthy.successes is not None and healthy.n is not None
+            bank = design_measured_bank(
+                successes=healthy.successes,
+                n=healthy.n,
+                guarantee=trigger.guarantee,
+                degraded_low=trigger.degraded_low,
+                degraded_high=trigger.degraded_high,
+                target=target,
+            )
     except ValueError as exc:
         raise HealthyRateUnknown(f"cannot calibrate {trigger.name}: {exc}") from exc
     return TriggerState.start(bank, healthy)
@@ -314,6 +324,7 @@ def measured_healthy(
             AgentVersion.agent_id == agent.id,
             AgentVersion.id != version.id,
             col(AgentVersion.known_good_at).is_not(None),
+            col(AgentVersion.known_good_at) <= before,
         )
         .order_by(col(AgentVersion.known_good_at).desc(), col(AgentVersion.id).desc())
     ).first()
