@@ -136,6 +136,13 @@ class _TriggerBase(_Strict):
             raise ValueError(f"need 0 < low <= high < 1, got [{low}, {high}]")
         return rates
 
+    @field_validator("false_alarm_every", mode="before")
+    @classmethod
+    def _whole_number_or_text(cls, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise ValueError("expected a whole number of observations or a text like '5 years'")
+        return value
+
     @field_validator("false_alarm_every")
     @classmethod
     def _readable_interval(cls, value: int | str, info: ValidationInfo) -> int | str:
