@@ -172,7 +172,7 @@ def backtest_command(
                 f"{alarm.at:%Y-%m-%d %H:%M:%S} after {alarm.position} {alarm.unit} "
                 f"(id {alarm.observation_id})",
                 real,
-                _difference(replay.difference()) if alarm is replay.first_alarm else "",
+                _difference(replay.difference(alarm)),
             )
         for name, reason in replay.skipped.items():
             table.add_row(replay.version, replay.status, name, f"skipped: {reason}", real, "")

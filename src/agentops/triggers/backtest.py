@@ -51,12 +51,12 @@ class VersionBacktest:
         """The earliest alarm on this version."""
         return min(self.alarms, key=lambda alarm: alarm.at, default=None)
 
-    def difference(self) -> timedelta | None:
-        """First alarm minus the real rollback proposal: negative means earlier."""
-        first = self.first_alarm
-        if first is None or self.real is None:
+    def difference(self, alarm: BacktestAlarm | None = None) -> timedelta | None:
+        """An alarm (default the first) minus the real rollback proposal: negative is earlier."""
+        chosen = alarm or self.first_alarm
+        if chosen is None or self.real is None:
             return None
-        return first.at - self.real.proposed_at
+        return chosen.at - self.real.proposed_at
 
 
 def backtest(
