@@ -176,9 +176,11 @@ def window_rule(
 def best_window(seed: int) -> tuple[int, int, float, dict[float, float]]:
     """The window length and count limit with the best worst-case ratio at the target."""
     best: tuple[float, int, int, float, dict[float, float]] | None = None
-    for window in (150, 300, 600):
-        # The smallest limit whose (simulated) interval reaches the target.
-        limit = max(2, round(window * HEALTHY * 2.2))
+    for window in (100, 150, 200, 300, 450):
+        # The smallest limit whose (simulated) interval reaches the target; a whole
+        # number of events cannot land exactly on it, so each window sits a bit above.
+        mean = window * HEALTHY
+        limit = max(2, math.floor(mean + 3.5 * math.sqrt(mean)))
         while True:
             interval, _ = window_rule(
                 window=window, limit=limit, rate=HEALTHY, chains=4000, steps=6000,
@@ -297,10 +299,10 @@ def main() -> None:
     bank = design_bank(healthy_rate=HEALTHY, degraded_low=LOW, degraded_high=HIGH, target=TARGET)
     charts = lattices(bank.charts)
     interval, error = bank_interval(
-        charts, rate=HEALTHY, chains=20_000, steps=5_000, seed=args.seed
+        charts, rate=HEALTHY, chains=40_000, steps=5_000, seed=args.seed
     )
     shipped = {
-        rate: bank_delay(charts, rate=rate, chains=4_000, seed=args.seed + index)[0]
+        rate: bank_delay(charts, rate=rate, chains=20_000, seed=args.seed + index)[0]
         for index, rate in enumerate(DEGRADED)
     }
     single = design_chart(
