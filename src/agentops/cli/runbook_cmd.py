@@ -104,14 +104,14 @@ def _explain(name: str, evidence: dict[str, Any]) -> None:
     unit = evidence.get("unit", "observations")
     console.print(
         f"\n[bold]{name}[/]: {evidence.get('observations', 0)} {unit}, "
-        f"{evidence.get('events', 0)} {evidence.get('event', 'event')}s; "
+        f"{evidence.get('events', 0)} {evidence.get('events_word', 'events')}; "
         f"highest chart over time (a full block is the threshold):",
         highlight=False,
     )
     console.print(f"  {evidence.get('sparkline') or '(no data yet)'}", highlight=False)
     table = Table(
         "chart tuned to", "value / threshold (nats)", "change point", f"{unit} since",
-        f"{evidence.get('event', 'event')}s since", "ids since (first 5)",
+        f"{evidence.get('events_word', 'events')} since", "ids since (first 5)",
     )
     for chart in charts:
         change = chart["change_point"]

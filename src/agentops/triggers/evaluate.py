@@ -201,7 +201,7 @@ def verdict(
     """The trigger's outcome and evidence from its current state."""
     ratio = state.ratio() if state.alarm is None else 1.0
     explain = state.alarm["explain"] if state.alarm else state.explain()
-    event = EVENT_WORDS[trigger.kind]
+    event, events = EVENT_WORDS[trigger.kind]
     healthy = state.healthy
     top = max(range(len(explain)), key=lambda index: explain[index]["share_of_threshold"])
     chart = explain[top]
@@ -211,25 +211,26 @@ def verdict(
         summary = (
             f"{event} rate looks degraded: chart {chart['degraded_rate']:.1%} crossed its "
             f"threshold at {unit[:-1]} #{state.alarm['position']} (id {state.alarm['id']}), "
-            f"{chart['events_since_change']} {event}s in {since} {unit} since its change point "
+            f"{chart['events_since_change']} {events} in {since} {unit} since its change point "
             f"(healthy {healthy['rate']:.2%})"
         )
     elif state.observations >= needed:
         outcome = "ok"
         summary = (
-            f"{state.events} {event}s in {state.observations} {unit}; highest chart at "
+            f"{state.events} {events} in {state.observations} {unit}; highest chart at "
             f"{ratio:.0%} of its threshold (healthy {healthy['rate']:.2%})"
         )
     else:
         outcome = "insufficient_data"
         summary = (
             f"{state.observations} of the {needed} {unit} needed to clear the version "
-            f"({state.events} {event}s; highest chart at {ratio:.0%} of its threshold)"
+            f"({state.events} {events}; highest chart at {ratio:.0%} of its threshold)"
         )
     evidence: dict[str, Any] = {
         "summary": summary,
         "test": "bernoulli_cusum_bank",
         "event": event,
+        "events_word": events,
         "unit": unit,
         "healthy": healthy,
         "degraded_rates": list(trigger.degraded_rates),
@@ -254,9 +255,9 @@ def verdict(
 
 
 EVENT_WORDS = {
-    "policy_adherence": "violation",
-    "escalation_rate": "escalation",
-    "latency": "slow reply",
-    "negative_sentiment": "negative conversation",
-    "not_contained": "unresolved conversation",
+    "policy_adherence": ("violation", "violations"),
+    "escalation_rate": ("escalation", "escalations"),
+    "latency": ("slow reply", "slow replies"),
+    "negative_sentiment": ("negative conversation", "negative conversations"),
+    "not_contained": ("unresolved conversation", "unresolved conversations"),
 }
