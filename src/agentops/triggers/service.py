@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 from agentops.actions.service import propose_rollback, rollback_obstacle
 from agentops.agents.service import live_version, mark_known_good, require_own_version
 from agentops.audit.chain import canonical_sha256, sha256_hex
-from agentops.audit.service import add_and_record, record_event
+from agentops.audit.service import add_and_record
 from agentops.errors import AgentOpsError, NotFoundError, RuleViolation
 from agentops.store.models import (
     Action,
@@ -27,6 +27,7 @@ from agentops.store.models import (
     VersionStatus,
     utcnow,
 )
+from agentops.triggers.acknowledge import acknowledge_false_alarm, is_false_alarm
 from agentops.triggers.config import (
     AnyTrigger,
     EscalationRateTrigger,
@@ -51,8 +52,14 @@ from agentops.triggers.evaluate import (
     verdict,
 )
 
-# The reason an owner gives when rejecting a rollback the charts raised by mistake.
-FALSE_ALARM_REASON = "false alarm"
+__all__ = [
+    "EvaluationReport",
+    "acknowledge_false_alarm",
+    "evaluate_live_version",
+    "evaluate_version",
+    "is_false_alarm",
+    "register_trigger_set",
+]
 
 
 @dataclass
@@ -570,51 +577,3 @@ def _store_evaluation(
 
 
 
-
-def is_false_alarm(reason: str | None) -> bool:
-    """True when a rejection's reason says the alarm was false ("false alarm", any case)."""
-    return (reason or "").strip().strip(".!").lower() == FALSE_ALARM_REASON
-
-
-def acknowledge_false_alarm(session: Session, *, action: Action, actor: str) -> list[str]:
-    """Reset the alarmed charts behind a rejected rollback and record it; returns their names.
-
-    The charts of every trigger that had fired on the action's version start again from
-    zero, so the version is watched afresh and a second breach proposes a new rollback.
-    """
-    version = session.get(AgentVersion, action.from_version_id)
-    assert version is not None  # the action's foreign key
-    charts = session.exec(
-        select(TriggerChart)
-        .where(TriggerChart.agent_version_id == version.id)
-        .order_by(col(TriggerChart.id))
-    ).all()
-    reset: list[str] = []
-    for chart in charts:
-        state = TriggerState.from_json(chart.state)
-        if state.alarm is None:
-            continue
-        alarm = state.alarm
-        state.reset()
-        chart.state = state.to_json()
-        chart.updated_at = utcnow()
-        session.add(chart)
-        reset.append(chart.trigger_name)
-        record_event(
-            session,
-            actor=actor,
-            kind="triggers.false_alarm_acknowledged",
-            entity_type="trigger_chart",
-            entity_id=chart.id,
-            payload={
-                "action_id": action.id,
-                "version": version.version,
-                "trigger": chart.trigger_name,
-                "trigger_set_id": chart.trigger_set_id,
-                "alarm_position": alarm["position"],
-                "alarm_id": alarm["id"],
-                "resets": state.resets,
-            },
-        )
-    session.flush()
-    return reset
