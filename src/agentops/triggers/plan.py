@@ -110,7 +110,7 @@ def plan_trigger(
         )
         note = (
             f"healthy rate measured on the last known-good version; shown for an expected "
-            f"{healthy:.2%} from {trigger.min_healthy_samples} {trigger.unit}, calibrated at "
+            f"{healthy:.2%} from {trigger.min_healthy_samples:,} {trigger.unit}, calibrated at "
             f"its one-sided {trigger.guarantee:.0%} upper bound {calibrated:.2%} so the "
             f"promise holds with probability {trigger.guarantee:.0%}"
         )
