@@ -100,6 +100,48 @@ def test_rubric_and_triggers_bad_files(session: Session, tmp_path: Path) -> None
     assert code == 2 and "triggers.yaml:" in out
     code, out = run("triggers", "check", str(TRIGGERS))
     assert code == 0 and "valid" in out
+    old = tmp_path / "old.yaml"
+    old.write_text(
+        "version: 1\nagent: airline\ntriggers:\n  - name: x\n    kind: escalation_rate\n"
+        "    max_rate: 0.25\n"
+    )
+    code, out = run("triggers", "check", str(old))
+    assert code == 2 and "max_rate belong to the old trigger format; write instead:" in out
+    assert "degraded_rates: [0.15, 0.40]" in out
+
+
+def test_triggers_check_reports_intervals_and_delays(tmp_path: Path) -> None:
+    code, out = run("triggers", "check", str(TRIGGERS), "--rates", "0.08,0.22")
+    assert code == 0
+    assert "real false-alarm interval" in out and "years" in out
+    assert "8.0%" in out and "22.0%" in out
+    result = runner.invoke(app, ["triggers", "check", str(TRIGGERS), "--json"])
+    assert result.exit_code == 0
+    report = json.loads(result.output)
+    policy = report["triggers"][0]
+    assert policy["name"] == "policy-adherence" and policy["unit"] == "reviews"
+    assert policy["false_alarm_every"] >= policy["promised_false_alarm_every"] * 0.99
+    assert policy["delays"][0]["rate"] == 0.06
+    delays = [d["expected_delay"] for d in policy["delays"]]
+    assert delays == sorted(delays, reverse=True) and delays[-1] > 0
+    assert len(policy["thresholds"]) == 4
+    for bad, message in (
+        ("abc", "'abc' is not a number"),
+        ("inf", "inf is not a rate strictly between 0 and 1"),
+        ("0.1,1.5", "1.5 is not a rate"),
+        ("nan", "nan is not a rate"),
+    ):
+        code, out = run("triggers", "check", str(TRIGGERS), "--rates", bad)
+        assert code == 2 and message in out
+    measured = tmp_path / "measured.yaml"
+    measured.write_text(
+        TRIGGERS.read_text().replace(
+            "    healthy_rate: 0.10\n",
+            "    healthy_from: last_known_good\n    expected_healthy_rate: 0.10\n",
+        )
+    )
+    code, out = run("triggers", "check", str(measured))
+    assert code == 0 and "healthy rate measured on" in out and "3,000 conversations" in out
 
 
 def test_review_bad_inputs(registered: Session, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -258,4 +300,9 @@ def test_sample_then_evaluate_on_tau_airline(
         select(Evaluation).where(Evaluation.trigger_name == "escalation-rate")
     ).one()
     assert escalation.outcome == Outcome.ok
-    assert (escalation.evidence["escalated"], escalation.evidence["conversations"]) == (18, 100)
+    assert (escalation.evidence["events"], escalation.evidence["observations"]) == (18, 100)
+    code, out = run("evaluate", "airline", "--explain")
+    assert code == 0 and "escalation-rate: 100 conversations, 18 escalations" in out
+    assert "highest chart over time" in out and "15.0%" in out
+    code, out = run("triggers", "backtest", str(trigger_file), "--agent", "airline")
+    assert code == 0 and "v1" in out and "never" in out

@@ -8,9 +8,12 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
+from agentops.agents.service import get_agent
 from agentops.audit.service import verify_chain
 from agentops.store.db import make_engine
-from agentops.store.models import Action, ActionKind, ActionStatus
+from agentops.store.models import Action, ActionKind, ActionStatus, Evaluation, Outcome
+from agentops.triggers.backtest import backtest
+from agentops.triggers.service import latest_trigger_set, load_trigger_set
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("AGENTOPS_TEST_DATABASE", "sqlite") != "sqlite",
@@ -47,4 +50,28 @@ def test_demo_runs_the_whole_runbook(tmp_path: Path) -> None:
             (ActionKind.redeploy, ActionStatus.succeeded),
         ]
         assert verify_chain(session) == []
+
+        # Replaying the stored history reproduces the breach that really proposed action 1.
+        rollback = done[0]
+        real = session.get(Evaluation, rollback.evaluation_id)
+        assert real is not None and real.outcome == Outcome.breach
+        agent = get_agent(session, name="airline-assistant")
+        trigger_set = latest_trigger_set(session, agent=agent)
+        assert trigger_set is not None
+        replays = {
+            r.version: r
+            for r in backtest(session, agent=agent, triggers=load_trigger_set(trigger_set))
+        }
+        assert replays["v1"].alarms == []
+        v2 = replays["v2"]
+        replayed = {alarm.trigger: alarm for alarm in v2.alarms}
+        alarm = replayed[real.trigger_name]
+        assert (alarm.position, alarm.observation_id) == (
+            real.evidence["alarm"]["position"],
+            real.evidence["alarm"]["id"],
+        )
+        assert v2.real is not None and v2.real.action_id == rollback.id
+        # The replay fires at the review that crossed, before the hourly evaluation saw it.
+        difference = v2.difference(alarm)
+        assert difference is not None and difference.total_seconds() <= 0
     engine.dispose()

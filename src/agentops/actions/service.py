@@ -55,6 +55,7 @@ from agentops.store.models import (
     VersionStatus,
     utcnow,
 )
+from agentops.triggers.acknowledge import acknowledge_false_alarm, is_false_alarm
 
 SYSTEM_ACTOR = "agentops"
 # A breach rollback is proposed by the system, never by whoever ran the evaluation.
@@ -307,6 +308,14 @@ def decide(
     approval = _record_decision(
         session, action, request, actor=actor, approver=approver, role=check.role
     )
+    if (
+        decision == Decision.reject
+        and action.kind == ActionKind.rollback
+        and is_false_alarm(approval.reason)
+    ):
+        # The owner says the charts were wrong: they start afresh, so a real breach later
+        # on the same version proposes again.
+        acknowledge_false_alarm(session, action=action, actor=actor.label)
     return DecisionResult(approval=approval, newly_recorded=True, action=action)
 
 

@@ -200,14 +200,16 @@ class Scenario:
         return work_review_queue(engine=self.engine, reviewers=self.reviewers)
 
     def reviews_to_detect(self, summary: dict[str, Any]) -> int | None:
-        """How many reviews the sequential test needed, from the breach's evidence."""
+        """How many of v2's reviews the charts needed, from the policy breach's evidence."""
         with Session(self.engine) as session:
             for evaluation_id in summary["evaluation_ids"]:
                 evaluation = session.get(Evaluation, evaluation_id)
-                if evaluation and evaluation.outcome == Outcome.breach:
-                    used = evaluation.evidence.get("n_used")
-                    if used is not None:
-                        return int(used)
+                if (
+                    evaluation
+                    and evaluation.outcome == Outcome.breach
+                    and evaluation.evidence.get("unit") == "reviews"
+                ):
+                    return int(evaluation.evidence["alarm"]["position"])
         return None
 
     def gate(self, flow: Any, action_id: int | None, *, approver: str) -> dict[str, Any]:

@@ -280,3 +280,25 @@ class AuditChainHead(SQLModel, table=True):
     id: int = Field(default=1, primary_key=True)
     seq: int = 0
     hash: str
+
+
+class TriggerChart(SQLModel, table=True):
+    """A trigger's CUSUM bank on one version: its calibration and running state.
+
+    Evaluations read only the rows after the cursor, so their cost does not grow with
+    the version's history.
+    """
+
+    __table_args__ = (UniqueConstraint("agent_version_id", "trigger_set_id", "trigger_name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    agent_version_id: int = Field(foreign_key="agentversion.id", index=True)
+    trigger_set_id: int = Field(foreign_key="triggerset.id")
+    trigger_name: str
+    state: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    # The last observation read, in (time, id) order, and the highest id seen: a row
+    # stored late with an earlier time is still read once.
+    cursor_at: datetime | None = None
+    cursor_id: int | None = None
+    max_seen_id: int | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
