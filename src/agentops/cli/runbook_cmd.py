@@ -116,11 +116,14 @@ def _explain(name: str, evidence: dict[str, Any]) -> None:
     if not charts:
         return
     unit = evidence.get("unit", "observations")
+    console.print()
     console.print(
-        f"\n[bold]{name}[/]: {evidence.get('observations', 0)} {unit}, "
-        f"{evidence.get('events', 0)} {evidence.get('events_word', 'events')}; "
-        f"highest chart over time (a full block is the threshold):",
-        highlight=False,
+        styled(
+            (name, "bold"),
+            f": {evidence.get('observations', 0)} {unit}, "
+            f"{evidence.get('events', 0)} {evidence.get('events_word', 'events')}; "
+            "highest chart over time (a full block is the threshold):",
+        )
     )
     console.print(f"  {evidence.get('sparkline') or '(no data yet)'}", highlight=False)
     table = Table(

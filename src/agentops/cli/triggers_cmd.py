@@ -10,6 +10,7 @@ from rich.table import Table
 
 from agentops.agents import service as agents
 from agentops.cli.common import console, fail, store_session, user_errors
+from agentops.cli.safe_text import styled
 from agentops.textfiles import read_text_file
 from agentops.triggers.backtest import backtest
 from agentops.triggers.config import load_trigger_file, parse_trigger_text
@@ -77,11 +78,14 @@ def _days(plan: TriggerPlan, observations: float) -> str:
 
 def _print_plan(plan: TriggerPlan) -> None:
     trigger, bank, unit = plan.trigger, plan.bank, plan.trigger.unit
+    console.print()
     console.print(
-        f"\n[bold]{trigger.name}[/] ({trigger.kind}): one draw per {unit[:-1]}; "
-        f"promised: at most one false alarm every {plan.promised:,.0f} {unit}"
-        f"{_days(plan, plan.promised)}",
-        highlight=False,
+        styled(
+            (trigger.name, "bold"),
+            f" ({trigger.kind}): one draw per {unit[:-1]}; "
+            f"promised: at most one false alarm every {plan.promised:,.0f} {unit}"
+            f"{_days(plan, plan.promised)}",
+        )
     )
     if plan.note:
         console.print(f"  {plan.note}", highlight=False)
