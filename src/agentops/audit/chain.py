@@ -41,22 +41,67 @@ class ChainedEvent:
     entity_type: str
     entity_id: str
     payload: dict[str, Any]
+    channel: str | None = None
+    correlation_id: str | None = None
 
 
 def event_hash(event: ChainedEvent, prev_hash: str) -> str:
     """Hash one event chained onto the previous event's hash."""
-    return canonical_sha256(
-        {
-            "seq": event.seq,
-            "occurred_at": event.occurred_at,
-            "actor": event.actor,
-            "kind": event.kind,
-            "entity_type": event.entity_type,
-            "entity_id": event.entity_id,
-            "payload": event.payload,
-            "prev_hash": prev_hash,
-        }
-    )
+    fields: dict[str, Any] = {
+        "seq": event.seq,
+        "occurred_at": event.occurred_at,
+        "actor": event.actor,
+        "kind": event.kind,
+        "entity_type": event.entity_type,
+        "entity_id": event.entity_id,
+        "payload": event.payload,
+        "prev_hash": prev_hash,
+    }
+    # Absent rather than null, so events recorded before these fields existed hash as before.
+    if event.channel is not None:
+        fields["channel"] = event.channel
+    if event.correlation_id is not None:
+        fields["correlation_id"] = event.correlation_id
+    return canonical_sha256(fields)
+
+
+_dumps = json.dumps
+
+
+def event_hash_from_text(
+    *,
+    seq: int,
+    occurred_at: str,
+    actor: str,
+    kind: str,
+    entity_type: str,
+    entity_id: str,
+    payload_text: str,
+    prev_hash: str,
+    channel: str | None = None,
+    correlation_id: str | None = None,
+) -> str:
+    """event_hash for a payload already in canonical JSON text, without parsing it.
+
+    Builds the same canonical document as event_hash (keys in sorted order), so the two
+    agree whenever payload_text is canonical; verification falls back to event_hash when
+    a stored payload is not in canonical form.
+    """
+    parts = ['{"actor":', _dumps(actor)]
+    if channel is not None:
+        parts += [',"channel":', _dumps(channel)]
+    if correlation_id is not None:
+        parts += [',"correlation_id":', _dumps(correlation_id)]
+    parts += [
+        ',"entity_id":', _dumps(entity_id),
+        ',"entity_type":', _dumps(entity_type),
+        ',"kind":', _dumps(kind),
+        ',"occurred_at":', _dumps(occurred_at),
+        ',"payload":', payload_text,
+        ',"prev_hash":', _dumps(prev_hash),
+        ',"seq":', str(seq), "}",
+    ]  # fmt: skip
+    return hashlib.sha256("".join(parts).encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
