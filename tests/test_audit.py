@@ -300,3 +300,61 @@ def test_parse_moment() -> None:
     assert parse_moment("2026-11-01", now=now) == datetime(2026, 11, 1, tzinfo=UTC)
     with pytest.raises(PeriodError, match="30x"):
         parse_moment("30x", now=now)
+
+
+def test_audit_deployments_are_scheduled() -> None:
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "deployments" / "serve_audit.py"
+    spec = importlib.util.spec_from_file_location("serve_audit", path)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    crons = sorted(
+        schedule.schedule.cron
+        for deployment in module.build_deployments()
+        for schedule in deployment.schedules or []
+    )
+    assert crons == ["* * * * *", "15 0 * * *"]
+
+
+@pytest.mark.flows
+@pytest.mark.usefixtures("prefect_harness")
+def test_checkpoint_flow_signs_a_checkpoint(
+    engine: Engine, keys: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows.audit_checkpoint import checkpoint_audit_trail, seal_audit_trail
+
+    from agentops.settings import get_settings
+
+    monkeypatch.setenv("AGENTOPS_AUDIT_SIGNING_KEY", str(keys[0]))
+    get_settings.cache_clear()
+    with Session(engine) as session:
+        _events(session, 3)
+    assert seal_audit_trail() == 0  # already sealed after the commit
+    result = checkpoint_audit_trail(directory=str(tmp_path / "cp"))
+    assert result["tree_size"] == 3 and result["posted_to_slack"] is False
+    assert Path(str(result["path"])).is_file()
+    get_settings.cache_clear()
+
+
+def test_checkpoint_is_posted_to_slack(
+    session: Session, keys: tuple[Path, Path], tmp_path: Path
+) -> None:
+    import json
+
+    import httpx
+
+    from agentops.audit.slack_post import post_checkpoint
+
+    _events(session, 2)
+    signed = take_checkpoint(session, directory=tmp_path, key=load_private_key(keys[0]))
+    sent: list[dict[str, object]] = []
+
+    def slack(request: httpx.Request) -> httpx.Response:
+        sent.append({"auth": request.headers["authorization"], **json.loads(request.content)})
+        return httpx.Response(200, json={"ok": sent[-1]["channel"] == "#audit"})
+
+    post_checkpoint(signed, token="xoxb-t", channel="#audit", transport=httpx.MockTransport(slack))
+    assert sent[0]["auth"] == "Bearer xoxb-t" and signed.body["chain_head"] in str(sent[0]["text"])
+    with pytest.raises(RuntimeError, match="Slack refused"):
+        post_checkpoint(signed, token="t", channel="#gone", transport=httpx.MockTransport(slack))
