@@ -7,6 +7,7 @@ from agentops.cli import (
     agents_cmd,
     audit_cmd,
     db_cmd,
+    report_cmd,
     review_cmd,
     runbook_cmd,
     triggers_cmd,
@@ -31,6 +32,7 @@ app.command("sample")(runbook_cmd.sample)
 app.command("evaluate")(runbook_cmd.evaluate)
 app.command("approve")(actions_cmd.approve)
 app.command("reject")(actions_cmd.reject)
+app.command("report")(report_cmd.report)
 
 
 @app.command("demo")
