@@ -7,7 +7,6 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, select
-from tests.audit_tamper import rewrite_forward, without_triggers
 
 from agentops.agents.service import register_agent
 from agentops.audit.chain import ChainedEvent, event_hash, event_hash_from_text
@@ -36,6 +35,7 @@ from agentops.audit.service import (
 )
 from agentops.audit.signing import generate_key, load_private_key, load_public_key
 from agentops.store.models import AuditEvent, AuditPending
+from audit_tamper import rewrite_forward, without_triggers
 
 
 def _events(session: Session, n: int, **extra: object) -> None:

@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func
 from sqlmodel import Session, select
-from tests.audit_tamper import rewrite_forward
 from typer.testing import CliRunner
 
 from agentops.cli.app import app
@@ -18,6 +17,7 @@ from agentops.store.models import (
     Outcome,
     Person,
 )
+from audit_tamper import rewrite_forward
 
 RUBRIC = Path(__file__).resolve().parents[1] / "deployments" / "rubric.example.yaml"
 TRIGGERS = Path(__file__).resolve().parents[1] / "deployments" / "triggers.example.yaml"
