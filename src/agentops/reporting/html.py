@@ -103,11 +103,11 @@ def _agent(section: AgentSection, report: Report) -> str:
         f"live version <b>{live}</b></p>",
         _timings(section),
         _incidents(section.incidents),
+        _charts(section.evaluations),
         _actions(section.stories),
         _rejections(section.stories),
         _waiting(section.stories),
         _reviews(section, report),
-        _charts(section.evaluations),
         _notice(section),
     ]
     return "\n".join(parts)
@@ -315,20 +315,20 @@ def trigger_chart(
     threshold = [(x(p.evaluated_at), y(p.threshold)) for p in points if p.threshold is not None]
     if threshold:
         shapes.append(_polyline(threshold, "#d64545", dashed=True))
-    by_version: dict[str, list[EvaluationRecord]] = defaultdict(list)
-    for point in points:
-        by_version[point.version].append(point)
     palette = ("#2f80ed", "#9b51e0", "#27ae60", "#f2994a", "#56ccf2")
-    for index, (version, series) in enumerate(by_version.items()):
-        colour = palette[index % len(palette)]
-        coords = [(x(p.evaluated_at), y(p.statistic or 0.0)) for p in series]
-        shapes.append(_polyline(coords, colour))
-        last_x, last_y = coords[-1]
+    colours: dict[str, str] = {}
+    for run in _runs(points):
+        version = run[0].version
+        colour = colours.setdefault(version, palette[len(colours) % len(palette)])
+        coords = [(x(p.evaluated_at), y(p.statistic or 0.0)) for p in run]
+        if len(coords) > 1:
+            shapes.append(_polyline(coords, colour))
+        first_x, first_y = coords[0]
         shapes.append(
-            f"<text x='{last_x + 4:.1f}' y='{last_y - 6:.1f}' font-size='11' fill='{colour}'>"
-            f"{escape(version)}</text>"
+            f"<text x='{first_x + 4:.1f}' y='{first_y + 16:.1f}' font-size='11' "
+            f"fill='{colour}'>{escape(version)}</text>"
         )
-        for point, (px, py) in zip(series, coords, strict=True):
+        for point, (px, py) in zip(run, coords, strict=True):
             breach = point.outcome == "breach"
             shapes.append(
                 f"<circle cx='{px:.1f}' cy='{py:.1f}' r='{5 if breach else 3}' "
@@ -350,6 +350,17 @@ def trigger_chart(
         f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
         f"viewBox='0 0 {width} {height}' role='img'>{''.join(shapes)}</svg>"
     )
+
+
+def _runs(points: Sequence[EvaluationRecord]) -> list[list[EvaluationRecord]]:
+    """Consecutive evaluations of one version: a line never bridges another version's time."""
+    runs: list[list[EvaluationRecord]] = []
+    for point in points:
+        if runs and runs[-1][-1].version == point.version:
+            runs[-1].append(point)
+        else:
+            runs.append([point])
+    return runs
 
 
 def _polyline(coords: Iterable[tuple[float, float]], colour: str, *, dashed: bool = False) -> str:
