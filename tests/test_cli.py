@@ -297,3 +297,27 @@ def test_sample_then_evaluate_on_tau_airline(
     ).one()
     assert escalation.outcome == Outcome.ok
     assert (escalation.evidence["escalated"], escalation.evidence["conversations"]) == (18, 100)
+
+
+def test_audit_archive_exports_checkpoints_and_records_it(
+    registered: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentops.settings import get_settings
+
+    monkeypatch.setenv("AGENTOPS_AUDIT_SIGNING_KEY", str(tmp_path / "keys" / "audit.key"))
+    get_settings.cache_clear()
+    assert run("audit", "keygen")[0] == 0
+    code, out = run("audit", "archive", "--before", "2099-01-01", "-o", str(tmp_path / "a"))
+    assert code == 2 and "--as" in out
+    code, out = run(
+        "audit", "archive", "--before", "2099-01-01", "-o", str(tmp_path / "a"), "--as", "o@x.io"
+    )
+    assert code == 0 and "nothing was deleted" in out, out
+    assert run("audit", "verify-export", str(tmp_path / "a"))[0] == 0
+    code, out = run("audit", "verify", "--checkpoints", str(tmp_path / "a" / "checkpoints"))
+    assert code == 0 and "1 signed checkpoint(s) match" in out
+    code, out = run("audit", "log", "--kind", "audit.archived")
+    assert code == 0 and "o@x.io" in out
+    code, out = run("audit", "export", "-o", str(tmp_path / "x"), "--key", str(tmp_path / "nope"))
+    assert code == 2 and "no signing key" in out
+    get_settings.cache_clear()

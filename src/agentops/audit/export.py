@@ -173,6 +173,11 @@ def write_export(
     return summary
 
 
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes."""
+    return str(_file_facts(path)["sha256"])
+
+
 def _file_facts(path: Path) -> dict[str, Any]:
     digest = hashlib.sha256()
     size = 0

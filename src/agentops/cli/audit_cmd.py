@@ -8,13 +8,14 @@ from rich.table import Table
 
 from agentops.audit.chain import canonical_json
 from agentops.audit.checkpoints import Checkpoint, CheckpointError
-from agentops.audit.export import ExportError, verify_export, write_export
+from agentops.audit.export import ExportError, file_sha256, verify_export, write_export
 from agentops.audit.periods import parse_moment
 from agentops.audit.service import (
     Verification,
     event_count,
     export_records,
     iter_events,
+    record_event,
     seal_all,
     seal_pending,
     take_checkpoint,
@@ -29,7 +30,14 @@ from agentops.audit.signing import (
     load_public_key,
     public_key_path,
 )
-from agentops.cli.common import console, err_console, fail, store_session, user_errors
+from agentops.cli.common import (
+    acting_user,
+    console,
+    err_console,
+    fail,
+    store_session,
+    user_errors,
+)
 from agentops.settings import get_settings
 from agentops.store.db import engine_scope
 from agentops.store.migrate import ensure_schema
@@ -162,6 +170,55 @@ def export(
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
+
+
+@app.command("archive")
+@user_errors
+def archive(
+    before: str = typer.Option(..., help="Archive events before this moment: a date or 400d."),
+    output: Path = typer.Option(..., "--output", "-o", help="New directory for the archive."),
+    as_email: str | None = typer.Option(None, "--as", help="Who archives (default: env)."),
+    key: Path | None = typer.Option(None, help="Private key file (default: the setting)."),
+) -> None:
+    """Export and checkpoint everything before a date; nothing is deleted."""
+    actor = acting_user(as_email)
+    now = utcnow()
+    end = parse_moment(before, now=now, option="--before")
+    signing_key = load_private_key(key or get_settings().audit_signing_key)
+    with store_session() as session:
+        while seal_pending(session):
+            pass
+        summary = write_export(
+            output,
+            records=export_records(session, until=end),
+            key=signing_key,
+            head=tree_head(session),
+            filters={"since": None, "until": end.isoformat(), "agent": None},
+            created_at=now,
+        )
+        signed = take_checkpoint(session, directory=output / "checkpoints", key=signing_key)
+        manifest_sha256 = file_sha256(output / "manifest.json")
+        # The trail itself records that this range left the building, and which archive.
+        record_event(
+            session,
+            actor=actor,
+            kind="audit.archived",
+            entity_type="audit",
+            entity_id=f"{summary.first_seq}-{summary.last_seq}",
+            payload={
+                "before": end.isoformat(),
+                "events": summary.events,
+                "first_seq": summary.first_seq,
+                "last_seq": summary.last_seq,
+                "manifest_sha256": manifest_sha256,
+                "checkpoint_tree_size": signed.tree_size,
+            },
+            channel="cli",
+        )
+    console.print(
+        f"Archived {summary.events} events before {end:%Y-%m-%d %H:%M} UTC to {output}/ "
+        f"(manifest SHA-256 {manifest_sha256[:16]}…); nothing was deleted."
+    )
 
 
 @app.command("verify-export")
