@@ -301,16 +301,37 @@ def _insert_sealed(session: Session) -> Any:
 
 
 def _rebuild_frontier(session: Session, *, upto: int) -> MerkleFrontier:
-    frontier = MerkleFrontier()
-    stream = session.execute(
-        select(_EVENTS.c.hash)
-        .where(_EVENTS.c.seq <= upto)
-        .order_by(_EVENTS.c.seq)
-        .execution_options(yield_per=10_000)
-    )
-    for (stored_hash,) in stream:
+    anchor = purge_anchor(session)
+    frontier = anchor.frontier
+    for stored_hash in iter_event_hashes(session, after_seq=anchor.last_seq, upto_seq=upto):
         frontier.append(stored_hash)
     return frontier
+
+
+@dataclass(frozen=True)
+class PurgeAnchor:
+    """Where the stored trail starts: the genesis, or the newest purge tombstone."""
+
+    last_seq: int
+    last_hash: str
+    frontier: MerkleFrontier
+
+
+def purge_anchor(session: Session) -> PurgeAnchor:
+    """The chain state just before the first stored event (see audit/retention.py)."""
+    payload = session.exec(
+        select(AuditEvent.payload)
+        .where(AuditEvent.kind == "audit.purged")
+        .order_by(col(AuditEvent.seq).desc())
+        .limit(1)
+    ).first()
+    if payload is None:
+        return PurgeAnchor(0, GENESIS_HASH, MerkleFrontier())
+    return PurgeAnchor(
+        last_seq=int(payload["last_seq"]),
+        last_hash=str(payload["last_hash"]),
+        frontier=MerkleFrontier.from_json(payload["merkle_frontier"]),
+    )
 
 
 # --- reading ---------------------------------------------------------------------------
@@ -417,8 +438,9 @@ def verify_trail(
         else:
             result.more_problems += 1
 
-    frontier = MerkleFrontier()
-    expected_prev, expected_seq = GENESIS_HASH, 1
+    anchor = purge_anchor(session)
+    frontier = anchor.frontier
+    expected_prev, expected_seq = anchor.last_hash, anchor.last_seq + 1
     sqlite = session.get_bind().dialect.name == "sqlite"
     stream = _event_rows(session, upto=head_seq, sqlite=sqlite)
     to_iso = _sqlite_iso if sqlite else _utc_iso

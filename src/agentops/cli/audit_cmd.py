@@ -1,5 +1,6 @@
 """`agentops audit …`: read, seal, sign, export and verify the decision trail."""
 
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -10,6 +11,12 @@ from agentops.audit.chain import canonical_json
 from agentops.audit.checkpoints import Checkpoint, CheckpointError
 from agentops.audit.export import ExportError, file_sha256, verify_export, write_export
 from agentops.audit.periods import parse_moment
+from agentops.audit.retention import (
+    ArchivedRange,
+    checked_archive,
+    confirm_purge,
+    request_purge,
+)
 from agentops.audit.service import (
     Verification,
     event_count,
@@ -219,6 +226,53 @@ def archive(
         f"Archived {summary.events} events before {end:%Y-%m-%d %H:%M} UTC to {output}/ "
         f"(manifest SHA-256 {manifest_sha256[:16]}…); nothing was deleted."
     )
+
+
+@app.command("purge-request")
+@user_errors
+def purge_request(
+    archive_dir: Path = typer.Option(..., "--archive", help="The archive of the range."),
+    as_email: str | None = typer.Option(None, "--as", help="Who asks (default: env)."),
+    public_key: Path | None = typer.Option(None, "--public-key", help="Default: the setting."),
+) -> None:
+    """Ask to remove an archived range; a second person must confirm (purge-confirm)."""
+    actor = acting_user(as_email)
+    key = load_public_key(public_key or public_key_path(get_settings().audit_signing_key))
+    with store_session() as session:
+        archived = _archive_or_fail(lambda: checked_archive(session, directory=archive_dir,
+                                                            public_key=key))  # fmt: skip
+        request_purge(session, archive=archived, actor=actor)
+    console.print(
+        f"Removal of events {archived.first_seq}-{archived.last_seq} requested by {actor}; "
+        "a second person confirms with `agentops audit purge-confirm`."
+    )
+
+
+@app.command("purge-confirm")
+@user_errors
+def purge_confirm(
+    archive_dir: Path = typer.Option(..., "--archive", help="The archive of the range."),
+    as_email: str | None = typer.Option(None, "--as", help="Who confirms (default: env)."),
+    public_key: Path | None = typer.Option(None, "--public-key", help="Default: the setting."),
+) -> None:
+    """Confirm a removal someone else requested: delete the range, leave a tombstone."""
+    actor = acting_user(as_email)
+    key = load_public_key(public_key or public_key_path(get_settings().audit_signing_key))
+    with store_session() as session:
+        archived = _archive_or_fail(lambda: checked_archive(session, directory=archive_dir,
+                                                            public_key=key))  # fmt: skip
+        removed = confirm_purge(session, archive=archived, actor=actor)
+    console.print(
+        f"Removed {removed} archived events ({archived.first_seq}-{archived.last_seq}); "
+        f"tombstone records archive manifest {archived.manifest_sha256[:16]}…."
+    )
+
+
+def _archive_or_fail(check: Callable[[], ArchivedRange]) -> ArchivedRange:
+    try:
+        return check()
+    except ExportError as exc:
+        raise fail(str(exc)) from None
 
 
 @app.command("verify-export")
