@@ -8,6 +8,7 @@ the root take O(log n) memory however long the trail grows.
 
 import hashlib
 from collections.abc import Sequence
+from hashlib import sha256
 
 EMPTY_ROOT = hashlib.sha256(b"").hexdigest()
 
@@ -26,25 +27,36 @@ class MerkleFrontier:
     """The right edge of a growing tree: one perfect-subtree root per set bit of its size."""
 
     def __init__(self, nodes: Sequence[tuple[int, bytes]] = ()) -> None:
-        self.nodes: list[tuple[int, bytes]] = list(nodes)
-        self.size = sum(size for size, _ in self.nodes)
+        sizes = [size for size, _ in nodes]
+        self.size = sum(sizes)
+        if sizes != _subtree_sizes(self.size):
+            raise ValueError("not the right edge of a Merkle tree")
+        # Largest subtree first; the sizes are the set bits of self.size, high to low.
+        self._digests: list[bytes] = [digest for _, digest in nodes]
+
+    @property
+    def nodes(self) -> list[tuple[int, bytes]]:
+        """(subtree size, root) pairs, largest first."""
+        return list(zip(_subtree_sizes(self.size), self._digests, strict=True))
 
     def append(self, event_hash_hex: str) -> None:
         """Add one event's leaf, merging equal-sized subtrees."""
-        size, digest = 1, leaf_hash(event_hash_hex)
-        nodes = self.nodes
-        while nodes and nodes[-1][0] == size:
-            left_size, left = nodes.pop()
-            size, digest = left_size + size, node_hash(left, digest)
-        nodes.append((size, digest))
+        digest = sha256(b"\x00" + bytes.fromhex(event_hash_hex)).digest()
+        digests = self._digests
+        count = self.size
+        # Each trailing 1 bit of the old size is a subtree the same size as the new one.
+        while count & 1:
+            digest = sha256(b"\x01" + digests.pop() + digest).digest()
+            count >>= 1
+        digests.append(digest)
         self.size += 1
 
     def root(self) -> str:
         """The RFC 6962 tree head hash over every leaf appended so far."""
-        if not self.nodes:
+        if not self._digests:
             return EMPTY_ROOT
-        digest = self.nodes[-1][1]
-        for _, left in reversed(self.nodes[:-1]):
+        digest = self._digests[-1]
+        for left in reversed(self._digests[:-1]):
             digest = node_hash(left, digest)
         return digest.hex()
 
@@ -56,6 +68,10 @@ class MerkleFrontier:
     def from_json(cls, data: Sequence[Sequence[int | str]]) -> "MerkleFrontier":
         """Rebuild from to_json's output."""
         return cls([(int(size), bytes.fromhex(str(digest))) for size, digest in data])
+
+
+def _subtree_sizes(size: int) -> list[int]:
+    return [1 << bit for bit in range(size.bit_length() - 1, -1, -1) if size >> bit & 1]
 
 
 def _largest_power_of_two_below(n: int) -> int:

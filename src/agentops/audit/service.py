@@ -443,7 +443,7 @@ def verify_trail(
     expected_prev, expected_seq = anchor.last_hash, anchor.last_seq + 1
     sqlite = session.get_bind().dialect.name == "sqlite"
     stream = _event_rows(session, upto=head_seq, sqlite=sqlite)
-    to_iso = _sqlite_iso if sqlite else _utc_iso
+    to_iso = _stored_utc_iso
     count = 0
     for row in stream:
         count += 1
@@ -476,9 +476,11 @@ def verify_trail(
 
 
 _VERIFY_COLUMNS = (
-    "seq, occurred_at, actor, kind, entity_type, entity_id, CAST(payload AS TEXT), "
+    "seq, {occurred_at}, actor, kind, entity_type, entity_id, CAST(payload AS TEXT), "
     "prev_hash, hash, channel, correlation_id"
 )
+# PostgreSQL formats the UTC timestamp itself (on its own core), saving a datetime per row.
+_PG_OCCURRED_AT = "to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"
 
 
 def _event_rows(session: Session, *, upto: int, sqlite: bool) -> Iterator[tuple[Any, ...]]:
@@ -492,15 +494,13 @@ def _event_rows(session: Session, *, upto: int, sqlite: bool) -> Iterator[tuple[
     assert raw is not None
     if sqlite:
         cursor = raw.cursor()
-        cursor.execute(
-            f"SELECT {_VERIFY_COLUMNS} FROM auditevent WHERE seq <= ? ORDER BY seq", (upto,)
-        )
+        columns = _VERIFY_COLUMNS.format(occurred_at="occurred_at")
+        cursor.execute(f"SELECT {columns} FROM auditevent WHERE seq <= ? ORDER BY seq", (upto,))
     else:
         cursor = raw.cursor(name="agentops_audit_verify")  # type: ignore[call-arg]
         cursor.itersize = 20_000
-        cursor.execute(
-            f"SELECT {_VERIFY_COLUMNS} FROM auditevent WHERE seq <= %s ORDER BY seq", (upto,)
-        )
+        columns = _VERIFY_COLUMNS.format(occurred_at=_PG_OCCURRED_AT)
+        cursor.execute(f"SELECT {columns} FROM auditevent WHERE seq <= %s ORDER BY seq", (upto,))
     try:
         while batch := cursor.fetchmany(20_000):
             yield from batch
@@ -508,8 +508,9 @@ def _event_rows(session: Session, *, upto: int, sqlite: bool) -> Iterator[tuple[
         cursor.close()
 
 
-def _sqlite_iso(stored: str) -> str:
-    # "2026-11-26 03:00:00.120000" (what the column stores, in UTC) to datetime.isoformat().
+def _stored_utc_iso(stored: str) -> str:
+    # "2026-11-26 03:00:00.120000" (UTC, as SQLite stores it and PostgreSQL formats it
+    # above) to what datetime.isoformat() gives, which is what the hash covers.
     if len(stored) == 26 and stored[10] == " ":
         if stored.endswith(".000000"):
             return f"{stored[:10]}T{stored[11:19]}+00:00"
