@@ -37,7 +37,7 @@ def checkpoint_audit_trail(directory: str | None = None) -> dict[str, object]:
         session.commit()
     posted = False
     if settings.slack_bot_token is not None and settings.audit_slack_channel:
-        from agentops.audit.slack_post import post_checkpoint
+        from agentops.adapters.slack_audit import post_checkpoint
 
         post_checkpoint(
             signed,

@@ -344,7 +344,7 @@ def test_checkpoint_is_posted_to_slack(
 
     import httpx
 
-    from agentops.audit.slack_post import post_checkpoint
+    from agentops.adapters.slack_audit import post_checkpoint
 
     _events(session, 2)
     signed = take_checkpoint(session, directory=tmp_path, key=load_private_key(keys[0]))

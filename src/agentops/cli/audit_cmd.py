@@ -130,7 +130,7 @@ def _post_to_slack(signed: Checkpoint) -> None:
     settings = get_settings()
     if settings.slack_bot_token is None or not settings.audit_slack_channel:
         return
-    from agentops.audit.slack_post import post_checkpoint
+    from agentops.adapters.slack_audit import post_checkpoint
 
     try:
         post_checkpoint(

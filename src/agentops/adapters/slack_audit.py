@@ -1,6 +1,6 @@
 """Post a checkpoint to a Slack channel: a copy of the tree head outside the database.
 
-An edge adapter (HTTP); the checkpoint itself is built and signed in checkpoints.py.
+An edge adapter (HTTP); the checkpoint itself is built and signed in audit/checkpoints.py.
 """
 
 import json
