@@ -167,12 +167,15 @@ def timed_verify(url: str, *, legacy: bool) -> dict[str, Any]:
         "legacy = sys.argv[2] == '1'\n"
         "with Session(engine) as s:\n"
         "    t = time.perf_counter()\n"
+        "    u = resource.getrusage(resource.RUSAGE_SELF)\n"
         "    if legacy:\n"
         "        n, ok = legacy_verify(s)\n"
         "    else:\n"
         "        r = verify_trail(s); n, ok = r.events, r.intact\n"
         "    took = time.perf_counter() - t\n"
-        "print(json.dumps({'seconds': took, 'events': n, 'intact': ok,"
+        "    v = resource.getrusage(resource.RUSAGE_SELF)\n"
+        "cpu = v.ru_utime + v.ru_stime - u.ru_utime - u.ru_stime\n"
+        "print(json.dumps({'seconds': took, 'cpu': cpu, 'events': n, 'intact': ok,"
         " 'rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n"
     )
     legacy_code = (
@@ -200,12 +203,14 @@ def timed_verify(url: str, *, legacy: bool) -> dict[str, Any]:
 
 def bench_verify(args: argparse.Namespace) -> None:
     """Fill and verify each database at the small and the full size."""
-    table = Table("database", "events", "verify", "events/s", "peak memory", "result", "load")
+    table = Table(
+        "database", "events", "verify (wall)", "verify (CPU)", "events/s", "peak memory", "result"
+    )
     for db in args.db.split(","):
         for size in sorted({args.small, args.events}):
             url, drop = _database(db)
             try:
-                load = fill(url, size)
+                fill(url, size)
                 runs = [("streaming", False)]
                 if args.legacy and size == args.small:
                     runs.append(("whole trail in memory (previous)", True))
@@ -215,15 +220,18 @@ def bench_verify(args: argparse.Namespace) -> None:
                         f"{db} ({label})",
                         f"{found['events']:,}",
                         f"{found['seconds']:.1f} s",
+                        f"{found['cpu']:.1f} s",
                         f"{found['events'] / found['seconds']:,.0f}",
                         f"{found['rss_mb']:.0f} MB",
                         "intact" if found["intact"] else "NOT INTACT",
-                        f"{load:.0f} s",
                     )
-                    console.print(f"{db} {size:,} {label}: {found}")
+                    busy = os.getloadavg()[0]
+                    console.print(f"{db} {size:,} {label}: {found} (load avg {busy:.1f})")
             finally:
                 drop()
     console.print(table)
+    busy = os.getloadavg()[0]
+    console.print(f"load average at the end: {busy:.1f} on {os.cpu_count()} cores")
 
 
 def _database(db: str) -> tuple[str, Any]:
