@@ -22,7 +22,7 @@ from agentops.audit.service import (
     iter_event_hashes,
     purge_anchor,
     record_event,
-    seal_pending,
+    seal_visible,
     verify_trail,
 )
 from agentops.errors import RuleViolation
@@ -101,8 +101,7 @@ def request_purge(session: Session, *, archive: ArchivedRange, actor: str) -> No
 
 def confirm_purge(session: Session, *, archive: ArchivedRange, actor: str) -> int:
     """A second person confirms: remove the range and leave a tombstone; returns how many."""
-    while seal_pending(session):
-        pass
+    seal_visible(session)
     requests = session.exec(
         select(AuditEvent).where(AuditEvent.kind == REQUESTED).order_by(col(AuditEvent.seq))
     ).all()

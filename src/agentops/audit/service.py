@@ -248,6 +248,17 @@ def pending_count(session: Session) -> int:
     return session.exec(select(func.count()).select_from(AuditPending)).one()
 
 
+def seal_visible(session: Session) -> None:
+    """Seal, in the session's transaction, every pending entry it can see (its own too).
+
+    Readers call this before reading the trail. It writes only when something is
+    pending, which is rare: writers seal their own entries right after committing.
+    """
+    if pending_count(session):
+        while seal_pending(session):
+            pass
+
+
 @sa_event.listens_for(OrmSession, "after_commit")
 def _seal_after_commit(session: OrmSession) -> None:
     # The writer's transaction is over, so sealing here never holds a lock across its work.
@@ -349,8 +360,7 @@ def iter_events(
 ) -> Iterator[AuditEvent]:
     """Sealed events in chain order, filtered by kind prefix, 'type:id' entity, time or newest N."""
     if seal:
-        while seal_pending(session):
-            pass
+        seal_visible(session)
     query = select(AuditEvent)
     if kind_prefix:
         query = query.where(col(AuditEvent.kind).startswith(kind_prefix))
@@ -551,8 +561,7 @@ def _legacy_hash(row: tuple[Any, ...], iso: str) -> str | None:
 
 def verify_chain(session: Session) -> list[ChainProblem]:
     """Seal what is pending, then recompute every hash; an empty list means intact."""
-    while seal_pending(session):
-        pass
+    seal_visible(session)
     return verify_trail(session).problems
 
 
@@ -563,8 +572,7 @@ def take_checkpoint(
     session: Session, *, directory: Path, key: Ed25519PrivateKey, now: datetime | None = None
 ) -> Checkpoint:
     """Seal what is pending, then sign the tree head into a checkpoint file in directory."""
-    while seal_pending(session):
-        pass
+    seal_visible(session)
     head = tree_head(session)
     since = min(latest_size(directory), head.tree_size)
     return write_checkpoint(

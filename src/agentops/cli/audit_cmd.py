@@ -24,7 +24,7 @@ from agentops.audit.service import (
     iter_events,
     record_event,
     seal_all,
-    seal_pending,
+    seal_visible,
     take_checkpoint,
     tree_head,
     verify_trail,
@@ -159,8 +159,7 @@ def export(
     end = parse_moment(until, now=now, option="--until") if until else None
     signing_key = load_private_key(key or get_settings().audit_signing_key)
     with store_session() as session:
-        while seal_pending(session):
-            pass
+        seal_visible(session)
         summary = write_export(
             output,
             records=export_records(session, since=start, until=end, agent=agent),
@@ -193,8 +192,7 @@ def archive(
     end = parse_moment(before, now=now, option="--before")
     signing_key = load_private_key(key or get_settings().audit_signing_key)
     with store_session() as session:
-        while seal_pending(session):
-            pass
+        seal_visible(session)
         summary = write_export(
             output,
             records=export_records(session, until=end),
