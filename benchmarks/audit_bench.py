@@ -1,7 +1,8 @@
 """Benchmark the audit trail: streaming `audit verify` and concurrent appends.
 
     python benchmarks/audit_bench.py verify [--events 1000000] [--db sqlite,postgresql]
-    python benchmarks/audit_bench.py append [--writers 1,50] [--seconds 10] [--rate 20]
+    python benchmarks/audit_bench.py append [--writers 1,50] [--seconds 10] [--rate 2]
+        [--work-ms 5] [--compare] [--seal-on-commit]
 
 `verify` fills a scratch database with N chained events (bulk-loaded, not timed), then
 times `verify_trail` in a fresh process and reports that process's peak memory. The
@@ -9,14 +10,18 @@ smaller size (--small, default 100k) shows memory does not grow with the trail; 
 also times the previous whole-trail-in-memory verify at the small size.
 
 `append` runs W writer threads on PostgreSQL, each recording one audit event per
-transaction (the real `record_event`), paced at --rate appends per second per writer
-(0: as fast as possible), while one sequencer thread seals pending entries. It prints
-appends per second, append (commit) latency p50/p99, and the sealing delay p99 (commit
-to sealed). PostgreSQL: AGENTOPS_TEST_POSTGRES_URL (default postgres@127.0.0.1/test).
+transaction (the real `record_event`) after --work-ms of other work, paced at --rate
+appends per second per writer (0: as fast as possible), while a sequencer process seals
+pending entries (--seal-on-commit: the writers seal after their commits instead). It
+prints appends per second, transaction latency p50/p99 (begin to commit returned), and
+the sealing delay p99 (written to sealed). --compare adds the previous design, where each
+writer locked the chain head for its whole transaction.
+PostgreSQL: AGENTOPS_TEST_POSTGRES_URL (default postgres@127.0.0.1/test).
 """
 
 import argparse
 import json
+import multiprocessing
 import os
 import statistics
 import subprocess
@@ -266,24 +271,31 @@ def bench_append(args: argparse.Namespace) -> None:
             url, drop = scratch_postgres()
             try:
                 row = run_writers(url, writers=writers, seconds=args.seconds, rate=args.rate,
-                                  sequencer=args.sequencer, locked=locked)  # fmt: skip
+                                  sequencer=args.sequencer, locked=locked,
+                                  work=args.work_ms)  # fmt: skip
             finally:
                 drop()
             pacing = f"{args.rate:g}/s each" if args.rate else "flat out"
             table.add_row(design, str(writers), pacing, *row)
-    mode = "dedicated sequencer thread" if args.sequencer else "each writer seals after commit"
-    console.print(f"PostgreSQL, {mode}:")
+    mode = "a sequencer process" if args.sequencer else "each writer seals after its commit"
+    console.print(f"PostgreSQL, {mode}, {args.work_ms:g} ms of other work per transaction:")
     console.print(table)
 
 
 def run_writers(
-    url: str, *, writers: int, seconds: float, rate: float, sequencer: bool, locked: bool = False
+    url: str,
+    *,
+    writers: int,
+    seconds: float,
+    rate: float,
+    sequencer: bool,
+    locked: bool = False,
+    work: float = 0.0,
 ) -> list[str]:
     """Run the writers for a while; the table row of figures."""
-    from sqlmodel import Session, col, select
+    from sqlmodel import Session
 
-    from agentops.audit.service import record_event, seal_pending, verify_trail
-    from agentops.store.models import AuditEvent
+    from agentops.audit.service import record_event, verify_trail
 
     engine = migrated(url)
     engine.dispose()
@@ -293,9 +305,7 @@ def run_writers(
     engine.pool._pool.maxsize = writers + 5  # type: ignore[attr-defined]
     latencies: list[list[float]] = [[] for _ in range(writers)]
     stop = threading.Event()
-    drained = threading.Event()  # set once every writer has finished
     start_gate = threading.Barrier(writers + 1)
-    sealed_delays: list[float] = []
 
     def writer(index: int) -> None:
         start_gate.wait()
@@ -312,6 +322,9 @@ def run_writers(
                 if locked:
                     # The previous design: every writer held the chain head until commit.
                     session.execute(text(LOCK_HEAD))
+                if work:
+                    # The rest of a real transaction (a claim, a decision) before commit.
+                    session.execute(text("SELECT pg_sleep(:s)"), {"s": work / 1000})
                 record_event(session, actor=f"reviewer{index}@example.com", kind="review.claimed",
                              entity_type="review_item", entity_id=index,
                              payload={"queue": "airline", "n": len(latencies[index])},
@@ -319,27 +332,16 @@ def run_writers(
                 session.commit()
             latencies[index].append(time.perf_counter() - began)
 
-    def sequence() -> None:
-        from agentops.store.models import utcnow
-
-        while not drained.is_set() or _pending(engine):
-            with Session(engine) as session:
-                sealed = seal_pending(session)
-                if sealed:
-                    now = utcnow()
-                    newest = session.exec(
-                        select(AuditEvent.occurred_at).order_by(col(AuditEvent.seq).desc())
-                        .limit(sealed)
-                    ).all()  # fmt: skip
-                    session.commit()
-                    sealed_delays.extend((now - when).total_seconds() for when in newest)
-            if not sealed:
-                time.sleep(0.02)
-
     threads = [threading.Thread(target=writer, args=(i,)) for i in range(writers)]
-    sequencer_thread = threading.Thread(target=sequence)
+    # The sequencer runs in its own process, as the seal-audit-trail flow would.
+    context = multiprocessing.get_context("spawn")
+    drained = context.Event()  # set once every writer has finished
+    delays = context.Queue()
+    ready = context.Event()
+    sequencer_process = context.Process(target=sequence, args=(url, drained, delays, ready))
     if sequencer:
-        sequencer_thread.start()
+        sequencer_process.start()
+        ready.wait(60)  # its start-up (imports) is not a sealing delay
     for thread in threads:
         thread.start()
     start_gate.wait()
@@ -350,8 +352,9 @@ def run_writers(
         thread.join()
     elapsed = time.perf_counter() - began
     drained.set()
+    sealed_delays: list[float] = delays.get() if sequencer else []
     if sequencer:
-        sequencer_thread.join()
+        sequencer_process.join()
     with Session(engine) as session:
         result = verify_trail(session)
     engine.dispose()
@@ -366,6 +369,35 @@ def run_writers(
         f"{_percentile(flat, 0.99) * 1000:.1f} ms",
         f"{delay * 1000:.0f} ms" if delay is not None else "at commit",
     ]
+
+
+def sequence(url: str, drained: Any, delays: Any, ready: Any) -> None:
+    """The sequencer process: seal until the writers are done and nothing is pending."""
+    from sqlmodel import Session, col, select
+
+    from agentops.audit.service import seal_pending
+    from agentops.store.db import make_engine
+    from agentops.store.models import AuditEvent, utcnow
+
+    engine = make_engine(url)
+    _pending(engine)  # connect before the writers start
+    ready.set()
+    found: list[float] = []
+    while not drained.is_set() or _pending(engine):
+        with Session(engine) as session:
+            sealed = seal_pending(session)
+            if sealed:
+                now = utcnow()
+                newest = session.exec(
+                    select(AuditEvent.occurred_at).order_by(col(AuditEvent.seq).desc())
+                    .limit(sealed)
+                ).all()  # fmt: skip
+                session.commit()
+                found.extend((now - when).total_seconds() for when in newest)
+        if not sealed:
+            time.sleep(0.02)
+    engine.dispose()
+    delays.put(found)
 
 
 def _pending(engine: Any) -> int:
@@ -403,6 +435,12 @@ def main() -> None:
         dest="sequencer",
         action="store_false",
         help="writers seal after their own commits instead of one sequencer",
+    )
+    append.add_argument(
+        "--work-ms",
+        type=float,
+        default=5.0,
+        help="other work in each writer's transaction before commit (pg_sleep)",
     )
     append.add_argument(
         "--compare", action="store_true", help="also run the previous lock-the-head design"
