@@ -130,24 +130,3 @@ class ChainProblem:
 
     seq: int
     reason: str
-
-
-def find_chain_problems(
-    events: list[tuple[ChainedEvent, str, str]], *, head_seq: int, head_hash: str
-) -> list[ChainProblem]:
-    """Check (event, prev_hash, hash) triples in seq order against each other and the head."""
-    problems: list[ChainProblem] = []
-    expected_prev = GENESIS_HASH
-    expected_seq = 1
-    for event, prev_hash, stored_hash in events:
-        if event.seq != expected_seq:
-            problems.append(ChainProblem(event.seq, f"expected seq {expected_seq}: events missing"))
-        if prev_hash != expected_prev:
-            problems.append(ChainProblem(event.seq, "prev_hash does not match the previous event"))
-        if event_hash(event, prev_hash) != stored_hash:
-            problems.append(ChainProblem(event.seq, "content changed after it was recorded"))
-        expected_prev = stored_hash
-        expected_seq = event.seq + 1
-    if expected_seq - 1 != head_seq or expected_prev != head_hash:
-        problems.append(ChainProblem(head_seq, "chain head does not match the last event"))
-    return problems
