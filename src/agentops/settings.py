@@ -1,6 +1,7 @@
 """Runtime settings, read from AGENTOPS_* environment variables."""
 
 from functools import lru_cache
+from pathlib import Path
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -34,6 +35,14 @@ class Settings(BaseSettings):
     max_future_skew_s: int = Field(default=300, ge=0, le=DAY_S)
     # An approval whose gate never ran it is executed by the sweeper after this long.
     run_approved_after_s: int = Field(default=300, ge=0, le=DAY_S)
+    # The audit trail: Ed25519 key for checkpoints and export manifests (`agentops audit
+    # keygen`), where checkpoints go, and the Slack channel that gets a copy of each.
+    audit_signing_key: Path = Path(".agentops/audit-signing.key")
+    audit_checkpoint_dir: Path = Path(".agentops/checkpoints")
+    audit_slack_channel: str | None = None
+    # Seal each writer's entries right after its commit; turn off when a dedicated
+    # sequencer (the seal-audit-trail flow) runs, to keep sealing off the writers' path.
+    audit_seal_on_commit: bool = True
 
 
 @lru_cache

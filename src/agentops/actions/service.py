@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import inspect as sa_inspect
 from sqlmodel import Session, col, select
 
 from agentops.actions.rules import (
@@ -36,8 +37,8 @@ from agentops.agents.service import (
     rollback_target,
     set_live,
 )
-from agentops.audit.chain import ChainedEvent, event_hash
-from agentops.audit.service import add_and_record, record_event
+from agentops.audit.chain import canonical_sha256
+from agentops.audit.service import add_and_record, find_decision_entry, record_event
 from agentops.errors import NotFoundError, RuleViolation
 from agentops.redaction import redact
 from agentops.store.models import (
@@ -52,6 +53,7 @@ from agentops.store.models import (
     Evaluation,
     Person,
     Role,
+    TriggerSet,
     VersionStatus,
     utcnow,
 )
@@ -69,10 +71,9 @@ class ApprovalRefused(RuleViolation):
     The edge must commit before reporting it, so the refusal stays on the trail.
     """
 
-    def __init__(self, message: str, *, action_id: int, audit_seq: int) -> None:
+    def __init__(self, message: str, *, action_id: int) -> None:
         super().__init__(message)
         self.action_id = action_id
-        self.audit_seq = audit_seq
 
 
 class ExecutionRefused(ApprovalRefused):
@@ -341,6 +342,7 @@ def cancel_action(session: Session, *, action_id: int, actor: Actor, reason: str
         session,
         action,
         actor=actor.label,
+        channel=actor.channel,
         kind="action.cancelled",
         payload={
             "previous_status": previous.value,
@@ -390,6 +392,7 @@ def mark_executing(session: Session, *, action_id: int, actor: Actor) -> Action:
         session,
         action,
         actor=actor.label,
+        channel=actor.channel,
         kind="action.executing",
         payload={"kind": action.kind.value, "idempotency_key": action.idempotency_key},
     )
@@ -397,24 +400,18 @@ def mark_executing(session: Session, *, action_id: int, actor: Actor) -> Action:
 
 
 def approval_proof(session: Session, *, action_id: int) -> ApprovalProof | None:
-    """The recorded approval and whether its decision event is intact in the audit chain."""
+    """The recorded approval and whether its decision event is intact in the audit trail."""
     approval = get_approval(session, action_id=action_id)
     if approval is None:
         return None
-    event = session.exec(
-        select(AuditEvent)
-        .where(
-            AuditEvent.kind == "approval.decided",
-            AuditEvent.entity_type == "action",
-            AuditEvent.entity_id == str(action_id),
-        )
-        .order_by(col(AuditEvent.seq).desc())
-    ).first()
+    entry = find_decision_entry(
+        session, kind="approval.decided", entity_type="action", entity_id=str(action_id)
+    )
     verified = (
-        event is not None
-        and event.payload.get("decision") == approval.decision.value
-        and event.payload.get("approver_id") == approval.approver_id
-        and _event_intact(event)
+        entry is not None
+        and entry[1]
+        and entry[0].get("decision") == approval.decision.value
+        and entry[0].get("approver_id") == approval.approver_id
     )
     return ApprovalProof(
         approver_id=approval.approver_id, decision=approval.decision, event_verified=verified
@@ -458,6 +455,7 @@ def record_execution(
         session,
         action,
         actor=actor.label,
+        channel=actor.channel,
         kind="action.executed",
         payload={
             "kind": action.kind.value,
@@ -573,19 +571,6 @@ def _safe_detail(detail: str) -> str:
     return detail if len(detail) <= DETAIL_LIMIT else detail[: DETAIL_LIMIT - 1] + "…"
 
 
-def _event_intact(event: AuditEvent) -> bool:
-    chained = ChainedEvent(
-        seq=event.seq,
-        occurred_at=event.occurred_at,
-        actor=event.actor,
-        kind=event.kind,
-        entity_type=event.entity_type,
-        entity_id=event.entity_id,
-        payload=event.payload,
-    )
-    return event_hash(chained, event.prev_hash) == event.hash
-
-
 def _create_action(
     session: Session,
     *,
@@ -612,6 +597,7 @@ def _create_action(
         session,
         action,
         actor=proposer.label,
+        channel=proposer.channel,
         kind="action.proposed",
         payload={
             "kind": kind.value,
@@ -620,11 +606,24 @@ def _create_action(
             "to_version": to_version.version,
             "evaluation_id": evaluation_id,
             "reason": reason,
-            "channel": proposer.channel.value,
             "person_id": proposer.person_id,
+            **_evidence_digest(session, evaluation_id),
         },
     )
     return action
+
+
+def _evidence_digest(session: Session, evaluation_id: int | None) -> dict[str, Any]:
+    """Why the action was proposed: the trigger set's version and a hash of the evidence."""
+    evaluation = session.get(Evaluation, evaluation_id) if evaluation_id is not None else None
+    if evaluation is None:
+        return {}
+    trigger_set = session.get(TriggerSet, evaluation.trigger_set_id)
+    return {
+        "trigger": evaluation.trigger_name,
+        "trigger_set_version": trigger_set.version if trigger_set else None,
+        "evidence_sha256": canonical_sha256(evaluation.evidence),
+    }
 
 
 def rollback_obstacle(session: Session, *, agent: Agent, from_version: AgentVersion) -> str | None:
@@ -663,12 +662,34 @@ def _no_such_action(action_id: int) -> NotFoundError:
 
 
 def _save_and_record(
-    session: Session, action: Action, *, actor: str, kind: str, payload: dict[str, Any]
-) -> AuditEvent:
-    """Write the action's new state and its audit event into the caller's transaction."""
-    return add_and_record(
-        session, row=action, actor=actor, kind=kind, entity_type="action", payload=payload
+    session: Session,
+    action: Action,
+    *,
+    actor: str,
+    kind: str,
+    payload: dict[str, Any],
+    channel: Channel = Channel.flow,
+) -> None:
+    """Write the action's new state and its audit event (with the status it left) at once."""
+    before, after = _status_change(action)
+    add_and_record(
+        session,
+        row=action,
+        actor=actor,
+        kind=kind,
+        entity_type="action",
+        payload=payload,
+        channel=channel.value,
+        before=before,
+        after=after,
     )
+
+
+def _status_change(action: Action) -> tuple[dict[str, str] | None, dict[str, str] | None]:
+    history = sa_inspect(action).attrs.status.history
+    if not history.deleted or history.deleted[0] is None:
+        return None, None
+    return {"status": str(history.deleted[0])}, {"status": str(action.status)}
 
 
 def _facts(action: Action, owner: Person, backup: Person, existing: Approval | None) -> ActionFacts:
@@ -693,12 +714,13 @@ def _refusal(
     extra: dict[str, Any] | None = None,
 ) -> ApprovalRefused:
     """Audit a refused request and return the error that reports it."""
-    event = record_event(
+    record_event(
         session,
         actor=actor.label,
         kind=kind,
         entity_type="action",
         entity_id=action.id,
+        channel=actor.channel.value,
         payload={
             **(extra or {}),
             "channel": actor.channel.value,
@@ -707,7 +729,7 @@ def _refusal(
             "status": action.status.value,
         },
     )
-    return ApprovalRefused(reason, action_id=action.id, audit_seq=event.seq)  # type: ignore[arg-type]
+    return ApprovalRefused(reason, action_id=action.id)  # type: ignore[arg-type]
 
 
 def _refuse_execution(
@@ -716,17 +738,17 @@ def _refuse_execution(
     action.flag = obstacle
     action.status = ActionStatus.failed
     action.outcome_detail = f"execution refused: {obstacle}"
-    event = _save_and_record(
+    _save_and_record(
         session,
         action,
         actor=actor.label,
+        channel=actor.channel,
         kind="action.execution_refused",
         payload={"reason": obstacle, "channel": actor.channel.value},
     )
     return ExecutionRefused(
         f"action #{action.id} was not executed: {obstacle}; it is flagged and closed",
         action_id=action.id,  # type: ignore[arg-type]
-        audit_seq=event.seq,
     )
 
 
@@ -755,6 +777,7 @@ def _record_decision(
         session,
         action,
         actor=actor.label,
+        channel=actor.channel,
         kind="approval.decided",
         payload={
             "decision": request.decision.value,

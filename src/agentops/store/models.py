@@ -272,14 +272,41 @@ class AuditEvent(SQLModel, table=True):
     payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     prev_hash: str
     hash: str = Field(unique=True)
+    # Added by migration 0003; None on events recorded before it (and then left out of
+    # the hash, so older chains still verify).
+    channel: str | None = None
+    correlation_id: str | None = Field(default=None, index=True)
 
 
 class AuditChainHead(SQLModel, table=True):
-    """One row, locked while appending, so concurrent writers cannot fork the chain."""
+    """One row, locked only by the sequencer while it seals a batch of pending entries."""
 
     id: int = Field(default=1, primary_key=True)
     seq: int = 0
     hash: str
+    # The Merkle tree's right edge ([size, hex] of perfect subtrees), so a checkpoint
+    # reads the tree head without rereading the trail; None until the sequencer builds it.
+    merkle_frontier: list[Any] | None = Field(default=None, sa_column=Column(JSON))
+
+
+class AuditPending(SQLModel, table=True):
+    """An audit entry written in its writer's transaction, waiting for the sequencer."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    occurred_at: datetime = Field(default_factory=utcnow)
+    actor: str
+    channel: str | None = None
+    correlation_id: str | None = None
+    kind: str
+    entity_type: str
+    entity_id: str
+    # Canonical JSON text, sealed byte for byte as written.
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+
+    @property
+    def seq(self) -> int | None:
+        """None: the sequencer gives the seq when it seals the entry after commit."""
+        return None
 
 
 class TriggerChart(SQLModel, table=True):
