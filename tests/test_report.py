@@ -7,6 +7,7 @@ import pytest
 from sqlmodel import Session
 from typer.testing import CliRunner
 
+from agentops.actions.executor import EXECUTOR
 from agentops.actions.service import (
     decide,
     escalate_if_due,
@@ -30,7 +31,7 @@ from agentops.store.models import (
     TriggerSet,
     utcnow,
 )
-from factories import BACKUP, OWNER, conversation, degraded_fleet
+from factories import BACKUP, OWNER, as_person, conversation, degraded_fleet
 
 TRIGGERS = """
 version: 1
@@ -49,13 +50,14 @@ def _approve_and_run(session: Session, action_id: int, *, approver: str = OWNER)
     decide(
         session,
         action_id=action_id,
-        approver_email=approver,
+        actor=as_person(session, approver),
         decision=Decision.approve,
         reason=None,
-        channel="cli",
     )
-    mark_executing(session, action_id=action_id)
-    record_execution(session, action_id=action_id, succeeded=True, detail="healthy")
+    mark_executing(session, action_id=action_id, actor=EXECUTOR)
+    record_execution(
+        session, action_id=action_id, succeeded=True, detail="healthy", actor=EXECUTOR
+    )
     session.commit()
 
 
@@ -130,7 +132,11 @@ def trail(session: Session) -> Session:
 
     fixed = ensure_version(session, agent=fleet.agent, version="v3", actor="test")
     redeploy = propose_redeploy(
-        session, agent=fleet.agent, version=fixed, actor="rene@x.io", reason="fix"
+        session,
+        agent=fleet.agent,
+        version=fixed,
+        actor=as_person(session, "rene@x.io"),
+        reason="fix",
     )
     open_approval(
         session, action_id=redeploy.id, flow_run_id=None, owner_timeout_s=60, backup_timeout_s=60
@@ -153,10 +159,9 @@ def trail(session: Session) -> Session:
     decide(
         session,
         action_id=doubtful.id,  # type: ignore[arg-type]
-        approver_email=BACKUP,
+        actor=as_person(session, BACKUP),
         decision=Decision.reject,
         reason="latency is the vendor's outage, not v3",
-        channel="slack",
         now=utcnow() + timedelta(seconds=6),
     )
     session.commit()
