@@ -1,0 +1,87 @@
+"""Wakers for `decide_and_wake`: what a long-running process does once a decision lands."""
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from sqlalchemy.engine import Engine
+
+from agentops.actions.decisions import DecisionOutcome
+from agentops.actions.deployer import Deployer
+from agentops.actions.executor import execute_approved
+from agentops.errors import RuleViolation
+from agentops.store.models import Decision
+
+log = logging.getLogger(__name__)
+
+
+class ServerWaker:
+    """In `agentops serve`: wake the gate run waiting on the action, or execute it here.
+
+    A gate run re-reads the store after waking, so it (not this process) deploys what it
+    gates; an approval nobody waits on is executed in a worker thread. Either way the
+    executor's compare-and-set on the action's status lets exactly one execution start.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        deployer: Callable[[], Deployer | None],
+        health_timeout_s: float,
+        after: Callable[[], None] = lambda: None,
+        workers: int = 4,
+    ) -> None:
+        self.engine = engine
+        self.deployer = deployer
+        self.health_timeout_s = health_timeout_s
+        self.after = after
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="agentops-exec")
+
+    def wake(self, outcome: DecisionOutcome) -> None:
+        """Hand the decision to whatever runs it next, without blocking the caller."""
+        if outcome.flow_run_id:
+            self.pool.submit(self._resume, outcome)
+        elif outcome.decision == Decision.approve:
+            self.pool.submit(self._execute, outcome.action_id)
+        self.after()
+
+    def submit(self, work: Callable[[], object]) -> Future[object]:
+        """Run other work on the same pool (used for Slack follow-ups)."""
+        return self.pool.submit(work)
+
+    def close(self) -> None:
+        """Let running executions finish, then stop the pool."""
+        self.pool.shutdown(wait=True)
+
+    def _execute(self, action_id: int) -> None:
+        deployer = self.deployer()
+        try:
+            execute_approved(
+                self.engine,
+                action_id=action_id,
+                deployer=deployer,
+                health_timeout_s=self.health_timeout_s,
+            )
+        except RuleViolation as exc:  # someone else started it, or it was refused (audited)
+            log.info("action #%s not executed here: %s", action_id, exc)
+        except Exception:
+            log.exception("action #%s: execution failed; the sweeper reconciles it", action_id)
+        finally:
+            if deployer is not None:
+                close = getattr(deployer, "close", None)
+                if close:
+                    close()
+            self.after()
+
+    def _resume(self, outcome: DecisionOutcome) -> None:
+        from prefect.settings import PREFECT_API_URL
+
+        if not PREFECT_API_URL.value():
+            return  # the gate polls the store and finds the decision by itself
+        from flows.approval_gate import resume_waiting_run
+
+        try:
+            resume_waiting_run(flow_run_id=outcome.flow_run_id or "", action_id=outcome.action_id)
+        except Exception as exc:  # the decision is stored; the gate's poll picks it up
+            log.warning("action #%s: could not resume its gate run: %s", outcome.action_id, exc)
