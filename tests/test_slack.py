@@ -407,3 +407,59 @@ def test_slack_outage_delays_messages_but_never_a_decision(world: World) -> None
     assert pending(world.engine) == 0
     assert "Approved by <@UOWNER>" in messaging.as_text(world.dm(OWNER).blocks)
     assert "ratelimited" not in json.dumps(world.slack.ephemerals)
+
+
+def test_socket_mode_envelopes_share_the_http_handlers(world: World) -> None:
+    from slack_sdk.socket_mode.request import SocketModeRequest
+
+    from agentops.demo.fake_slack import block_actions
+    from agentops.slack.socket_mode import socket_mode_listener
+
+    class Connection:
+        def __init__(self) -> None:
+            self.acks: list[dict[str, Any]] = []
+
+        def send_socket_mode_response(self, response: Any) -> None:
+            self.acks.append(response.to_dict())
+
+    action_id = breach_rollback(world.engine)
+    world.pump()
+    owner_dm = world.dm(OWNER)
+    payload = block_actions(
+        user_id="UOWNER", message=owner_dm, button=owner_dm.button(messaging.APPROVE) or {}
+    )
+    connection = Connection()
+    listener = socket_mode_listener(world.channel)
+    listener(connection, SocketModeRequest(type="interactive", envelope_id="e-1", payload=payload))
+    listener(connection, SocketModeRequest(type="events_api", envelope_id="e-2", payload={}))
+    assert [ack["envelope_id"] for ack in connection.acks] == ["e-1", "e-2"]
+    wait_until(lambda: world.action(action_id).status == ActionStatus.succeeded)
+    assert world.events("approval.decided")[0].payload["channel"] == "slack"
+
+
+def test_slack_settings_come_in_pairs(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import ValidationError
+    from typer.testing import CliRunner
+
+    from agentops.cli.app import app as cli
+    from agentops.settings import get_settings
+
+    with pytest.raises(ValidationError, match="AGENTOPS_SLACK_SIGNING_SECRET is not set"):
+        Settings(slack_bot_token="xoxb-1")
+    with pytest.raises(ValidationError, match="AGENTOPS_SLACK_BOT_TOKEN is not set"):
+        Settings(slack_signing_secret="s")
+    with pytest.raises(ValidationError, match="APP_TOKEN"):
+        Settings(slack_app_token="xapp-1")
+    with pytest.raises(ValidationError, match="channel id"):
+        Settings(slack_agent_channels={"airline": "not a channel"})
+    monkeypatch.setenv("AGENTOPS_SLACK_BOT_TOKEN", "xoxb-secret-token")
+    get_settings.cache_clear()
+    result = CliRunner().invoke(cli, ["serve", "--port", "1"])
+    get_settings.cache_clear()
+    assert result.exit_code == 2
+    assert "AGENTOPS_SLACK_SIGNING_SECRET is not set" in result.output
+    assert "xoxb-secret-token" not in result.output and "Traceback" not in result.output
+    monkeypatch.delenv("AGENTOPS_SLACK_BOT_TOKEN")
+    result = CliRunner().invoke(cli, ["serve", "--socket-mode"])
+    get_settings.cache_clear()
+    assert result.exit_code == 2 and "AGENTOPS_SLACK_APP_TOKEN" in result.output
