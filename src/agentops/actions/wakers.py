@@ -1,6 +1,7 @@
 """Wakers for `decide_and_wake`: what a long-running process does once a decision lands."""
 
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -37,6 +38,10 @@ class ServerWaker:
         self.health_timeout_s = health_timeout_s
         self.after = after
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="agentops-exec")
+        # One deployer client for every execution: its connection pool is thread-safe,
+        # and building a client per click would cost a TLS context each time.
+        self._deployer: Deployer | None = None
+        self._deployer_lock = threading.Lock()
 
     def wake(self, outcome: DecisionOutcome) -> None:
         """Hand the decision to whatever runs it next, without blocking the caller."""
@@ -51,11 +56,20 @@ class ServerWaker:
         return self.pool.submit(work)
 
     def close(self) -> None:
-        """Let running executions finish, then stop the pool."""
+        """Let running executions finish, then stop the pool and the deployer client."""
         self.pool.shutdown(wait=True)
+        close = getattr(self._deployer, "close", None)
+        if close is not None:
+            close()
+
+    def _shared_deployer(self) -> Deployer | None:
+        with self._deployer_lock:
+            if self._deployer is None:
+                self._deployer = self.deployer()
+            return self._deployer
 
     def _execute(self, action_id: int) -> None:
-        deployer = self.deployer()
+        deployer = self._shared_deployer()
         try:
             execute_approved(
                 self.engine,
@@ -68,10 +82,6 @@ class ServerWaker:
         except Exception:
             log.exception("action #%s: execution failed; the sweeper reconciles it", action_id)
         finally:
-            if deployer is not None:
-                close = getattr(deployer, "close", None)
-                if close:
-                    close()
             self.after()
 
     def _resume(self, outcome: DecisionOutcome) -> None:

@@ -84,6 +84,8 @@ class FakeSlack(LoopbackServer):
         self._throttle = 0
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
+        # One pooled client for the clicks it sends, as Slack keeps its connections warm.
+        self._http = httpx.Client(timeout=10)
         app = FastAPI()
         app.post("/api/{method}")(self._api)
         super().__init__(app, thread_name="fake-slack")
@@ -126,7 +128,7 @@ class FakeSlack(LoopbackServer):
         button = message.button(action_id) or {"action_id": action_id, "value": "0"}
         payload = block_actions(user_id=user_id, message=message, button=button)
         body, headers = signed_form(payload, secret=secret, timestamp=timestamp)
-        return httpx.post(f"{app_url}/slack/events", content=body, headers=headers, timeout=10)
+        return self._http.post(f"{app_url}/slack/events", content=body, headers=headers)
 
     def submit_reason(
         self, app_url: str, *, user_id: str, reason: str, secret: str = FAKE_SIGNING_SECRET
@@ -135,7 +137,7 @@ class FakeSlack(LoopbackServer):
         view = next(v for v in reversed(self.views) if v["user"] == user_id)["view"]
         payload = view_submission(user_id=user_id, view=view, reason=reason)
         body, headers = signed_form(payload, secret=secret)
-        return httpx.post(f"{app_url}/slack/events", content=body, headers=headers, timeout=10)
+        return self._http.post(f"{app_url}/slack/events", content=body, headers=headers)
 
     async def _api(self, method: str, request: Request) -> JSONResponse:
         raw = await request.body()

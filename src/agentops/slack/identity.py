@@ -46,7 +46,14 @@ def resolve_slack_id(session: Session, client: WebClient, *, person: Person) -> 
 def link_people(engine: Engine, client: WebClient, *, person_ids: list[int]) -> dict[int, str]:
     """Resolve and store the Slack ids of these people, each in its own transaction."""
     found: dict[int, str] = {}
+    with Session(engine) as session:
+        for person_id in person_ids:
+            person = session.get(Person, person_id)
+            if person is not None and person.slack_user_id:
+                found[person_id] = person.slack_user_id
     for person_id in person_ids:
+        if person_id in found:
+            continue  # linked already: no write, no lookup
         try:
             with write_session(engine) as session:
                 person = session.get(Person, person_id)

@@ -45,6 +45,7 @@ ANNOUNCED_KINDS = (
     "action.executed",
 )
 BATCH = 200
+EVENT_BATCH = 1000
 # A sender holds a row this long, so two servers never send the same row at once.
 LEASE_S = 60
 MAX_BACKOFF_S = 300
@@ -72,25 +73,29 @@ def start_outbox(engine: Engine) -> None:
 def collect(engine: Engine) -> int:
     """Copy new action events from the audit trail into the outbox; returns how many."""
     start_outbox(engine)
-    added = 0
-    with write_session(engine) as session:
-        cursor = session.exec(
-            select(SlackOutboxCursor).where(SlackOutboxCursor.id == 1).with_for_update()
-        ).one()
-        events = session.exec(
-            select(AuditEvent)
-            .where(col(AuditEvent.seq) > cursor.seq)
-            .order_by(col(AuditEvent.seq))
-            .limit(BATCH * 5)
-        ).all()
-        for event in events:
-            if event.kind in ANNOUNCED_KINDS and event.entity_type == "action":
-                action_id = int(event.entity_id)
-                session.add(SlackOutbox(event_seq=event.seq, action_id=action_id, kind=event.kind))
-                added += 1
-        if events:
-            cursor.seq = events[-1].seq
-            session.add(cursor)
+    added, more = 0, True
+    while more:
+        with write_session(engine) as session:
+            cursor = session.exec(
+                select(SlackOutboxCursor).where(SlackOutboxCursor.id == 1).with_for_update()
+            ).one()
+            events = session.exec(
+                select(AuditEvent)
+                .where(col(AuditEvent.seq) > cursor.seq)
+                .order_by(col(AuditEvent.seq))
+                .limit(EVENT_BATCH)
+            ).all()
+            for event in events:
+                if event.kind in ANNOUNCED_KINDS and event.entity_type == "action":
+                    action_id = int(event.entity_id)
+                    session.add(
+                        SlackOutbox(event_seq=event.seq, action_id=action_id, kind=event.kind)
+                    )
+                    added += 1
+            if events:
+                cursor.seq = events[-1].seq
+                session.add(cursor)
+            more = len(events) == EVENT_BATCH
     return added
 
 
