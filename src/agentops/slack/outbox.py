@@ -61,6 +61,9 @@ class DeliveryReport:
 
 def start_outbox(engine: Engine) -> None:
     """Begin watching the trail from its current head: earlier events are not announced."""
+    with Session(engine) as session:
+        if session.get(SlackOutboxCursor, 1) is not None:
+            return  # read first: an idle server takes no write lock (SQLite has one)
     try:
         with write_session(engine) as session:
             if session.get(SlackOutboxCursor, 1) is None:
@@ -73,7 +76,7 @@ def start_outbox(engine: Engine) -> None:
 def collect(engine: Engine) -> int:
     """Copy new action events from the audit trail into the outbox; returns how many."""
     start_outbox(engine)
-    added, more = 0, True
+    added, more = 0, _behind(engine)
     while more:
         with write_session(engine) as session:
             cursor = session.exec(
@@ -99,6 +102,13 @@ def collect(engine: Engine) -> int:
     return added
 
 
+def _behind(engine: Engine) -> bool:
+    with Session(engine) as session:
+        cursor = session.get(SlackOutboxCursor, 1)
+        head = session.get(AuditChainHead, 1)
+        return cursor is not None and head is not None and head.seq > cursor.seq
+
+
 def deliver(
     engine: Engine,
     client: WebClient,
@@ -116,7 +126,7 @@ def deliver(
             .order_by(col(SlackOutbox.event_seq))
             .limit(BATCH)
         ).all()
-        rows = [(row.id, row.action_id, row.kind, _aware(row.next_attempt_at)) for row in unsent]
+        rows = [(row.id, row.action_id, row.kind, aware(row.next_attempt_at)) for row in unsent]
     # An action's messages go out in event order: a row waiting to retry holds back the rest.
     held: set[int] = set()
     for row_id, action_id, kind, due_at in rows:
@@ -264,7 +274,7 @@ def _claim(engine: Engine, row_id: int, now: datetime) -> bool:
         row = session.exec(
             select(SlackOutbox).where(SlackOutbox.id == row_id).with_for_update()
         ).one()
-        if row.sent_at is not None or _aware(row.next_attempt_at) > now:
+        if row.sent_at is not None or aware(row.next_attempt_at) > now:
             return False
         row.next_attempt_at = now + timedelta(seconds=LEASE_S)
         session.add(row)
@@ -298,6 +308,7 @@ def _problem(exc: Exception) -> str:
     return redact(f"{exc.__class__.__name__}: {exc}")[:300]
 
 
-def _aware(moment: datetime) -> datetime:
+def aware(moment: datetime) -> datetime:
+    """The moment as an aware UTC datetime."""
     # SQLite hands back naive datetimes for values written by another driver path.
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

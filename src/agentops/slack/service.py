@@ -28,7 +28,7 @@ from sqlmodel import Session, select
 
 from agentops.actions.approval_card import approval_card
 from agentops.actions.decisions import DecisionOutcome, decide_and_wake, recorded_decision
-from agentops.actions.service import ApprovalRefused
+from agentops.actions.service import ApprovalRefused, undecided_actions
 from agentops.actions.sweeper import sweep
 from agentops.actions.wakers import ServerWaker
 from agentops.agents.actors import Actor
@@ -36,8 +36,9 @@ from agentops.errors import AgentOpsError
 from agentops.settings import Settings
 from agentops.slack import messaging
 from agentops.slack.identity import actor_for_slack_user
+from agentops.slack.outbox import aware as _aware
 from agentops.slack.outbox import collect, deliver, start_outbox
-from agentops.store.models import Decision, Person
+from agentops.store.models import Decision, Person, utcnow
 
 log = logging.getLogger(__name__)
 Work = Callable[[], None]
@@ -221,7 +222,7 @@ class SlackChannel:
         next_sweep = 0.0
         while not self._stop.is_set():
             try:
-                if time.monotonic() >= next_sweep:
+                if time.monotonic() >= next_sweep and self._deadlines_due():
                     next_sweep = time.monotonic() + SWEEP_EVERY_S
                     sweep(
                         self.engine,
@@ -233,6 +234,16 @@ class SlackChannel:
                 log.exception("Slack worker round failed")
             self._wake.wait(self.settings.slack_outbox_interval_s)
             self._wake.clear()
+
+    def _deadlines_due(self) -> bool:
+        # A read-only look first, so an idle server takes no write lock every round.
+        now = utcnow()
+        with Session(self.engine) as session:
+            return any(
+                (action.owner_deadline is not None and _aware(action.owner_deadline) <= now)
+                or (action.final_deadline is not None and _aware(action.final_deadline) <= now)
+                for action in undecided_actions(session)
+            )
 
     # --- answers ----------------------------------------------------------------------
 
