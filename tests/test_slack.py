@@ -25,7 +25,7 @@ from agentops.actions.service import (
 )
 from agentops.actions.sweeper import sweep
 from agentops.agents.service import ensure_version
-from agentops.demo.fake_slack import FAKE_SIGNING_SECRET, FakeSlack, Posted
+from agentops.demo.fake_slack import FAKE_SIGNING_SECRET, FakeSlack, Posted, signed_form
 from agentops.serve.app import create_app
 from agentops.settings import Settings
 from agentops.slack import messaging
@@ -463,3 +463,66 @@ def test_slack_settings_come_in_pairs(monkeypatch: pytest.MonkeyPatch) -> None:
     result = CliRunner().invoke(cli, ["serve", "--socket-mode"])
     get_settings.cache_clear()
     assert result.exit_code == 2 and "AGENTOPS_SLACK_APP_TOKEN" in result.output
+
+
+def test_signed_but_malformed_interactions_change_nothing(world: World) -> None:
+    from agentops.demo.fake_slack import sign
+
+    def post(body: bytes) -> httpx.Response:
+        now = int(time.time())
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": str(now),
+            "X-Slack-Signature": sign(FAKE_SIGNING_SECRET, now, body),
+        }
+        return httpx.post(f"{world.url}/slack/events", content=body, headers=headers)
+
+    action_id = breach_rollback(world.engine)
+    world.pump()
+    owner_dm = world.dm(OWNER)
+    assert post(b"payload=%7Bnot+json").status_code == 400
+    assert post(b"nothing=here").status_code == 400
+    assert post(b"payload=%5B1%2C2%5D").status_code == 400  # JSON, but not an object
+    for value in ("abc", "99999999999", "42"):
+        forged = copy.deepcopy(owner_dm)
+        for block in forged.blocks:
+            for element in block.get("elements", []):
+                if element.get("action_id") == messaging.APPROVE:
+                    element["value"] = value
+        world.slack.click(world.url, user_id="UOWNER", message=forged, action_id=messaging.APPROVE)
+    said = wait_until(lambda: len(world.slack.ephemerals_for("UOWNER")) == 3 and world.slack)
+    texts = said.ephemerals_for("UOWNER")
+    assert sum("names no action" in t for t in texts) == 2
+    assert any("no action #42" in t for t in texts)
+    body, headers = signed_form({"type": "shortcut", "user": {"id": "UOWNER"}}, secret="x")
+    forged = httpx.post(f"{world.url}/slack/events", content=body, headers=headers)
+    assert forged.status_code == 401
+    assert world.action(action_id).status == ActionStatus.awaiting_approval
+    assert world.events("approval.decided") == []
+
+
+def test_approval_without_a_deployer_stays_approved(engine: Engine) -> None:
+    from agentops.actions.decisions import decide_and_wake
+    from agentops.actions.wakers import ServerWaker
+    from agentops.agents.actors import Channel, person_actor
+    from agentops.store.models import Decision
+
+    action_id = breach_rollback(engine)
+    woken: list[bool] = []
+    waker = ServerWaker(
+        engine, deployer=lambda: None, health_timeout_s=1, after=lambda: woken.append(True)
+    )
+    with Session(engine) as session:
+        actor = person_actor(session, email=OWNER, channel=Channel.slack)
+    decide_and_wake(
+        engine,
+        action_id=action_id,
+        actor=actor,
+        decision=Decision.approve,
+        reason=None,
+        waker=waker,
+    )
+    waker.close()
+    with Session(engine) as session:
+        assert get_action(session, action_id=action_id).status == ActionStatus.approved
+    assert len(woken) == 2  # once for the decision, once when the execution step gave up

@@ -70,6 +70,12 @@ class ServerWaker:
 
     def _execute(self, action_id: int) -> None:
         deployer = self._shared_deployer()
+        if deployer is None:
+            # Executing without a deployer would close the action as failed: leave it
+            # approved for `agentops actions run` (the sweeper lists it as not run yet).
+            log.warning("action #%s approved; no deployer configured to run it", action_id)
+            self.after()
+            return
         try:
             execute_approved(
                 self.engine,
