@@ -55,6 +55,34 @@ def test_evidence_lines_show_what_is_there_and_skip_the_rest() -> None:
     assert evidence_lines(statistic=None, threshold=None, evidence={}) == ()
 
 
+def test_cusum_bank_evidence_reads_too() -> None:
+    lines = evidence_lines(
+        statistic=1.02,
+        threshold=1.0,
+        evidence={
+            "summary": "40 of the 300 reviews needed to clear the version (9 violations)",
+            "unit": "reviews",
+            "events_word": "violations",
+            "observations": 40,
+            "events": 9,
+            "charts": [
+                {"degraded_rate": 0.3, "value": 4.1, "threshold": 4.0, "events_since_change": 7},
+                "not a chart",
+            ],
+            "alarm": {"position": 38, "id": 512, "charts": [0]},
+            "review_ids": [510, 511, 512],
+        },
+    )
+    assert lines == (
+        "40 of the 300 reviews needed to clear the version (9 violations)",
+        "statistic 1.02 against threshold 1",
+        "counts: reviews 40, violations 9",
+        "chart for a 30.0% rate: 4.1 of 4, 7 since its change point",
+        "alarm at review 38 (#512)",
+        "reviews: #510, #511, #512",
+    )
+
+
 def test_each_state_reads_as_one_sentence() -> None:
     person = {"o@x.io": "@olivia", "b@x.io": "@bashir"}.__getitem__
     assert status_line(CARD, person=person).startswith("Waiting for @olivia until 14:02 UTC")

@@ -136,6 +136,7 @@ def evidence_lines(
         lines.append(summary.strip())
     if statistic is not None or threshold is not None:
         lines.append(f"statistic {_num(statistic)} against threshold {_num(threshold)}")
+    counted = _text(evidence.get("unit")) or "observations"
     counts = [
         f"{label} {evidence[key]}"
         for key, label in (
@@ -144,14 +145,23 @@ def evidence_lines(
             ("violations", "violations"),
             ("conversations", "conversations"),
             ("escalated", "escalated"),
+            ("observations", counted),
+            ("events", _text(evidence.get("events_word")) or "events"),
         )
-        if isinstance(evidence.get(key), int | float) and not isinstance(evidence.get(key), bool)
+        if _is_count(evidence.get(key))
     ]
     if counts:
         lines.append("counts: " + ", ".join(counts))
     interval = _interval(evidence)
     if interval:
         lines.append(interval)
+    lines.extend(_charts(evidence))
+    alarm = evidence.get("alarm")
+    if isinstance(alarm, dict) and _is_count(alarm.get("position")):
+        at = f" (#{alarm['id']})" if _is_count(alarm.get("id")) else ""
+        lines.append(
+            f"alarm at {counted[:-1] if counted.endswith('s') else counted} {alarm['position']}{at}"
+        )
     for key, label in (
         ("review_ids", "reviews"),
         ("violation_review_ids", "violating reviews"),
@@ -215,6 +225,31 @@ def result_line(card: ApprovalCard) -> str | None:
     if card.status == ActionStatus.failed:
         return f"{card.kind.capitalize()} failed: {card.outcome_detail or 'no detail recorded'}"
     return None
+
+
+def _charts(evidence: dict[str, Any]) -> list[str]:
+    """One line per chart of a CUSUM bank: where it stands against its threshold."""
+    charts = evidence.get("charts")
+    if not isinstance(charts, list):
+        return []
+    lines = []
+    for chart in charts[:SHOWN_IDS]:
+        if not isinstance(chart, dict) or not _is_count(chart.get("threshold")):
+            continue
+        rate = chart.get("degraded_rate")
+        name = f"chart for a {rate:.1%} rate" if isinstance(rate, float) else "chart"
+        since = chart.get("events_since_change")
+        tail = f", {since} since its change point" if _is_count(since) else ""
+        lines.append(f"{name}: {_num(chart.get('value'))} of {_num(chart['threshold'])}{tail}")
+    return lines
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value.strip() else None
 
 
 def _interval(evidence: dict[str, Any]) -> str | None:
