@@ -526,3 +526,15 @@ def test_approval_without_a_deployer_stays_approved(engine: Engine) -> None:
     with Session(engine) as session:
         assert get_action(session, action_id=action_id).status == ActionStatus.approved
     assert len(woken) == 2  # once for the decision, once when the execution step gave up
+
+
+def test_a_wrong_agent_channel_does_not_hold_back_the_owner(world: World) -> None:
+    world.channel.settings.slack_agent_channels["airline"] = "CGONE404"
+    action_id = breach_rollback(world.engine)
+    world.pump()
+    assert pending(world.engine) == 0 and world.slack.messages_in("CGONE404") == []
+    owner_dm = world.dm(OWNER)
+    world.slack.click(world.url, user_id="UOWNER", message=owner_dm, action_id=messaging.APPROVE)
+    wait_until(lambda: world.action(action_id).status == ActionStatus.succeeded)
+    world.pump()
+    assert "Approved by <@UOWNER>" in messaging.as_text(world.dm(OWNER).blocks)

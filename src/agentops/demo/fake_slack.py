@@ -70,7 +70,8 @@ class FakeSlack(LoopbackServer):
     """chat.postMessage/update/postEphemeral, users.lookupByEmail, views.open, conversations.open.
 
     `users` maps emails to Slack user ids. `rate_limit(n)` answers the next n calls with
-    429 and Retry-After: 0; `down = True` answers every call with 503 (an outage).
+    429 and Retry-After: 0; `down = True` answers every call with 503 (an outage); a
+    channel id starting with CGONE does not exist.
     """
 
     def __init__(self, *, users: dict[str, str], token: str = FAKE_BOT_TOKEN) -> None:
@@ -168,6 +169,8 @@ class FakeSlack(LoopbackServer):
                 return {"ok": True, "user": {"id": user_id, "profile": {"email": args["email"]}}}
             case "conversations.open":
                 return {"ok": True, "channel": {"id": self.dm_channel(str(args["users"]))}}
+            case "chat.postMessage" if str(args.get("channel", "")).startswith("CGONE"):
+                return {"ok": False, "error": "channel_not_found"}
             case "chat.postMessage":
                 ts = f"{int(time.time())}.{next(self._ts):06d}"
                 blocks = _json_arg(args.get("blocks")) or []

@@ -45,6 +45,8 @@ ANNOUNCED_KINDS = (
     "action.executed",
 )
 BATCH = 200
+# Slack errors that a retry cannot fix: a channel id that is wrong, archived or lacks the bot.
+MISCONFIGURED = frozenset({"channel_not_found", "not_in_channel", "is_archived"})
 EVENT_BATCH = 1000
 # A sender holds a row this long, so two servers never send the same row at once.
 LEASE_S = 60
@@ -204,8 +206,22 @@ def _send(
             fresh.add(purpose)
     channel = agent_channels.get(card.agent)
     if kind == "approval.requested" and channel and "request:channel" not in posted:
-        posted["request:channel"] = _post(engine, client, card, "request:channel", channel, person)
-        fresh.add("request:channel")
+        try:
+            posted["request:channel"] = _post(
+                engine, client, card, "request:channel", channel, person
+            )
+            fresh.add("request:channel")
+        except SlackApiError as exc:
+            if exc.response.get("error") not in MISCONFIGURED:
+                raise
+            # Retrying cannot fix a wrong channel id: say so, and keep the DMs flowing.
+            log.error(
+                "agent %s: cannot post to Slack channel %s (%s); check "
+                "AGENTOPS_SLACK_AGENT_CHANNELS and invite the bot",
+                card.agent,
+                channel,
+                exc.response.get("error"),
+            )
     result = messaging.result_text(card)
     for purpose, message in posted.items():
         if purpose.startswith("reply:") or purpose in fresh:
