@@ -11,7 +11,14 @@ from sqlmodel import Session, select
 from agentops.agents.service import get_agent
 from agentops.audit.service import verify_chain
 from agentops.store.db import make_engine
-from agentops.store.models import Action, ActionKind, ActionStatus, Evaluation, Outcome
+from agentops.store.models import (
+    Action,
+    ActionKind,
+    ActionStatus,
+    Approval,
+    Evaluation,
+    Outcome,
+)
 from agentops.triggers.backtest import backtest
 from agentops.triggers.service import latest_trigger_set, load_trigger_set
 
@@ -41,6 +48,9 @@ def test_demo_runs_the_whole_runbook(tmp_path: Path) -> None:
     assert "v2 goes live" in output and "BREACH" in output
     assert "action 1: succeeded" in output and "action 2: succeeded" in output
     assert "reviews needed to detect" in output
+    assert "Slack DM to olivia.owner@example.com" in output and "[ Approve ]" in output
+    assert "pressed Approve in Slack (signed request, HTTP 200)" in output
+    assert "Slack thread reply: Rollback done: v1 is live" in output
 
     engine = make_engine(f"sqlite:///{tmp_path / '.agentops' / 'demo.db'}")
     with Session(engine) as session:
@@ -49,6 +59,7 @@ def test_demo_runs_the_whole_runbook(tmp_path: Path) -> None:
             (ActionKind.rollback, ActionStatus.succeeded),
             (ActionKind.redeploy, ActionStatus.succeeded),
         ]
+        assert {a.channel for a in session.exec(select(Approval))} == {"slack"}
         assert verify_chain(session) == []
 
         # Replaying the stored history reproduces the breach that really proposed action 1.

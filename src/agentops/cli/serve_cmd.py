@@ -9,15 +9,38 @@ from agentops.cli.common import console, fail, user_errors
 def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(8000, min=1, max=65535, help="Port to listen on."),
+    socket_mode: bool = typer.Option(
+        False,
+        "--socket-mode",
+        help="Receive Slack clicks over Socket Mode (AGENTOPS_SLACK_APP_TOKEN), no public URL.",
+    ),
 ) -> None:
     """Serve agentops over HTTP until stopped (Ctrl-C)."""
     import uvicorn
 
     from agentops.serve.app import create_app
+    from agentops.settings import get_settings
 
-    app = create_app()
-    console.print(f"agentops serving on http://{host}:{port} (health: /healthz)")
+    settings = get_settings()
+    if socket_mode and settings.slack_app_token is None:
+        raise fail("--socket-mode needs AGENTOPS_SLACK_APP_TOKEN (an xapp- app-level token)")
+    app = create_app(settings=settings)
+    socket_client = None
+    if socket_mode:
+        from agentops.slack.socket_mode import connect_socket_mode
+
+        assert settings.slack_app_token is not None and app.state.slack is not None
+        socket_client = connect_socket_mode(
+            app.state.slack, app_token=settings.slack_app_token.get_secret_value()
+        )
+    slack = "Slack: " + (
+        "Socket Mode" if socket_mode else "/slack/events" if app.state.slack else "not configured"
+    )
+    console.print(f"agentops serving on http://{host}:{port} (health: /healthz; {slack})")
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
     except OSError as exc:
         raise fail(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    finally:
+        if socket_client is not None:
+            socket_client.close()

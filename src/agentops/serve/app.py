@@ -6,6 +6,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from agentops.settings import Settings, get_settings
+from agentops.slack import mount_slack
 from agentops.store.db import make_engine
 from agentops.store.migrate import ensure_schema
 
@@ -29,4 +30,5 @@ def create_app(*, settings: Settings | None = None, engine: Engine | None = None
             return JSONResponse({"ok": False, "store": exc.__class__.__name__}, status_code=503)
         return JSONResponse({"ok": True, "store": "ok"})
 
+    mount_slack(app, settings=settings, engine=engine)
     return app

@@ -74,6 +74,9 @@ class Person(SQLModel, table=True):
     name: str
     role: Role
     created_at: datetime = Field(default_factory=utcnow)
+    # Resolved from the email with Slack's users.lookupByEmail; a click is attributed
+    # to the person whose id matches, never to anything the payload says.
+    slack_user_id: str | None = Field(default=None, unique=True, index=True)
 
 
 class Agent(SQLModel, table=True):
@@ -329,3 +332,42 @@ class TriggerChart(SQLModel, table=True):
     max_seen_id: int | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class SlackOutbox(SQLModel, table=True):
+    """An action event still to be told in Slack: sent, and retried, by `agentops serve`.
+
+    Rows are copied from the audit trail, which every state change writes in its own
+    transaction, so a Slack outage or a dead gate process delays a message, never loses it.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_seq: int = Field(unique=True)
+    action_id: int = Field(foreign_key="action.id", index=True)
+    kind: str
+    created_at: datetime = Field(default_factory=utcnow)
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = Field(default=None, index=True)
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class SlackOutboxCursor(SQLModel, table=True):
+    """The last audit event the outbox has looked at (one row, locked while collecting)."""
+
+    id: int = Field(default=1, primary_key=True)
+    seq: int = 0
+
+
+class SlackMessage(SQLModel, table=True):
+    """A Slack message posted about an action, kept so every later change can edit it."""
+
+    __table_args__ = (UniqueConstraint("action_id", "purpose"),)
+    id: int | None = Field(default=None, primary_key=True)
+    action_id: int = Field(foreign_key="action.id", index=True)
+    # "request:owner", "request:backup", "request:channel", or "reply:<message id>".
+    purpose: str
+    channel: str
+    ts: str
+    thread_ts: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
