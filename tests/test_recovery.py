@@ -38,6 +38,7 @@ from agentops.agents.service import (
 )
 from agentops.audit.service import iter_events, verify_chain
 from agentops.cli.app import app
+from agentops.store.db import write_session
 from agentops.store.models import (
     Action,
     ActionStatus,
@@ -184,7 +185,7 @@ def propose(engine: Engine, agent: str = "airline") -> int:
 
 def approve(engine: Engine, action_id: int) -> None:
     """The owner approves the action through the service, as every channel does."""
-    with Session(engine) as session:
+    with write_session(engine) as session:
         decide(
             session,
             action_id=action_id,
@@ -192,7 +193,6 @@ def approve(engine: Engine, action_id: int) -> None:
             decision=Decision.approve,
             reason=None,
         )
-        session.commit()
 
 
 def roll_back_again(engine: Engine, url: str, fake: FakeDeployer) -> None:

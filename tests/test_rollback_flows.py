@@ -15,11 +15,13 @@ from prefect.client.orchestration import get_client
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from agentops.actions.service import decide, get_action, propose_redeploy, propose_rollback
+from agentops.actions.decisions import NoWaker, decide_and_wake
+from agentops.actions.service import get_action, propose_redeploy, propose_rollback
 from agentops.agents.service import ensure_version, set_live
 from agentops.audit.service import iter_events, verify_chain
 from agentops.errors import RuleViolation
 from agentops.settings import get_settings
+from agentops.store.db import write_session
 from agentops.store.models import ActionStatus, AgentVersion, Decision, VersionStatus
 from factories import (
     BACKUP,
@@ -146,19 +148,15 @@ def paused_run_id(engine: Engine, action_id: int) -> str:
 def approve_like_the_cli(
     engine: Engine, action_id: int, approver: str, decision: Decision, reason: str | None = None
 ) -> bool:
-    with Session(engine) as session:
-        result = decide(
-            session,
-            action_id=action_id,
-            actor=as_person(session, approver),
-            decision=decision,
-            reason=reason,
-        )
-        session.commit()
-        assert result.newly_recorded
-        run_id = result.action.flow_run_id
-    assert run_id is not None
-    return resume_waiting_run(flow_run_id=run_id, action_id=action_id)
+    with write_session(engine) as session:
+        actor = as_person(session, approver)
+    # The CLI's own path: the write lock first, so a gate writing meanwhile never collides.
+    outcome = decide_and_wake(
+        engine, action_id=action_id, actor=actor, decision=decision, reason=reason, waker=NoWaker()
+    )
+    assert outcome.newly_recorded
+    assert outcome.flow_run_id is not None
+    return resume_waiting_run(flow_run_id=outcome.flow_run_id, action_id=action_id)
 
 
 def version_statuses(engine: Engine, setup: Setup) -> tuple[VersionStatus, VersionStatus]:

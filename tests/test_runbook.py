@@ -26,6 +26,7 @@ from agentops.demo.scenario import work_review_queue
 from agentops.demo.traffic import DEMO_PROFILES, generate_conversations
 from agentops.review.rubric import register_rubric
 from agentops.settings import get_settings
+from agentops.store.db import write_session
 from agentops.store.models import (
     ActionStatus,
     Approval,
@@ -237,7 +238,8 @@ def test_a_decision_made_only_in_the_store_wakes_the_flow(
 ) -> None:
     """Slack, the web or a CLI on another host may not reach Prefect: the store is enough."""
     action_id, thread, outcome = rollback_waiting_for_approval(degraded_agent, services)
-    with Session(degraded_agent) as session:
+    # A waiting gate writes too: take the write lock first, as every channel does.
+    with write_session(degraded_agent) as session:
         decide(
             session,
             action_id=action_id,
@@ -245,7 +247,6 @@ def test_a_decision_made_only_in_the_store_wakes_the_flow(
             decision=Decision.approve,
             reason=None,
         )
-        session.commit()
     thread.join(timeout=60)
     assert not thread.is_alive()
     assert outcome["status"] == "succeeded"
