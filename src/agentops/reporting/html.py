@@ -9,6 +9,7 @@ from agentops.reporting.metrics import (
     ActionStory,
     EvaluationRecord,
     Incident,
+    NoticeEstimate,
     Spread,
     format_duration,
     spread,
@@ -269,7 +270,7 @@ def _reviews(section: AgentSection, report: Report) -> str:
 def _charts(evaluations: Sequence[EvaluationRecord]) -> str:
     by_trigger: dict[str, list[EvaluationRecord]] = defaultdict(list)
     for evaluation in evaluations:
-        if evaluation.statistic is not None:
+        if evaluation.share_of_threshold is not None:
             by_trigger[evaluation.trigger].append(evaluation)
     if not by_trigger:
         return ""
@@ -278,8 +279,9 @@ def _charts(evaluations: Sequence[EvaluationRecord]) -> str:
         for name, points in by_trigger.items()
     )
     return charts + (
-        "<p class='note'>Line: the trigger's statistic at each evaluation, one line per "
-        "version. Dashed red: the threshold it must cross to breach. Red dots: breaches.</p>"
+        "<p class='note'>Line: at each evaluation, the CUSUM bank's highest chart as a share of "
+        "its threshold, one line per version. Dashed red: the threshold (100%); a chart that "
+        "reaches it breaches. Red dots: breaches.</p>"
     )
 
 
@@ -288,10 +290,9 @@ def trigger_chart(
 ) -> str:
     """An inline SVG of a trigger's statistic over time, threshold dashed, breaches marked."""
     left, right, top, bottom = 56, 16, 14, 30
-    values = [p.statistic for p in points if p.statistic is not None]
-    values += [p.threshold for p in points if p.threshold is not None]
-    low, high = min([*values, 0.0]), max(values)
-    high = high if high > low else low + 1
+    points = [p for p in points if p.share_of_threshold is not None]
+    values = [p.share_of_threshold for p in points if p.share_of_threshold is not None]
+    low, high = min([*values, 0.0]), max([*values, 1.0])
     pad = (high - low) * 0.08
     low, high = low - pad, high + pad
     start, end = points[0].evaluated_at, points[-1].evaluated_at
@@ -310,17 +311,19 @@ def trigger_chart(
     for tick in _ticks(low, high):
         shapes.append(
             f"<text x='{left - 6}' y='{y(tick) + 4:.1f}' text-anchor='end' font-size='11' "
-            f"fill='#627d98'>{tick:g}</text>"
+            f"fill='#627d98'>{tick:.0%}</text>"
         )
-    threshold = [(x(p.evaluated_at), y(p.threshold)) for p in points if p.threshold is not None]
-    if threshold:
-        shapes.append(_polyline(threshold, "#d64545", dashed=True))
+    shapes.append(_polyline([(left, y(1.0)), (width - right, y(1.0))], "#d64545", dashed=True))
+    shapes.append(
+        f"<text x='{width - right - 4}' y='{y(1.0) - 5:.1f}' text-anchor='end' font-size='11' "
+        "fill='#d64545'>threshold</text>"
+    )
     palette = ("#2f80ed", "#9b51e0", "#27ae60", "#f2994a", "#56ccf2")
     colours: dict[str, str] = {}
     for run in _runs(points):
         version = run[0].version
         colour = colours.setdefault(version, palette[len(colours) % len(palette)])
-        coords = [(x(p.evaluated_at), y(p.statistic or 0.0)) for p in run]
+        coords = [(x(p.evaluated_at), y(p.share_of_threshold or 0.0)) for p in run]
         if len(coords) > 1:
             shapes.append(_polyline(coords, colour))
         first_x, first_y = coords[0]
@@ -330,11 +333,16 @@ def trigger_chart(
         )
         for point, (px, py) in zip(run, coords, strict=True):
             breach = point.outcome == "breach"
+            seen = (
+                f" after {point.observations} {escape(point.unit or 'observations')}"
+                if point.observations is not None
+                else ""
+            )
             shapes.append(
                 f"<circle cx='{px:.1f}' cy='{py:.1f}' r='{5 if breach else 3}' "
                 f"fill='{'#d64545' if breach else colour}'><title>{escape(point.version)} "
-                f"{_when(point.evaluated_at)}: {point.statistic:.3g} ({escape(point.outcome)})"
-                "</title></circle>"
+                f"{_when(point.evaluated_at)}: {point.share_of_threshold:.0%} of the threshold"
+                f"{seen} ({escape(point.outcome)})</title></circle>"
             )
             if breach:
                 shapes.append(
@@ -375,34 +383,70 @@ def _ticks(low: float, high: float) -> list[float]:
 
 
 def _notice(section: AgentSection) -> str:
+    title = "<h3>How long would it take to notice?</h3>"
+    if section.trigger_set_problem:
+        return f"{title}<p>{escape(section.trigger_set_problem)}</p>"
     if not section.notice:
         return ""
+    width = max(len(estimate.delays) for estimate in section.notice)
     rows = []
     for estimate in section.notice:
-        rate = (
-            f"{estimate.reviews_per_hour:.1f} reviews per hour of traffic"
-            if estimate.reviews_per_hour
-            else "no samples drawn in this period"
-        )
-        hours = (
-            format_duration(timedelta(hours=estimate.hours_at_p1))
-            if estimate.hours_at_p1 is not None
+        low, high = estimate.degraded_rates
+        healthy = _pct(estimate.healthy_rate) if estimate.healthy_rate is not None else "measured"
+        interval = (
+            f"{estimate.false_alarm_every:,.0f} {estimate.unit}"
+            if estimate.false_alarm_every is not None
             else "-"
         )
-        rows.append(
-            f"<tr><td>{escape(estimate.trigger)}</td><td class='n'>{estimate.p0:.0%} / "
-            f"{estimate.p1:.0%}</td><td class='n'>{estimate.reviews_at_p1:.0f}</td>"
-            f"<td class='n'>{estimate.reviews_at_p0:.0f}</td><td>{rate}</td>"
-            f"<td class='n'><b>{hours}</b></td></tr>"
+        delays = "".join(
+            f"<td class='n'>at {_pct(rate)}: {delay:,.0f} {estimate.unit}<br>"
+            f"<b>{_observations_time(estimate, delay)}</b></td>"
+            for rate, delay in estimate.delays
         )
+        delays += "<td></td>" * (width - len(estimate.delays))
+        note = f"<br><span class='muted'>{escape(estimate.note)}</span>" if estimate.note else ""
+        rows.append(
+            f"<tr><td>{escape(estimate.trigger)} <span class='muted'>({escape(estimate.kind)})"
+            f"</span>{note}</td><td class='n'>{healthy} / {_pct(low)} to {_pct(high)}</td>"
+            f"<td class='n'>{estimate.promised:,.0f} {estimate.unit}<br>"
+            f"<b>{_observations_time(estimate, estimate.promised)}</b>"
+            f"{_written(estimate)}</td>"
+            f"<td class='n'>{interval}</td><td>{_volume(estimate)}</td>{delays}</tr>"
+        )
+    set_version = section.trigger_set_version
+    version = f" (trigger set v{set_version})" if set_version else ""
     return (
-        "<h3>How long would it take to notice?</h3><table><tr><th>trigger</th>"
-        "<th>acceptable / degraded violation rate</th><th>avg reviews to flag at degraded</th>"
-        "<th>avg reviews to clear at acceptable</th><th>review volume</th>"
-        f"<th>time to notice at degraded</th></tr>{''.join(rows)}</table>"
-        "<p class='note'>Wald's average sample number for the sequential test, at the review "
-        "volume sampled in this period (see `make bench` for the Monte-Carlo spread).</p>"
+        f"{title}<table><tr><th>trigger{version}</th><th>healthy / degraded rates</th>"
+        "<th>promised: at most one false alarm every</th><th>calibrated bank's interval</th>"
+        f"<th>volume</th><th colspan='{width}'>expected delay to flag, from a fresh start "
+        f"(at most)</th></tr>{''.join(rows)}</table>"
+        "<p class='note'>Each trigger is a bank of Bernoulli CUSUM charts calibrated exactly "
+        "(<code>agentops triggers check</code> prints the same figures). Delays are in the "
+        "trigger's own reviews or conversations, and in time at the volume observed in this "
+        "period (or, without traffic, the trigger file's expected volume).</p>"
     )
+
+
+def _pct(rate: float) -> str:
+    return f"{rate * 100:.3g}%"
+
+
+def _observations_time(estimate: NoticeEstimate, observations: float) -> str:
+    hours = estimate.hours(observations)
+    return format_duration(timedelta(hours=hours)) if hours is not None else "-"
+
+
+def _written(estimate: NoticeEstimate) -> str:
+    if not estimate.written:
+        return ""
+    return f"<br><span class='muted'>written: {escape(estimate.written)}</span>"
+
+
+def _volume(estimate: NoticeEstimate) -> str:
+    if estimate.per_hour is None:
+        return "<span class='muted'>no traffic in this period and no expected volume</span>"
+    where = "observed in this period" if estimate.volume == "observed" else "expected (file)"
+    return f"{estimate.per_hour:,.1f} {estimate.unit} per hour <span class='muted'>{where}</span>"
 
 
 def _footnotes() -> str:
