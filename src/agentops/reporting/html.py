@@ -1,5 +1,6 @@
 """Render the manager report as one self-contained HTML file: inline CSS and SVG, no network."""
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
@@ -327,9 +328,11 @@ def trigger_chart(
         if len(coords) > 1:
             shapes.append(_polyline(coords, colour))
         first_x, first_y = coords[0]
+        anchor = "end" if first_x > width - right - 40 else "start"
+        label_x = first_x - 4 if anchor == "end" else first_x + 4
         shapes.append(
-            f"<text x='{first_x + 4:.1f}' y='{first_y + 16:.1f}' font-size='11' "
-            f"fill='{colour}'>{escape(version)}</text>"
+            f"<text x='{label_x:.1f}' y='{first_y + 16:.1f}' text-anchor='{anchor}' "
+            f"font-size='11' fill='{colour}'>{escape(version)}</text>"
         )
         for point, (px, py) in zip(run, coords, strict=True):
             breach = point.outcome == "breach"
@@ -378,8 +381,10 @@ def _polyline(coords: Iterable[tuple[float, float]], colour: str, *, dashed: boo
 
 
 def _ticks(low: float, high: float) -> list[float]:
-    step = (high - low) / 4
-    return [round(low + step * i, 3) for i in range(5)]
+    """Quarters of the threshold inside the plotted range."""
+    first, last = math.ceil(low * 4), math.floor(high * 4)
+    step = max(1, (last - first) // 6)
+    return [quarter / 4 for quarter in range(first, last + 1, step)]
 
 
 def _notice(section: AgentSection) -> str:
@@ -388,42 +393,40 @@ def _notice(section: AgentSection) -> str:
         return f"{title}<p>{escape(section.trigger_set_problem)}</p>"
     if not section.notice:
         return ""
-    width = max(len(estimate.delays) for estimate in section.notice)
     rows = []
     for estimate in section.notice:
         low, high = estimate.degraded_rates
         healthy = _pct(estimate.healthy_rate) if estimate.healthy_rate is not None else "measured"
-        interval = (
-            f"{estimate.false_alarm_every:,.0f} {estimate.unit}"
+        unit = estimate.unit
+        calibrated = (
+            f"<br><span class='muted'>calibrated bank: {estimate.false_alarm_every:,.0f}</span>"
             if estimate.false_alarm_every is not None
-            else "-"
+            else ""
         )
-        delays = "".join(
-            f"<td class='n'>at {_pct(rate)}: {delay:,.0f} {estimate.unit}<br>"
-            f"<b>{_observations_time(estimate, delay)}</b></td>"
+        delays = "<br>".join(
+            f"at {_pct(rate)}: {delay:,.0f} {unit} · <b>{_observations_time(estimate, delay)}</b>"
             for rate, delay in estimate.delays
         )
-        delays += "<td></td>" * (width - len(estimate.delays))
         note = f"<br><span class='muted'>{escape(estimate.note)}</span>" if estimate.note else ""
         rows.append(
-            f"<tr><td>{escape(estimate.trigger)} <span class='muted'>({escape(estimate.kind)})"
-            f"</span>{note}</td><td class='n'>{healthy} / {_pct(low)} to {_pct(high)}</td>"
-            f"<td class='n'>{estimate.promised:,.0f} {estimate.unit}<br>"
-            f"<b>{_observations_time(estimate, estimate.promised)}</b>"
-            f"{_written(estimate)}</td>"
-            f"<td class='n'>{interval}</td><td>{_volume(estimate)}</td>{delays}</tr>"
+            f"<tr><td>{escape(estimate.trigger)}<br><span class='muted'>"
+            f"{escape(estimate.kind)}</span>{note}</td>"
+            f"<td class='n'>{healthy}<br>{_pct(low)} to {_pct(high)}</td>"
+            f"<td class='n'>{estimate.promised:,.0f} {unit}{_written(estimate)}{calibrated}<br>"
+            f"<b>{_observations_time(estimate, estimate.promised)}</b></td>"
+            f"<td>{_volume(estimate)}</td><td class='n'>{delays or '-'}</td></tr>"
         )
     set_version = section.trigger_set_version
     version = f" (trigger set v{set_version})" if set_version else ""
     return (
-        f"{title}<table><tr><th>trigger{version}</th><th>healthy / degraded rates</th>"
-        "<th>promised: at most one false alarm every</th><th>calibrated bank's interval</th>"
-        f"<th>volume</th><th colspan='{width}'>expected delay to flag, from a fresh start "
-        f"(at most)</th></tr>{''.join(rows)}</table>"
-        "<p class='note'>Each trigger is a bank of Bernoulli CUSUM charts calibrated exactly "
-        "(<code>agentops triggers check</code> prints the same figures). Delays are in the "
-        "trigger's own reviews or conversations, and in time at the volume observed in this "
-        "period (or, without traffic, the trigger file's expected volume).</p>"
+        f"{title}<table><tr><th>trigger{version}</th><th>healthy / degraded rate</th>"
+        "<th>at most one false alarm every</th><th>volume</th>"
+        "<th>expected delay to flag a degraded rate (at most)</th></tr>"
+        f"{''.join(rows)}</table>"
+        "<p class='note'>Each trigger is a bank of Bernoulli CUSUM charts calibrated exactly; "
+        "<code>agentops triggers check</code> prints the same figures. Delays count from a "
+        "fresh start, in the trigger's own reviews or conversations and in time at the volume "
+        "observed in this period (without traffic, the trigger file's expected volume).</p>"
     )
 
 
@@ -439,14 +442,14 @@ def _observations_time(estimate: NoticeEstimate, observations: float) -> str:
 def _written(estimate: NoticeEstimate) -> str:
     if not estimate.written:
         return ""
-    return f"<br><span class='muted'>written: {escape(estimate.written)}</span>"
+    return f" <span class='muted'>({escape(estimate.written)} as written)</span>"
 
 
 def _volume(estimate: NoticeEstimate) -> str:
     if estimate.per_hour is None:
         return "<span class='muted'>no traffic in this period and no expected volume</span>"
-    where = "observed in this period" if estimate.volume == "observed" else "expected (file)"
-    return f"{estimate.per_hour:,.1f} {estimate.unit} per hour <span class='muted'>{where}</span>"
+    where = "observed" if estimate.volume == "observed" else "expected in the trigger file"
+    return f"{estimate.per_hour:,.1f} {estimate.unit}/hour<br><span class='muted'>{where}</span>"
 
 
 def _footnotes() -> str:
