@@ -291,6 +291,15 @@ def test_notice_without_traffic_uses_the_files_volume() -> None:
     assert format_duration(timedelta(hours=hours)) == "5.0 years"
 
 
+def test_notice_for_a_measured_healthy_rate_says_what_is_missing() -> None:
+    text = TRIGGERS.replace("healthy_rate: 0.10", "healthy_from: last_known_good")
+    parsed = parse_trigger_text(text, source="test")
+    plan = plan_trigger(parsed, parsed.trigger("escalation-rate"))
+    estimate = notice_estimate(plan, observed_per_hour=60.0)
+    assert plan.bank is None and estimate.false_alarm_every is None and estimate.delays == ()
+    assert estimate.promised == plan.promised and "expected_healthy_rate" in estimate.note
+
+
 def test_old_format_trigger_set_is_named_not_estimated(session: Session) -> None:
     fleet = degraded_fleet(session)
     old = "version: 1\nagent: airline\ntriggers:\n  - name: p\n    kind: policy_adherence\n"
