@@ -20,7 +20,12 @@ from agentops.actions.service import (
 from agentops.agents.service import ensure_version
 from agentops.cli.app import app
 from agentops.reporting.html import render_report
-from agentops.reporting.metrics import format_duration, spread, sprt_expected_reviews
+from agentops.reporting.metrics import (
+    EvaluationRecord,
+    format_duration,
+    notice_estimate,
+    spread,
+)
 from agentops.reporting.queries import build_report
 from agentops.store.models import (
     Decision,
@@ -31,19 +36,72 @@ from agentops.store.models import (
     TriggerSet,
     utcnow,
 )
+from agentops.triggers.config import parse_trigger_text
+from agentops.triggers.cusum import design_bank
+from agentops.triggers.evaluate import Healthy, Observation, TriggerState, verdict
+from agentops.triggers.plan import plan_trigger
+from agentops.triggers.service import needed_to_clear, register_trigger_set
 from factories import BACKUP, OWNER, as_person, conversation, degraded_fleet
 
 TRIGGERS = """
-version: 1
+version: 2
 agent: airline
+expected_volume:
+  reviews_per_day: 30
+  conversations_per_day: 1500
 triggers:
   - name: policy-adherence
     kind: policy_adherence
-    p0: 0.05
-    p1: 0.20
-    alpha: 0.05
-    beta: 0.10
+    healthy_rate: 0.03
+    degraded_rates: [0.06, 0.30]
+    false_alarm_every: 5 years
+  - name: escalation-rate
+    kind: escalation_rate
+    healthy_rate: 0.10
+    degraded_rates: [0.15, 0.40]
+    false_alarm_every: 5 years
 """
+
+
+def _policy_evaluations(version_id: int, trigger_set_id: int) -> list[Evaluation]:
+    """A quiet start, then a run of violations: the policy bank's real verdicts."""
+    parsed = parse_trigger_text(TRIGGERS, source="test")
+    trigger = parsed.trigger("policy-adherence")
+    assert trigger.healthy_rate is not None
+    bank = design_bank(
+        healthy_rate=trigger.healthy_rate,
+        degraded_low=trigger.degraded_low,
+        degraded_high=trigger.degraded_high,
+        target=parsed.observations(trigger),
+    )
+    state = TriggerState.start(bank, Healthy(trigger.healthy_rate, trigger.healthy_rate, "test"))
+    at = utcnow() - timedelta(hours=1)
+    evaluations = []
+    for first, events in ((1, [False] * 8 + [True]), (10, [True] * 40)):
+        state.feed(
+            Observation(first + i, at + timedelta(seconds=first + i), event)
+            for i, event in enumerate(events)
+        )
+        result = verdict(
+            trigger,
+            state,
+            needed=needed_to_clear(state, trigger),
+            unit=trigger.unit,
+            per_day=parsed.per_day(trigger),
+        )
+        evaluations.append(
+            Evaluation(
+                agent_version_id=version_id,
+                trigger_set_id=trigger_set_id,
+                trigger_name=result.name,
+                kind=result.kind,
+                outcome=Outcome(result.outcome),
+                statistic=result.statistic,
+                threshold=result.threshold,
+                evidence=result.evidence,
+            )
+        )
+    return evaluations
 
 
 def _approve_and_run(session: Session, action_id: int, *, approver: str = OWNER) -> None:
@@ -65,14 +123,9 @@ def _approve_and_run(session: Session, action_id: int, *, approver: str = OWNER)
 def trail(session: Session) -> Session:
     """v2 breaches, is rolled back, v3 is redeployed; a later rollback is escalated, rejected."""
     fleet = degraded_fleet(session)
-    trigger_set = TriggerSet(
-        agent_id=fleet.agent.id,  # type: ignore[arg-type]
-        version=1,
-        content=TRIGGERS,
-        content_sha256="t",
-        source="test",
+    trigger_set = register_trigger_set(
+        session, agent=fleet.agent, text=TRIGGERS, source="test", actor="test"
     )
-    session.add(trigger_set)
     rubric = Rubric(name="policy", version=1, content_sha256="r")
     session.add(rubric)
     session.flush()
@@ -99,19 +152,8 @@ def trail(session: Session) -> Session:
         )
     )
     session.flush()
-    evaluations = [
-        Evaluation(
-            agent_version_id=fleet.bad.id,  # type: ignore[arg-type]
-            trigger_set_id=trigger_set.id,  # type: ignore[arg-type]
-            trigger_name="policy-adherence",
-            kind="policy_adherence",
-            outcome=outcome,
-            statistic=statistic,
-            threshold=2.89,
-            evidence={"summary": f"llr {statistic}"},
-        )
-        for outcome, statistic in ((Outcome.insufficient_data, 0.4), (Outcome.breach, 3.1))
-    ]
+    evaluations = _policy_evaluations(fleet.bad.id, trigger_set.id)  # type: ignore[arg-type]
+    assert [e.outcome for e in evaluations] == [Outcome.insufficient_data, Outcome.breach]
     for evaluation in evaluations:
         session.add(evaluation)
     session.commit()
@@ -187,11 +229,34 @@ def test_report_tells_each_incident_and_action(trail: Session) -> None:
     rejected = section.stories[-1]
     assert rejected.escalated_at is not None and rejected.decided_by == BACKUP
     assert all(story.time_to_decide is not None for story in section.stories)
-    assert section.notice[0].hours_at_p1 == pytest.approx(section.notice[0].reviews_at_p1 / 10)
+    breach = next(e for e in section.evaluations if e.outcome == "breach")
+    assert breach.share_of_threshold == 1.0 and breach.unit == "reviews"
+    assert breach.observations == 49
+
+    # The notice figures are the trigger plans' (as `triggers check` prints them), in time
+    # at the volume observed: 10 sampled reviews an hour, 12 conversations an hour.
+    assert section.trigger_set_version == 2 and section.trigger_set_problem is None
+    parsed = parse_trigger_text(TRIGGERS, source="test")
+    policy, escalation = section.notice
+    for estimate, unit, per_hour in (
+        (policy, "reviews", 10.0),
+        (escalation, "conversations", 12.0),
+    ):
+        plan = plan_trigger(parsed, parsed.trigger(estimate.trigger))
+        assert plan.bank is not None and estimate.unit == unit
+        assert estimate.promised == plan.promised
+        assert estimate.false_alarm_every == plan.bank.false_alarm_every
+        assert estimate.delays == tuple(plan.delays) and len(estimate.delays) == 4
+        assert (estimate.volume, estimate.per_hour) == ("observed", pytest.approx(per_hour))
+        rate, delay = estimate.delays[-1]
+        assert rate == plan.trigger.degraded_high
+        assert estimate.hours(delay) == pytest.approx(delay / per_hour)
 
     page = render_report(report)
     assert "latency is the vendor's outage, not v3".replace("'", "&#x27;") in page
     assert page.count("<svg") == 1 and ">breach</text>" in page
+    assert f"at 30%: {policy.delays[-1][1]:,.0f} reviews" in page
+    assert f"{escalation.promised:,.0f} conversations" in page and "Wald" not in page
     assert "<script" not in page and "<link" not in page and "src=" not in page
 
 
@@ -216,11 +281,58 @@ def test_report_command(trail: Session, tmp_path: Path) -> None:
         assert len(lines) <= 2, lines
 
 
-def test_report_arithmetic() -> None:
-    # Wald's approximation for the example trigger (the Monte Carlo median is 16 at p1).
-    assert sprt_expected_reviews(p=0.2, p0=0.05, p1=0.2, alpha=0.05, beta=0.1) == pytest.approx(
-        17.0, abs=0.05
+def test_notice_without_traffic_uses_the_files_volume() -> None:
+    parsed = parse_trigger_text(TRIGGERS, source="test")
+    plan = plan_trigger(parsed, parsed.trigger("escalation-rate"))
+    estimate = notice_estimate(plan, observed_per_hour=None)
+    assert (estimate.volume, estimate.per_hour) == ("expected", 1500 / 24)
+    hours = estimate.hours(estimate.promised)
+    assert hours is not None and hours / 24 / 365.25 == pytest.approx(5.0)
+    assert format_duration(timedelta(hours=hours)) == "5.0 years"
+
+
+def test_notice_for_a_measured_healthy_rate_says_what_is_missing() -> None:
+    text = TRIGGERS.replace("healthy_rate: 0.10", "healthy_from: last_known_good")
+    parsed = parse_trigger_text(text, source="test")
+    plan = plan_trigger(parsed, parsed.trigger("escalation-rate"))
+    estimate = notice_estimate(plan, observed_per_hour=60.0)
+    assert plan.bank is None and estimate.false_alarm_every is None and estimate.delays == ()
+    assert estimate.promised == plan.promised and "expected_healthy_rate" in estimate.note
+
+
+def test_old_format_trigger_set_is_named_not_estimated(session: Session) -> None:
+    fleet = degraded_fleet(session)
+    old = "version: 1\nagent: airline\ntriggers:\n  - name: p\n    kind: policy_adherence\n"
+    session.add(
+        TriggerSet(
+            agent_id=fleet.agent.id,  # type: ignore[arg-type]
+            version=1,
+            content=old + "    p0: 0.05\n    p1: 0.2\n",
+            content_sha256="old",
+            source="old.yaml",
+        )
     )
+    session.commit()
+    now = utcnow()
+    report = build_report(session, since=now - timedelta(days=1), until=now, now=now)
+    (section,) = report.agents
+    assert section.notice == [] and section.trigger_set_version == 1
+    assert section.trigger_set_problem is not None
+    assert "old trigger format" in section.trigger_set_problem
+    assert "old trigger format" in render_report(report)
+
+
+def test_chart_scales_any_statistic_to_its_threshold() -> None:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    record = EvaluationRecord(
+        id=1, agent="a", version_id=1, version="v1", trigger="t", kind="policy_adherence",
+        outcome="ok", statistic=1.445, threshold=2.89, evaluated_at=at,
+    )  # fmt: skip
+    assert record.share_of_threshold == pytest.approx(0.5)
+    assert EvaluationRecord(**{**record.__dict__, "threshold": None}).share_of_threshold is None
+
+
+def test_report_arithmetic() -> None:
     values = [timedelta(seconds=s) for s in (1, 2, 3, 4, 100)]
     result = spread([*values, None])
     assert (result.count, result.median, result.p90, result.worst) == (
@@ -237,4 +349,3 @@ def test_report_arithmetic() -> None:
         "1 d 1 h",
     ]
     assert format_duration(None) == "-"
-    assert datetime(2026, 1, 1, tzinfo=UTC)  # keeps the UTC import honest for readers

@@ -1,5 +1,6 @@
 """Render the manager report as one self-contained HTML file: inline CSS and SVG, no network."""
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
@@ -9,6 +10,7 @@ from agentops.reporting.metrics import (
     ActionStory,
     EvaluationRecord,
     Incident,
+    NoticeEstimate,
     Spread,
     format_duration,
     spread,
@@ -269,7 +271,7 @@ def _reviews(section: AgentSection, report: Report) -> str:
 def _charts(evaluations: Sequence[EvaluationRecord]) -> str:
     by_trigger: dict[str, list[EvaluationRecord]] = defaultdict(list)
     for evaluation in evaluations:
-        if evaluation.statistic is not None:
+        if evaluation.share_of_threshold is not None:
             by_trigger[evaluation.trigger].append(evaluation)
     if not by_trigger:
         return ""
@@ -278,8 +280,9 @@ def _charts(evaluations: Sequence[EvaluationRecord]) -> str:
         for name, points in by_trigger.items()
     )
     return charts + (
-        "<p class='note'>Line: the trigger's statistic at each evaluation, one line per "
-        "version. Dashed red: the threshold it must cross to breach. Red dots: breaches.</p>"
+        "<p class='note'>Line: at each evaluation, the CUSUM bank's highest chart as a share of "
+        "its threshold, one line per version. Dashed red: the threshold (100%); a chart that "
+        "reaches it breaches. Red dots: breaches.</p>"
     )
 
 
@@ -288,10 +291,9 @@ def trigger_chart(
 ) -> str:
     """An inline SVG of a trigger's statistic over time, threshold dashed, breaches marked."""
     left, right, top, bottom = 56, 16, 14, 30
-    values = [p.statistic for p in points if p.statistic is not None]
-    values += [p.threshold for p in points if p.threshold is not None]
-    low, high = min([*values, 0.0]), max(values)
-    high = high if high > low else low + 1
+    points = [p for p in points if p.share_of_threshold is not None]
+    values = [p.share_of_threshold for p in points if p.share_of_threshold is not None]
+    low, high = min([*values, 0.0]), max([*values, 1.0])
     pad = (high - low) * 0.08
     low, high = low - pad, high + pad
     start, end = points[0].evaluated_at, points[-1].evaluated_at
@@ -310,31 +312,40 @@ def trigger_chart(
     for tick in _ticks(low, high):
         shapes.append(
             f"<text x='{left - 6}' y='{y(tick) + 4:.1f}' text-anchor='end' font-size='11' "
-            f"fill='#627d98'>{tick:g}</text>"
+            f"fill='#627d98'>{tick:.0%}</text>"
         )
-    threshold = [(x(p.evaluated_at), y(p.threshold)) for p in points if p.threshold is not None]
-    if threshold:
-        shapes.append(_polyline(threshold, "#d64545", dashed=True))
+    shapes.append(_polyline([(left, y(1.0)), (width - right, y(1.0))], "#d64545", dashed=True))
+    shapes.append(
+        f"<text x='{width - right - 4}' y='{y(1.0) - 5:.1f}' text-anchor='end' font-size='11' "
+        "fill='#d64545'>threshold</text>"
+    )
     palette = ("#2f80ed", "#9b51e0", "#27ae60", "#f2994a", "#56ccf2")
     colours: dict[str, str] = {}
     for run in _runs(points):
         version = run[0].version
         colour = colours.setdefault(version, palette[len(colours) % len(palette)])
-        coords = [(x(p.evaluated_at), y(p.statistic or 0.0)) for p in run]
+        coords = [(x(p.evaluated_at), y(p.share_of_threshold or 0.0)) for p in run]
         if len(coords) > 1:
             shapes.append(_polyline(coords, colour))
         first_x, first_y = coords[0]
+        anchor = "end" if first_x > width - right - 40 else "start"
+        label_x = first_x - 4 if anchor == "end" else first_x + 4
         shapes.append(
-            f"<text x='{first_x + 4:.1f}' y='{first_y + 16:.1f}' font-size='11' "
-            f"fill='{colour}'>{escape(version)}</text>"
+            f"<text x='{label_x:.1f}' y='{first_y + 16:.1f}' text-anchor='{anchor}' "
+            f"font-size='11' fill='{colour}'>{escape(version)}</text>"
         )
         for point, (px, py) in zip(run, coords, strict=True):
             breach = point.outcome == "breach"
+            seen = (
+                f" after {point.observations} {escape(point.unit or 'observations')}"
+                if point.observations is not None
+                else ""
+            )
             shapes.append(
                 f"<circle cx='{px:.1f}' cy='{py:.1f}' r='{5 if breach else 3}' "
                 f"fill='{'#d64545' if breach else colour}'><title>{escape(point.version)} "
-                f"{_when(point.evaluated_at)}: {point.statistic:.3g} ({escape(point.outcome)})"
-                "</title></circle>"
+                f"{_when(point.evaluated_at)}: {point.share_of_threshold:.0%} of the threshold"
+                f"{seen} ({escape(point.outcome)})</title></circle>"
             )
             if breach:
                 shapes.append(
@@ -370,39 +381,75 @@ def _polyline(coords: Iterable[tuple[float, float]], colour: str, *, dashed: boo
 
 
 def _ticks(low: float, high: float) -> list[float]:
-    step = (high - low) / 4
-    return [round(low + step * i, 3) for i in range(5)]
+    """Quarters of the threshold inside the plotted range."""
+    first, last = math.ceil(low * 4), math.floor(high * 4)
+    step = max(1, (last - first) // 6)
+    return [quarter / 4 for quarter in range(first, last + 1, step)]
 
 
 def _notice(section: AgentSection) -> str:
+    title = "<h3>How long would it take to notice?</h3>"
+    if section.trigger_set_problem:
+        return f"{title}<p>{escape(section.trigger_set_problem)}</p>"
     if not section.notice:
         return ""
     rows = []
     for estimate in section.notice:
-        rate = (
-            f"{estimate.reviews_per_hour:.1f} reviews per hour of traffic"
-            if estimate.reviews_per_hour
-            else "no samples drawn in this period"
+        low, high = estimate.degraded_rates
+        healthy = _pct(estimate.healthy_rate) if estimate.healthy_rate is not None else "measured"
+        unit = estimate.unit
+        calibrated = (
+            f"<br><span class='muted'>calibrated bank: {estimate.false_alarm_every:,.0f}</span>"
+            if estimate.false_alarm_every is not None
+            else ""
         )
-        hours = (
-            format_duration(timedelta(hours=estimate.hours_at_p1))
-            if estimate.hours_at_p1 is not None
-            else "-"
+        delays = "<br>".join(
+            f"at {_pct(rate)}: {delay:,.0f} {unit} · <b>{_observations_time(estimate, delay)}</b>"
+            for rate, delay in estimate.delays
         )
+        note = f"<br><span class='muted'>{escape(estimate.note)}</span>" if estimate.note else ""
         rows.append(
-            f"<tr><td>{escape(estimate.trigger)}</td><td class='n'>{estimate.p0:.0%} / "
-            f"{estimate.p1:.0%}</td><td class='n'>{estimate.reviews_at_p1:.0f}</td>"
-            f"<td class='n'>{estimate.reviews_at_p0:.0f}</td><td>{rate}</td>"
-            f"<td class='n'><b>{hours}</b></td></tr>"
+            f"<tr><td>{escape(estimate.trigger)}<br><span class='muted'>"
+            f"{escape(estimate.kind)}</span>{note}</td>"
+            f"<td class='n'>{healthy}<br>{_pct(low)} to {_pct(high)}</td>"
+            f"<td class='n'>{estimate.promised:,.0f} {unit}{_written(estimate)}{calibrated}<br>"
+            f"<b>{_observations_time(estimate, estimate.promised)}</b></td>"
+            f"<td>{_volume(estimate)}</td><td class='n'>{delays or '-'}</td></tr>"
         )
+    set_version = section.trigger_set_version
+    version = f" (trigger set v{set_version})" if set_version else ""
     return (
-        "<h3>How long would it take to notice?</h3><table><tr><th>trigger</th>"
-        "<th>acceptable / degraded violation rate</th><th>avg reviews to flag at degraded</th>"
-        "<th>avg reviews to clear at acceptable</th><th>review volume</th>"
-        f"<th>time to notice at degraded</th></tr>{''.join(rows)}</table>"
-        "<p class='note'>Wald's average sample number for the sequential test, at the review "
-        "volume sampled in this period (see `make bench` for the Monte-Carlo spread).</p>"
+        f"{title}<table><tr><th>trigger{version}</th><th>healthy / degraded rate</th>"
+        "<th>at most one false alarm every</th><th>volume</th>"
+        "<th>expected delay to flag a degraded rate (at most)</th></tr>"
+        f"{''.join(rows)}</table>"
+        "<p class='note'>Each trigger is a bank of Bernoulli CUSUM charts calibrated exactly; "
+        "<code>agentops triggers check</code> prints the same figures. Delays count from a "
+        "fresh start, in the trigger's own reviews or conversations and in time at the volume "
+        "observed in this period (without traffic, the trigger file's expected volume).</p>"
     )
+
+
+def _pct(rate: float) -> str:
+    return f"{rate * 100:.3g}%"
+
+
+def _observations_time(estimate: NoticeEstimate, observations: float) -> str:
+    hours = estimate.hours(observations)
+    return format_duration(timedelta(hours=hours)) if hours is not None else "-"
+
+
+def _written(estimate: NoticeEstimate) -> str:
+    if not estimate.written:
+        return ""
+    return f" <span class='muted'>({escape(estimate.written)} as written)</span>"
+
+
+def _volume(estimate: NoticeEstimate) -> str:
+    if estimate.per_hour is None:
+        return "<span class='muted'>no traffic in this period and no expected volume</span>"
+    where = "observed" if estimate.volume == "observed" else "expected in the trigger file"
+    return f"{estimate.per_hour:,.1f} {estimate.unit}/hour<br><span class='muted'>{where}</span>"
 
 
 def _footnotes() -> str:

@@ -10,6 +10,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from agentops.triggers.plan import TriggerPlan
+
+YEAR_SECONDS = 365.25 * 86400
+
 
 @dataclass(frozen=True)
 class EventRecord:
@@ -57,6 +61,16 @@ class EvaluationRecord:
     # traffic clock at detection (differs from wall clock when traffic is backfilled).
     traffic_seen_at: datetime | None = None
     summary: str | None = None
+    # What the CUSUM bank had seen when it ran, from the evaluation's evidence.
+    observations: int | None = None
+    unit: str | None = None
+
+    @property
+    def share_of_threshold(self) -> float | None:
+        """The statistic as a share of its threshold: 1.0 breaches, whatever the scale."""
+        if self.statistic is None or not self.threshold:
+            return None
+        return self.statistic / self.threshold
 
 
 @dataclass(frozen=True)
@@ -69,18 +83,6 @@ class ReviewRecord:
     queued_at: datetime
     submitted_at: datetime
     violation: bool
-
-
-@dataclass(frozen=True)
-class PolicyTrigger:
-    """A sequential policy-adherence trigger's parameters."""
-
-    agent: str
-    name: str
-    p0: float
-    p1: float
-    alpha: float
-    beta: float
 
 
 @dataclass
@@ -366,44 +368,56 @@ def review_stats(reviews: Sequence[ReviewRecord], *, sla: timedelta) -> ReviewSt
 
 @dataclass(frozen=True)
 class NoticeEstimate:
-    """How long a policy trigger needs to notice a degraded agent, at a review volume."""
+    """What one trigger promises: its false-alarm interval and how soon it notices a rate."""
 
     trigger: str
-    p0: float
-    p1: float
-    reviews_at_p1: float
-    reviews_at_p0: float
-    reviews_per_hour: float | None
+    kind: str
+    unit: str
+    healthy_rate: float | None
+    degraded_rates: tuple[float, float]
+    promised: float
+    false_alarm_every: float | None
+    delays: tuple[tuple[float, float], ...]
+    per_hour: float | None
+    volume: str
+    note: str = ""
+    written: str = ""
 
-    @property
-    def hours_at_p1(self) -> float | None:
-        """Expected hours of traffic to flag an agent at the degraded rate p1."""
-        return self.reviews_at_p1 / self.reviews_per_hour if self.reviews_per_hour else None
-
-
-def sprt_expected_reviews(*, p: float, p0: float, p1: float, alpha: float, beta: float) -> float:
-    """Wald's approximation of the average number of reviews the SPRT needs at rate p."""
-    upper, lower = math.log((1 - beta) / alpha), math.log(beta / (1 - alpha))
-    drift = p * math.log(p1 / p0) + (1 - p) * math.log((1 - p1) / (1 - p0))
-    accept_h1 = 1 - beta if p >= p1 else alpha if p <= p0 else 0.5
-    return (accept_h1 * upper + (1 - accept_h1) * lower) / drift
+    def hours(self, observations: float) -> float | None:
+        """Observations turned into hours of traffic at this estimate's volume."""
+        return observations / self.per_hour if self.per_hour else None
 
 
-def notice_estimate(trigger: PolicyTrigger, *, reviews_per_hour: float | None) -> NoticeEstimate:
-    """The "how long would it take to notice" figure for one policy trigger."""
-    params = {"p0": trigger.p0, "p1": trigger.p1, "alpha": trigger.alpha, "beta": trigger.beta}
+def notice_estimate(plan: TriggerPlan, *, observed_per_hour: float | None) -> NoticeEstimate:
+    """The "how long would it take to notice" figures of one trigger's calibrated plan.
+
+    Time uses the volume observed in the period, else the trigger file's expected volume.
+    """
+    trigger, bank = plan.trigger, plan.bank
+    if observed_per_hour:
+        per_hour, volume = observed_per_hour, "observed"
+    elif plan.per_day:
+        per_hour, volume = plan.per_day / 24, "expected"
+    else:
+        per_hour, volume = None, "unknown"
     return NoticeEstimate(
         trigger=trigger.name,
-        p0=trigger.p0,
-        p1=trigger.p1,
-        reviews_at_p1=sprt_expected_reviews(p=trigger.p1, **params),
-        reviews_at_p0=sprt_expected_reviews(p=trigger.p0, **params),
-        reviews_per_hour=reviews_per_hour,
+        kind=trigger.kind,
+        unit=trigger.unit,
+        healthy_rate=bank.healthy_rate if bank else trigger.healthy_rate,
+        degraded_rates=(trigger.degraded_low, trigger.degraded_high),
+        promised=plan.promised,
+        false_alarm_every=bank.false_alarm_every if bank else None,
+        delays=tuple(plan.delays),
+        per_hour=per_hour,
+        volume=volume,
+        note=plan.note,
+        written=str(trigger.false_alarm_every),
     )
 
 
 def format_duration(value: timedelta | None) -> str:
-    """A duration people read at a glance: 850 ms, 2.2 s, 4 min 05 s, 1 h 00 min, 3 d 4 h."""
+    """A duration read at a glance: 850 ms, 2.2 s, 4 min 05 s, 1 h 00 min, 3 d 4 h, 5.0 years."""
     if value is None:
         return "-"
     seconds = value.total_seconds()
@@ -415,4 +429,6 @@ def format_duration(value: timedelta | None) -> str:
         return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"
     if seconds < 86400:
         return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
+    if seconds >= YEAR_SECONDS:
+        return f"{seconds / YEAR_SECONDS:.1f} years"
     return f"{int(seconds // 86400)} d {int(seconds % 86400 // 3600)} h"

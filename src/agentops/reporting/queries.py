@@ -5,7 +5,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import yaml
 from sqlalchemy import and_
 from sqlmodel import Session, col, func, select
 
@@ -17,7 +16,6 @@ from agentops.reporting.metrics import (
     EventRecord,
     Incident,
     NoticeEstimate,
-    PolicyTrigger,
     ReviewRecord,
     ReviewStats,
     VersionRecord,
@@ -37,6 +35,8 @@ from agentops.store.models import (
     Sample,
     TriggerSet,
 )
+from agentops.triggers.config import TriggerConfigError, parse_trigger_text
+from agentops.triggers.plan import plan_trigger
 
 STORY_KINDS = ("action.", "approval.")
 
@@ -54,6 +54,8 @@ class AgentSection:
     evaluations: list[EvaluationRecord]
     reviews: ReviewStats
     notice: list[NoticeEstimate]
+    trigger_set_version: int | None = None
+    trigger_set_problem: str | None = None
 
 
 @dataclass
@@ -102,13 +104,18 @@ def build_report(
     versions = _versions(session)
     evaluations = _evaluations(session, since=since, until=until)
     reviews = _reviews(session, since=since, until=until)
-    rates = _reviews_per_hour(session, since=since, until=until)
-    policies = _policy_triggers(session)
+    volumes = {
+        "reviews": _reviews_per_hour(session, since=since, until=until),
+        "conversations": _conversations_per_hour(session, since=since, until=until),
+    }
+    trigger_sets = _current_trigger_sets(session)
     sections = []
     for row, owner, backup in agents:
         mine = [e for e in evaluations if e.agent == row.name]
         my_stories = [s for s in stories if s.agent == row.name]
         my_versions = [v for v in versions if v.agent == row.name]
+        trigger_set = trigger_sets.get(row.id)  # type: ignore[arg-type]
+        notice, problem = _notice(trigger_set, volumes=volumes, agent=row.name)
         sections.append(
             AgentSection(
                 name=row.name,
@@ -121,10 +128,9 @@ def build_report(
                 reviews=review_stats(
                     [r for r in reviews if r.agent == row.name], sla=review_sla
                 ),
-                notice=[
-                    notice_estimate(trigger, reviews_per_hour=rates.get(row.name))
-                    for trigger in policies.get(row.name, [])
-                ],
+                notice=notice,
+                trigger_set_version=trigger_set.version if trigger_set else None,
+                trigger_set_problem=problem,
             )
         )
     report = Report(
@@ -218,6 +224,7 @@ def _evaluations(session: Session, *, since: datetime, until: datetime) -> list[
     ).all()
     records = []
     for evaluation, version, agent_name, set_version in rows:
+        evidence = evaluation.evidence or {}
         seen = None
         if evaluation.outcome.value == "breach":
             seen = _aware(
@@ -244,7 +251,9 @@ def _evaluations(session: Session, *, since: datetime, until: datetime) -> list[
                 evaluated_at=evaluation.evaluated_at,
                 trigger_set_version=set_version,
                 traffic_seen_at=seen,
-                summary=(evaluation.evidence or {}).get("summary"),
+                summary=evidence.get("summary"),
+                observations=evidence.get("observations"),
+                unit=evidence.get("unit"),
             )
         )
     return records
@@ -299,28 +308,73 @@ def _reviews_per_hour(session: Session, *, since: datetime, until: datetime) -> 
     return {name: sizes[name] / hours[name] for name in sizes if hours[name] > 0}
 
 
-def _policy_triggers(session: Session) -> dict[str, list[PolicyTrigger]]:
-    """Each agent's policy-adherence triggers from its newest registered trigger set."""
-    newest: dict[int, TriggerSet] = {}
-    for trigger_set in session.exec(select(TriggerSet).order_by(col(TriggerSet.loaded_at))):
-        newest[trigger_set.agent_id] = trigger_set
-    names = dict(session.exec(select(Agent.id, Agent.name)).all())
-    found: dict[str, list[PolicyTrigger]] = defaultdict(list)
-    for agent_id, trigger_set in newest.items():
+def _conversations_per_hour(
+    session: Session, *, since: datetime, until: datetime
+) -> dict[str, float]:
+    """Conversations per hour of traffic: those started in the period over the hours they span."""
+    rows = session.exec(
+        select(
+            Agent.name,
+            func.count(col(Conversation.id)),
+            func.min(Conversation.started_at),
+            func.max(Conversation.started_at),
+        )
+        .join(Agent, col(Agent.id) == col(Conversation.agent_id))
+        .where(col(Conversation.started_at) >= since, col(Conversation.started_at) < until)
+        .group_by(col(Agent.name))
+    ).all()
+    rates = {}
+    for name, count, first, last in rows:
+        start, end = _aware(first), _aware(last)
+        hours = (end - start).total_seconds() / 3600 if start and end else 0.0
+        if count > 1 and hours > 0:
+            # n arrivals span n - 1 gaps.
+            rates[name] = (count - 1) / hours
+    return rates
+
+
+def _current_trigger_sets(session: Session) -> dict[int, TriggerSet]:
+    """Each agent's current trigger set: its highest version, as evaluations use."""
+    current: dict[int, TriggerSet] = {}
+    for trigger_set in session.exec(
+        select(TriggerSet).order_by(col(TriggerSet.version), col(TriggerSet.id))
+    ):
+        current[trigger_set.agent_id] = trigger_set
+    return current
+
+
+def _notice(
+    trigger_set: TriggerSet | None, *, volumes: dict[str, dict[str, float]], agent: str
+) -> tuple[list[NoticeEstimate], str | None]:
+    """Every trigger's plan (calibrations are cached by the CUSUM module), or why not."""
+    if trigger_set is None:
+        return [], None
+    try:
+        parsed = parse_trigger_text(trigger_set.content, source=trigger_set.source)
+    except TriggerConfigError as exc:
+        return [], f"trigger set v{trigger_set.version} cannot be read: {exc.problems[0]}"
+    estimates = []
+    for trigger in parsed.triggers:
+        observed = volumes[trigger.unit].get(agent)
         try:
-            document = yaml.safe_load(trigger_set.content) or {}
-            for spec in document.get("triggers", []):
-                if spec.get("kind") == "policy_adherence":
-                    found[names[agent_id]].append(
-                        PolicyTrigger(
-                            agent=names[agent_id],
-                            name=str(spec.get("name", "policy-adherence")),
-                            p0=float(spec["p0"]),
-                            p1=float(spec["p1"]),
-                            alpha=float(spec.get("alpha", 0.05)),
-                            beta=float(spec.get("beta", 0.10)),
-                        )
-                    )
-        except (yaml.YAMLError, AttributeError, KeyError, TypeError, ValueError):
-            continue  # a trigger file in a newer format: the estimate is left out
-    return found
+            plan = plan_trigger(parsed, trigger)
+        except ValueError as exc:
+            estimates.append(
+                NoticeEstimate(
+                    trigger=trigger.name,
+                    kind=trigger.kind,
+                    unit=trigger.unit,
+                    healthy_rate=trigger.healthy_rate,
+                    degraded_rates=(trigger.degraded_low, trigger.degraded_high),
+                    promised=parsed.observations(trigger),
+                    false_alarm_every=None,
+                    delays=(),
+                    per_hour=observed,
+                    volume="observed" if observed else "unknown",
+                    note=f"cannot calibrate: {exc}",
+                    written=str(trigger.false_alarm_every),
+                )
+            )
+            continue
+        estimates.append(notice_estimate(plan, observed_per_hour=observed))
+    return estimates, None
