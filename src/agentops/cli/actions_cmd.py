@@ -272,7 +272,7 @@ def _wake_flow_run(flow_run_id: str, action_id: int) -> None:
             "within AGENTOPS_APPROVAL_POLL_INTERVAL_S seconds."
         )
         return
-    from flows.approval_gate import resume_waiting_run
+    from agentops.flows.approval_gate import resume_waiting_run
 
     try:
         resumed = resume_waiting_run(flow_run_id=flow_run_id, action_id=action_id)
