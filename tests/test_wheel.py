@@ -10,10 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-pytestmark = pytest.mark.skipif(
-    os.environ.get("AGENTOPS_TEST_DATABASE", "sqlite") != "sqlite",
-    reason="packaging does not depend on the test database; once per suite run is enough",
-)
+pytestmark = pytest.mark.integration
 
 
 def run(args: list[str], *, cwd: Path, env: dict[str, str], timeout: float) -> str:
