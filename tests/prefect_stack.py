@@ -15,12 +15,25 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import IO
 
 import httpx
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from agentops.agents import service as agents
+from agentops.demo.reviewers import SimulatedReviewer
+from agentops.demo.scenario import work_review_queue
+from agentops.demo.traffic import DEMO_PROFILES, generate_conversations
+from agentops.ingestion.service import import_conversations, records_from_platform
+from agentops.packaged import example_text
+from agentops.review.rubric import latest_rubric, register_rubric
+from agentops.sampling.service import sample_agent_window
+from agentops.triggers.service import register_trigger_set
 
 ROOT = Path(__file__).resolve().parents[1]
 PREFECT_FILE = ROOT / "deployments" / "prefect.yaml"
@@ -234,3 +247,57 @@ class PrefectStack:
         finally:
             admin.dispose()
         self.databases.clear()
+
+
+def seed_degraded_agent(engine: Engine, *, agent: str, owner: str, backup: str) -> None:
+    """v1 known good, v2 live with an hour of degraded traffic sampled and reviewed."""
+    start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=2)
+    with Session(engine) as session:
+        registered = agents.register_agent(
+            session, name=agent, owner_email=owner, backup_email=backup, actor=owner
+        )
+        v1 = agents.ensure_version(session, agent=registered, version="v1", actor=owner)
+        agents.set_live(session, agent=registered, version=v1, actor=owner)
+        agents.mark_known_good(session, agent=registered, version=v1, actor=owner)
+        v2 = agents.ensure_version(session, agent=registered, version="v2", actor=owner)
+        agents.set_live(session, agent=registered, version=v2, actor=owner)
+        rubric = latest_rubric(session) or register_rubric(
+            session, text=example_text("rubric.example.yaml"), source="rubric", actor=owner
+        )
+        register_trigger_set(
+            session,
+            agent=registered,
+            text=example_text("triggers.example.yaml"),
+            source="triggers",
+            actor=owner,
+        )
+        records = generate_conversations(
+            agent=agent,
+            version="v2",
+            profile=DEMO_PROFILES["v2"],
+            start=start,
+            count=60,
+            spacing=timedelta(minutes=1),
+            seed=3,
+        )
+        import_conversations(
+            session,
+            agent=registered,
+            version=None,
+            records=records_from_platform(records),
+            actor=owner,
+        )
+        sample_agent_window(
+            session,
+            agent=registered,
+            rubric=rubric,
+            window_start=start,
+            window_end=start + timedelta(hours=1),
+            seed=11,
+            max_size=30,
+            actor=owner,
+        )
+        session.commit()
+    reviewers = [SimulatedReviewer(email=e) for e in ("r1@x.io", "r2@x.io")]
+    reviewed, violations = work_review_queue(engine=engine, reviewers=reviewers)
+    assert reviewed == 30 and violations > 0

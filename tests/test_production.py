@@ -5,7 +5,6 @@ approval gate is suspended, and an owner who approves through the CLI.
 Run with `make test-integration` (about a minute); `.ci/run` runs it after `make test`.
 """
 
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -14,76 +13,17 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from agentops.agents import service as agents
 from agentops.audit.service import iter_events, verify_chain
-from agentops.demo.reviewers import SimulatedReviewer
-from agentops.demo.scenario import work_review_queue
-from agentops.demo.traffic import DEMO_PROFILES, generate_conversations
-from agentops.ingestion.service import import_conversations, records_from_platform
-from agentops.packaged import example_text
-from agentops.review.rubric import register_rubric
-from agentops.sampling.service import sample_agent_window
 from agentops.store.db import make_engine
 from agentops.store.migrate import upgrade
 from agentops.store.models import Action, ActionStatus
-from agentops.triggers.service import register_trigger_set
 from factories import FakeDeployer, serve
-from prefect_stack import BIN, PrefectStack
+from prefect_stack import BIN, PrefectStack, seed_degraded_agent
 
 pytestmark = pytest.mark.integration
 
 AGENT, OWNER, BACKUP = "airline-assistant", "owner@x.io", "backup@x.io"
 EVALUATE = "evaluate-triggers/airline-assistant-quarter-hourly"
-
-
-def seed_degraded_agent(engine: Engine) -> None:
-    """v1 known good, v2 live with an hour of degraded traffic sampled and reviewed."""
-    start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=2)
-    with Session(engine) as session:
-        agent = agents.register_agent(
-            session, name=AGENT, owner_email=OWNER, backup_email=BACKUP, actor=OWNER
-        )
-        v1 = agents.ensure_version(session, agent=agent, version="v1", actor=OWNER)
-        agents.set_live(session, agent=agent, version=v1, actor=OWNER)
-        agents.mark_known_good(session, agent=agent, version=v1, actor=OWNER)
-        v2 = agents.ensure_version(session, agent=agent, version="v2", actor=OWNER)
-        agents.set_live(session, agent=agent, version=v2, actor=OWNER)
-        rubric = register_rubric(
-            session, text=example_text("rubric.example.yaml"), source="rubric", actor=OWNER
-        )
-        register_trigger_set(
-            session,
-            agent=agent,
-            text=example_text("triggers.example.yaml"),
-            source="triggers",
-            actor=OWNER,
-        )
-        records = generate_conversations(
-            agent=AGENT,
-            version="v2",
-            profile=DEMO_PROFILES["v2"],
-            start=start,
-            count=60,
-            spacing=timedelta(minutes=1),
-            seed=3,
-        )
-        import_conversations(
-            session, agent=agent, version=None, records=records_from_platform(records), actor=OWNER
-        )
-        sample_agent_window(
-            session,
-            agent=agent,
-            rubric=rubric,
-            window_start=start,
-            window_end=start + timedelta(hours=1),
-            seed=11,
-            max_size=30,
-            actor=OWNER,
-        )
-        session.commit()
-    reviewers = [SimulatedReviewer(email=e) for e in ("r1@x.io", "r2@x.io")]
-    reviewed, violations = work_review_queue(engine=engine, reviewers=reviewers)
-    assert reviewed == 30 and violations > 0
 
 
 def the_action(engine: Engine) -> Action | None:
@@ -130,7 +70,7 @@ def test_breach_rollback_survives_a_worker_restart_while_suspended(tmp_path: Pat
         engine = make_engine(stack.store_url)
         try:
             upgrade(engine)
-            seed_degraded_agent(engine)
+            seed_degraded_agent(engine, agent=AGENT, owner=OWNER, backup=BACKUP)
             deployed = stack.deploy()
             assert "rollback-agent/on-demand" in deployed
             worker_env = {
