@@ -267,7 +267,10 @@ def seed_degraded_agent(engine: Engine, *, agent: str, owner: str, backup: str) 
         register_trigger_set(
             session,
             agent=registered,
-            text=example_text("triggers.example.yaml"),
+            # The example is written for airline-assistant; other agents get their own copy.
+            text=example_text("triggers.example.yaml").replace(
+                "agent: airline-assistant", f"agent: {agent}"
+            ),
             source="triggers",
             actor=owner,
         )
