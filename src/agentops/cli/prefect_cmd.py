@@ -1,5 +1,6 @@
 """`agentops prefect …`: prepare a Prefect server for the agentops deployments."""
 
+import httpx
 import typer
 
 from agentops.agents import service as agents
@@ -19,7 +20,11 @@ def setup(
         raise fail("set PREFECT_API_URL to the Prefect server first (e.g. http://host:4200/api)")
     with store_session() as session:
         names = [agent.name for agent in agents.list_agents(session)]
-    report = set_up(agent_names=names, work_pool=work_pool)
+    try:
+        report = set_up(agent_names=names, work_pool=work_pool)
+    except (httpx.HTTPError, OSError) as exc:
+        # Name the failure, not the URL's credentials: the class and status are enough.
+        raise fail(f"the Prefect server did not answer: {exc.__class__.__name__}") from None
     console.print(
         f"work pool {work_pool}: {'created' if report.work_pool_created else 'already there'}"
     )
