@@ -21,6 +21,7 @@ from agentops.demo.fake_services import FakeServices
 from agentops.demo.reviewers import SimulatedReviewer
 from agentops.demo.scenario import work_review_queue
 from agentops.demo.traffic import DEMO_PROFILES, generate_conversations
+from agentops.flows.approval_gate import run_is_waiting
 from agentops.flows.evaluate_triggers import evaluate_triggers
 from agentops.flows.rollback_agent import rollback_agent
 from agentops.flows.sample_conversations import sample_conversations
@@ -238,6 +239,14 @@ def test_a_decision_made_only_in_the_store_is_woken_by_the_sweep(
 ) -> None:
     """Slack, the web or a CLI on another host may not reach Prefect: the sweep wakes it."""
     action_id, thread, outcome = rollback_waiting_for_approval(degraded_agent, services)
+    with Session(degraded_agent) as session:
+        run_id = get_action(session, action_id=action_id).flow_run_id
+    assert run_id is not None
+    # The request is recorded just before the pause; a sweep in between waits for the next.
+    deadline = time.monotonic() + 30
+    while not run_is_waiting(run_id):
+        assert time.monotonic() < deadline, "the gate never paused"
+        time.sleep(0.1)
     with Session(degraded_agent) as session:
         decide(
             session,
