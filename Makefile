@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-integration lint bench bench-production clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,9 +26,17 @@ test: lint
 	AGENTOPS_TEST_DATABASE=sqlite $(BIN)/python -m pytest -q
 	AGENTOPS_TEST_DATABASE=postgresql $(BIN)/python -m pytest -q
 
+# The production path (a Prefect server on PostgreSQL, prefect.yaml, a process worker
+# restarted mid-wait) and the wheel installed in a clean venv running `agentops demo`.
+test-integration: $(STAMP)
+	$(BIN)/python -m pytest -q -m integration
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/detection.py
 	$(BIN)/python benchmarks/demo_timings.py
+
+bench-production: $(STAMP)
+	$(BIN)/python benchmarks/production_latency.py
 
 clean:
 	rm -rf $(VENV) .agentops

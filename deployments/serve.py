@@ -8,11 +8,11 @@ hand) per action.
 import argparse
 from typing import Any
 
-from flows.evaluate_triggers import evaluate_triggers
-from flows.redeploy_agent import redeploy_agent
-from flows.rollback_agent import rollback_agent
-from flows.sample_conversations import sample_conversations
-from flows.sweep_actions import sweep_actions
+from agentops.flows.evaluate_triggers import evaluate_triggers
+from agentops.flows.redeploy_agent import redeploy_agent
+from agentops.flows.rollback_agent import rollback_agent
+from agentops.flows.sample_conversations import sample_conversations
+from agentops.flows.sweep_actions import sweep_actions
 
 ROLLBACK_DEPLOYMENT = "rollback-agent/on-demand"
 

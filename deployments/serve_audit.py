@@ -6,7 +6,7 @@ tree head is taken daily at 00:15 UTC (needs the key from `agentops audit keygen
 
 from typing import Any
 
-from flows.audit_checkpoint import checkpoint_audit_trail, seal_audit_trail
+from agentops.flows.audit_checkpoint import checkpoint_audit_trail, seal_audit_trail
 
 
 def build_deployments() -> list[Any]:

@@ -2,21 +2,29 @@
 
 The store is the source of truth for the decision: the Prefect signal only wakes the
 flow up, and the flow re-reads the action before doing anything with it.
+
+A deployed run *suspends*: its process exits while it waits, and after `resume_flow_run`
+a worker runs the flow again from the top. Everything before the suspend is therefore
+idempotent (a cached task, then re-reading the store), and a suspend whose key was
+already used returns the input it was resumed with instead of waiting again. A run
+called in-process (the demo, tests) has no deployment a worker could restart, so it
+pauses in place instead. Escalation and expiry come from the sweeper, never from here.
 """
 
 import logging
 import math
-import threading
 import time
-from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from prefect import get_run_logger
+from prefect import get_run_logger, task
+from prefect.cache_policies import INPUTS, RUN_ID
 from prefect.client.orchestration import get_client
+from prefect.concurrency.sync import concurrency
 from prefect.exceptions import FlowPauseTimeout, NotPausedError, ObjectNotFound
-from prefect.flow_runs import pause_flow_run, resume_flow_run
+from prefect.flow_runs import pause_flow_run, resume_flow_run, suspend_flow_run
+from prefect.runtime import deployment as current_deployment
 from prefect.runtime import flow_run as current_flow_run
 from pydantic import BaseModel
 from sqlalchemy.engine import Engine
@@ -24,29 +32,24 @@ from sqlmodel import Session
 
 from agentops.actions.executor import execute_approved
 from agentops.actions.rules import UNDECIDED_STATUSES
-from agentops.actions.service import (
-    ExecutionRefused,
-    escalate_if_due,
-    expire,
-    get_action,
-    open_approval,
-)
+from agentops.actions.service import ExecutionRefused, expire, get_action, open_approval
 from agentops.agents.actors import system_actor
 from agentops.bootstrap import make_deployer
 from agentops.errors import RuleViolation
+from agentops.orchestration import ensure_rollout_limit, rollout_limit_name
 from agentops.settings import get_settings
 from agentops.store.db import engine_scope, write_session
-from agentops.store.models import (
-    Action,
-    ActionKind,
-    ActionStatus,
-    Agent,
-    Person,
-    utcnow,
-)
+from agentops.store.models import Action, ActionKind, ActionStatus, Agent, Person, utcnow
 
 FLOW_ACTOR = system_actor("flow:approval-gate")
 HEALTH_TIMEOUT_S = 60.0
+# A suspended run outlives the final deadline by this much, so the sweeper (every minute)
+# expires the action and wakes the run before Prefect gives up on it.
+SUSPEND_GRACE_S = 3600
+# Each wake without a decision costs a new suspend key; past this many, stop waiting.
+MAX_WAKES = 50
+# Anything else was settled before this run got here (its cache lost, say): leave it be.
+OPENABLE_STATUSES = UNDECIDED_STATUSES | {ActionStatus.proposed}
 log = logging.getLogger(__name__)
 
 
@@ -56,21 +59,15 @@ class ApprovalSignal(BaseModel):
     action_id: int
 
 
-def wait_for_approval(
-    *,
-    action_id: int,
-    owner_timeout_s: int,
-    backup_timeout_s: int,
-    poll_interval_s: int,
-    engine: Engine | None = None,
-) -> Action:
-    """Open the approval window, wait for a decision or expiry, and return the action."""
-    borrowed: AbstractContextManager[Engine] = (
-        nullcontext(engine) if engine is not None else engine_scope()
-    )
-    with borrowed as store:
-        flow_run_id = current_flow_run.id
-        with Session(store) as session:
+@task(name="request-approval", cache_policy=INPUTS + RUN_ID, persist_result=True)
+def request_approval(
+    *, action_id: int, owner_timeout_s: int, backup_timeout_s: int
+) -> dict[str, Any]:
+    """Open the approval window once per flow run (cached when the run starts again)."""
+    flow_run_id = current_flow_run.id
+    with engine_scope() as store, write_session(store) as session:
+        action = get_action(session, action_id=action_id)
+        if action.status in OPENABLE_STATUSES:
             action = open_approval(
                 session,
                 action_id=action_id,
@@ -78,50 +75,39 @@ def wait_for_approval(
                 owner_timeout_s=owner_timeout_s,
                 backup_timeout_s=backup_timeout_s,
             )
-            session.commit()
-            owner_deadline, final_deadline = action.owner_deadline, action.final_deadline
-            owner = _owner_email(session, action)
-            if action.status not in UNDECIDED_STATUSES:
-                get_run_logger().info(
-                    "action #%s was %s before its gate opened", action_id, action.status
-                )
-                return action
-        assert owner_deadline is not None and final_deadline is not None
-        get_run_logger().info(
-            "action #%s waits for %s until %s UTC (then the backup): "
-            "`agentops approve %s --as %s` or `agentops reject %s --as %s --reason ...`",
-            action_id,
-            owner,
-            f"{owner_deadline:%Y-%m-%d %H:%M}",
-            action_id,
-            owner,
-            action_id,
-            owner,
-        )
-        stop_watching = threading.Event()
-        if flow_run_id:
-            threading.Thread(
-                target=_resume_when_decided,
-                kwargs={
-                    "engine": store,
-                    "action_id": action_id,
-                    "flow_run_id": str(flow_run_id),
-                    "poll_interval_s": poll_interval_s,
-                    "stop": stop_watching,
-                },
-                daemon=True,
-            ).start()
-        try:
-            _pause_until_decided(
-                store,
-                action_id=action_id,
-                seconds_left=_seconds_until(final_deadline),
-                poll_interval_s=poll_interval_s,
-            )
-        finally:
-            stop_watching.set()
-        _expire_if_undecided(store, action_id=action_id)
-        return _read_action(store, action_id)
+        return {
+            "opened_at": utcnow().isoformat(),
+            "status": action.status.value,
+            "owner": _owner_email(session, action),
+            "owner_deadline": action.owner_deadline.isoformat() if action.owner_deadline else None,
+        }
+
+
+def wait_for_approval(
+    *, action_id: int, opened: dict[str, Any], poll_interval_s: int, engine: Engine
+) -> Action:
+    """Wait for a decision or expiry on an opened approval window; return the action."""
+    action = _read_action(engine, action_id)
+    if action.status not in UNDECIDED_STATUSES:
+        return action
+    owner = opened["owner"]
+    get_run_logger().info(
+        "action #%s waits for %s until %s UTC (then the backup): "
+        "`agentops approve %s --as %s` or `agentops reject %s --as %s --reason ...`",
+        action_id,
+        owner,
+        opened["owner_deadline"],
+        action_id,
+        owner,
+        action_id,
+        owner,
+    )
+    if current_deployment.id:
+        _suspend_until_decided(engine, action_id=action_id)
+    else:
+        _pause_until_decided(engine, action_id=action_id, poll_interval_s=poll_interval_s)
+        _expire_if_undecided(engine, action_id=action_id)
+    return _read_action(engine, action_id)
 
 
 def resume_waiting_run(*, flow_run_id: str, action_id: int, grace_s: float = 5.0) -> bool:
@@ -131,7 +117,8 @@ def resume_waiting_run(*, flow_run_id: str, action_id: int, grace_s: float = 5.0
     except ValueError:
         log.warning("action #%s: %r is not a flow run id", action_id, flow_run_id)
         return False
-    # A decision can land just before the flow reaches its pause: give it a moment.
+    # A decision can land just before the flow reaches its suspend (or while a woken run
+    # is starting again on its way to the next one): give it a moment.
     give_up_at = time.monotonic() + grace_s
     while True:
         try:
@@ -144,14 +131,24 @@ def resume_waiting_run(*, flow_run_id: str, action_id: int, grace_s: float = 5.0
             log.warning("action #%s: flow run %s already gave up waiting", action_id, run_id)
             return False
         except NotPausedError:
-            if _is_running(run_id) and time.monotonic() < give_up_at:
+            if _is_unfinished(run_id) and time.monotonic() < give_up_at:
                 time.sleep(0.2)
                 continue
-            log.info("action #%s: flow run %s is not paused any more", action_id, run_id)
+            log.info("action #%s: flow run %s is not waiting any more", action_id, run_id)
             return False
         except RuntimeError as exc:
             log.warning("action #%s: flow run %s refused to resume: %s", action_id, run_id, exc)
             return False
+
+
+def run_is_waiting(flow_run_id: str) -> bool:
+    """True when the flow run is paused or suspended (and so can be resumed)."""
+    try:
+        with get_client(sync_client=True) as client:
+            state = client.read_flow_run(UUID(flow_run_id)).state
+    except (ObjectNotFound, ValueError):
+        return False
+    return state is not None and state.is_paused()
 
 
 def gate_then_execute(
@@ -165,15 +162,20 @@ def gate_then_execute(
     settings = get_settings()
     with engine_scope() as engine:
         _require_kind(engine, action_id=action_id, expected_kind=expected_kind)
-        waiting_since = time.monotonic()
-        action = wait_for_approval(
+        opened = request_approval(
             action_id=action_id,
             owner_timeout_s=settings.owner_approval_timeout_s,
             backup_timeout_s=settings.backup_approval_timeout_s,
+        )
+        action = wait_for_approval(
+            action_id=action_id,
+            opened=opened,
             poll_interval_s=settings.approval_poll_interval_s,
             engine=engine,
         )
-        waited_s = time.monotonic() - waiting_since
+        # From the cached request time: a run started again after a suspend counts the
+        # whole wait, not only its last stretch.
+        waited_s = (utcnow() - datetime.fromisoformat(opened["opened_at"])).total_seconds()
         if action.status != ActionStatus.approved:
             get_run_logger().info("action #%s ended %s: nothing deployed", action_id, action.status)
             return _summary(action, approval_wait_s=waited_s, executing_s=0.0)
@@ -181,6 +183,7 @@ def gate_then_execute(
         _execute(
             engine,
             action_id=action_id,
+            agent_name=_agent_name(engine, action),
             deployer_url=deployer_url or settings.deployer_url,
             health_timeout_s=health_timeout_s,
         )
@@ -191,18 +194,27 @@ def gate_then_execute(
 
 
 def _execute(
-    engine: Engine, *, action_id: int, deployer_url: str | None, health_timeout_s: float
+    engine: Engine,
+    *,
+    action_id: int,
+    agent_name: str,
+    deployer_url: str | None,
+    health_timeout_s: float,
 ) -> None:
     logger = get_run_logger()
+    # The store already allows one open action per agent; the limit also keeps two runs
+    # (say, a retried one and a fresh one) from deploying the same agent at once.
+    ensure_rollout_limit(agent_name)
     deployer = make_deployer(url=deployer_url)
     try:
-        action = execute_approved(
-            engine,
-            action_id=action_id,
-            deployer=deployer,
-            health_timeout_s=health_timeout_s,
-            actor=FLOW_ACTOR,
-        )
+        with concurrency(rollout_limit_name(agent_name), occupy=1, strict=True):
+            action = execute_approved(
+                engine,
+                action_id=action_id,
+                deployer=deployer,
+                health_timeout_s=health_timeout_s,
+                actor=FLOW_ACTOR,
+            )
     except ExecutionRefused as refused:
         logger.error("action #%s: %s", action_id, refused)
         return
@@ -213,25 +225,43 @@ def _execute(
     report("action #%s %s: %s", action_id, action.status.value, action.outcome_detail)
 
 
-def _pause_until_decided(
-    engine: Engine, *, action_id: int, seconds_left: float, poll_interval_s: int
-) -> None:
+def _suspend_until_decided(engine: Engine, *, action_id: int) -> None:
     logger = get_run_logger()
-    give_up_at = time.monotonic() + seconds_left
+    # Keys already used return their input at once, so a run started again by a resume
+    # walks past its earlier suspends; a wake without a decision suspends with the next key.
+    for attempt in range(1, MAX_WAKES + 1):
+        action = _read_action(engine, action_id)
+        if action.status not in UNDECIDED_STATUSES:
+            return
+        assert action.final_deadline is not None
+        signal = suspend_flow_run(
+            wait_for_input=ApprovalSignal,
+            timeout=max(1, math.ceil(_seconds_until(action.final_deadline))) + SUSPEND_GRACE_S,
+            key=f"approval-{action_id}-{attempt}",
+        )
+        if signal is not None and signal.action_id != action_id:
+            logger.warning("action #%s: woken by a signal for #%s", action_id, signal.action_id)
+    logger.error(
+        "action #%s: woken %s times without a decision; stop waiting", action_id, MAX_WAKES
+    )
+
+
+def _pause_until_decided(engine: Engine, *, action_id: int, poll_interval_s: int) -> None:
+    logger = get_run_logger()
     attempt = 0
     # Loop because a resume without a recorded decision must not end the wait early.
-    while _read_action(engine, action_id).status in UNDECIDED_STATUSES:
-        remaining = give_up_at - time.monotonic()
+    while (action := _read_action(engine, action_id)).status in UNDECIDED_STATUSES:
+        assert action.final_deadline is not None
+        remaining = _seconds_until(action.final_deadline)
         if remaining <= 0:
             return
         attempt += 1
-        key = f"approval-{action_id}" if attempt == 1 else f"approval-{action_id}-{attempt}"
         try:
             signal = pause_flow_run(
                 wait_for_input=ApprovalSignal,
                 timeout=math.ceil(remaining),
                 poll_interval=poll_interval_s,
-                key=key,
+                key=f"approval-{action_id}-{attempt}",
             )
         except FlowPauseTimeout:
             logger.info("action #%s: nobody decided in time", action_id)
@@ -250,29 +280,11 @@ def _expire_if_undecided(engine: Engine, *, action_id: int) -> None:
         expire(session, action_id=action_id)
 
 
-def _resume_when_decided(
-    *,
-    engine: Engine,
-    action_id: int,
-    flow_run_id: str,
-    poll_interval_s: int,
-    stop: threading.Event,
-) -> None:
-    # A decision made where Prefect is out of reach (another host, Slack, the web) is only in
-    # the store: this watcher, running beside the paused flow, wakes the flow for it.
-    while not stop.wait(poll_interval_s):
-        try:
-            # The sweeper escalates on the stored deadline; doing it here too keeps a
-            # waiting gate prompt without a timer of its own.
-            with write_session(engine) as session:
-                escalate_if_due(session, action_id=action_id)
-            if _read_action(engine, action_id).status in UNDECIDED_STATUSES:
-                continue
-            resume_waiting_run(flow_run_id=flow_run_id, action_id=action_id, grace_s=0)
-        except Exception:
-            log.exception("action #%s: could not check for a decision", action_id)
-            continue
-        return
+def _agent_name(engine: Engine, action: Action) -> str:
+    with Session(engine) as session:
+        agent = session.get(Agent, action.agent_id)
+        assert agent is not None
+        return agent.name
 
 
 def _require_kind(engine: Engine, *, action_id: int, expected_kind: ActionKind) -> None:
@@ -299,13 +311,13 @@ def _seconds_until(moment: datetime) -> float:
     return (moment - utcnow()).total_seconds()
 
 
-def _is_running(run_id: UUID) -> bool:
+def _is_unfinished(run_id: UUID) -> bool:
     try:
         with get_client(sync_client=True) as client:
             state = client.read_flow_run(run_id).state
     except ObjectNotFound:
         return False
-    return state is not None and state.is_running()
+    return state is not None and not state.is_final()
 
 
 def _summary(action: Action, *, approval_wait_s: float, executing_s: float) -> dict[str, Any]:

@@ -3,8 +3,9 @@
 from prefect import flow, get_run_logger, task
 from sqlmodel import Session
 
+from agentops.actions.service import record_flow_run
 from agentops.agents import service as agents
-from agentops.store.db import engine_scope
+from agentops.store.db import engine_scope, write_session
 from agentops.textfiles import read_text_file
 from agentops.triggers.service import evaluate_live_version, register_trigger_set
 
@@ -56,8 +57,22 @@ def evaluate_triggers(
         from prefect.deployments import run_deployment
 
         # timeout=0: start the approval-gated rollback without waiting for the owner here.
-        run_deployment(
-            name=rollback_deployment, parameters={"action_id": summary["action_id"]}, timeout=0
+        # run_deployment fails loudly when the server is down, where an event could be lost.
+        # as_subflow=False: a subflow cannot suspend, and the gate must outlive this run.
+        started = run_deployment(
+            name=rollback_deployment,
+            parameters={"action_id": summary["action_id"]},
+            timeout=0,
+            as_subflow=False,
         )
-        logger.info("started %s for action %s", rollback_deployment, summary["action_id"])
+        with engine_scope() as engine, write_session(engine) as session:
+            record_flow_run(
+                session, action_id=int(summary["action_id"]), flow_run_id=str(started.id)
+            )
+        logger.info(
+            "started %s (flow run %s) for action %s",
+            rollback_deployment,
+            started.id,
+            summary["action_id"],
+        )
     return summary

@@ -4,8 +4,8 @@ from typing import Any
 
 from prefect import flow
 
+from agentops.flows.approval_gate import HEALTH_TIMEOUT_S, gate_then_execute
 from agentops.store.models import ActionKind
-from flows.approval_gate import HEALTH_TIMEOUT_S, gate_then_execute
 
 
 @flow(name="rollback-agent")

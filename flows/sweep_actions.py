@@ -1,11 +1,21 @@
-"""Prefect flow: escalate, expire and reconcile actions from their stored deadlines."""
+"""Prefect flow: escalate, expire and reconcile actions from their stored deadlines.
 
+It also wakes approval gates still suspended on an action that is settled (decided where
+no Prefect API was in reach, or expired by this sweep), so no run waits for nothing.
+"""
+
+from datetime import timedelta
 from typing import Any
 
 from prefect import flow, get_run_logger
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
+from agentops.actions.service import settled_with_gate
 from agentops.bootstrap import sweep_with_settings
+from agentops.flows.approval_gate import SUSPEND_GRACE_S, resume_waiting_run, run_is_waiting
 from agentops.store.db import engine_scope
+from agentops.store.models import utcnow
 
 
 @flow(name="sweep-actions")
@@ -13,6 +23,7 @@ def sweep_actions(deployer_url: str | None = None) -> dict[str, Any]:
     """One sweep over every action; idempotent, so overlapping runs are harmless."""
     with engine_scope() as engine:
         report = sweep_with_settings(engine, deployer_url=deployer_url)
+        woken = wake_settled_gates(engine)
     logger = get_run_logger()
     for action_id, why in report.unsettled.items():
         logger.warning("action #%s is still executing: %s", action_id, why)
@@ -24,6 +35,26 @@ def sweep_actions(deployer_url: str | None = None) -> dict[str, Any]:
         "followed": report.followed,
         "unsettled": report.unsettled,
         "approved_not_run": report.approved_not_run,
+        "woken": woken,
     }
     logger.info("sweep: %s", summary)
     return summary
+
+
+def wake_settled_gates(engine: Engine) -> list[int]:
+    """Resume gate runs still waiting on a settled action; returns the action ids woken."""
+    # Past the grace, Prefect no longer accepts a resume for the run anyway.
+    cutoff = utcnow() - timedelta(seconds=SUSPEND_GRACE_S)
+    with Session(engine) as session:
+        waiting = [
+            (action.id, action.flow_run_id)
+            for action in settled_with_gate(session, deadline_after=cutoff)
+        ]
+    woken = []
+    for action_id, flow_run_id in waiting:
+        assert action_id is not None and flow_run_id is not None
+        if run_is_waiting(flow_run_id) and resume_waiting_run(
+            flow_run_id=flow_run_id, action_id=action_id, grace_s=0
+        ):
+            woken.append(action_id)
+    return woken

@@ -322,8 +322,7 @@ def test_audit_deployments_are_scheduled() -> None:
 def test_checkpoint_flow_signs_a_checkpoint(
     engine: Engine, keys: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from flows.audit_checkpoint import checkpoint_audit_trail, seal_audit_trail
-
+    from agentops.flows.audit_checkpoint import checkpoint_audit_trail, seal_audit_trail
     from agentops.settings import get_settings
 
     monkeypatch.setenv("AGENTOPS_AUDIT_SIGNING_KEY", str(keys[0]))

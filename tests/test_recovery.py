@@ -54,7 +54,7 @@ from factories import OWNER, FakeDeployer, agent_named, as_person, degraded_flee
 CLI = [sys.executable, "-c", "from agentops.cli.app import main; main()"]
 GATE_SCRIPT = """
 import sys
-from flows.rollback_agent import rollback_agent
+from agentops.flows.rollback_agent import rollback_agent
 rollback_agent(action_id=int(sys.argv[1]), deployer_url=sys.argv[2])
 """
 # `agentops sweep` once every sweeper has started up, so their sweeps really overlap.

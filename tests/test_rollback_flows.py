@@ -8,18 +8,19 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from flows.approval_gate import resume_waiting_run
-from flows.redeploy_agent import redeploy_agent
-from flows.rollback_agent import rollback_agent
 from prefect.client.orchestration import get_client
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from agentops.actions.decisions import NoWaker, decide_and_wake
 from agentops.actions.service import get_action, propose_redeploy, propose_rollback
+from agentops.actions.sweeper import sweep
 from agentops.agents.service import ensure_version, set_live
 from agentops.audit.service import iter_events, verify_chain
 from agentops.errors import RuleViolation
+from agentops.flows.approval_gate import resume_waiting_run
+from agentops.flows.redeploy_agent import redeploy_agent
+from agentops.flows.rollback_agent import rollback_agent
 from agentops.settings import get_settings
 from agentops.store.db import write_session
 from agentops.store.models import ActionStatus, AgentVersion, Decision, VersionStatus
@@ -230,11 +231,13 @@ def test_owner_timeout_escalates_and_backup_approves(
     action_id = rollback_setup.action_id
     running = start(rollback_agent, action_id=action_id, deployer_url=deployer_url)
     paused_run_id(engine, action_id)
+    # The gate keeps no timer: the scheduled sweeper escalates from the stored deadline.
     wait_for(
-        lambda: status_of(engine, action_id) == ActionStatus.escalated,
+        lambda: bool(sweep(engine, deployer=None, deploy_timeout_s=600).escalated),
         timeout=10,
-        what="escalation to the backup",
+        what="the sweeper to escalate to the backup",
     )
+    assert status_of(engine, action_id) == ActionStatus.escalated
     assert approve_like_the_cli(engine, action_id, BACKUP, Decision.approve)
 
     summary = running.result()
@@ -258,7 +261,9 @@ def test_nobody_decides_and_the_action_expires(
     summary = running.result()
     assert summary["status"] == "expired"
     assert fake.deployments == []
-    assert audit_kinds(engine, action_id)[-2:] == ["approval.escalated", "action.expired"]
+    # The gate keeps no escalation timer (the sweeper does): it only closes the window.
+    kinds = audit_kinds(engine, action_id)
+    assert kinds[-1] == "action.expired" and "approval.escalated" not in kinds
     with Session(engine) as session:
         run_id = get_action(session, action_id=action_id).flow_run_id
     assert run_id is not None

@@ -9,9 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flows.evaluate_triggers import evaluate_triggers
-from flows.rollback_agent import rollback_agent
-from flows.sample_conversations import sample_conversations
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from typer.testing import CliRunner
@@ -24,6 +21,11 @@ from agentops.demo.fake_services import FakeServices
 from agentops.demo.reviewers import SimulatedReviewer
 from agentops.demo.scenario import work_review_queue
 from agentops.demo.traffic import DEMO_PROFILES, generate_conversations
+from agentops.flows.approval_gate import run_is_waiting
+from agentops.flows.evaluate_triggers import evaluate_triggers
+from agentops.flows.rollback_agent import rollback_agent
+from agentops.flows.sample_conversations import sample_conversations
+from agentops.flows.sweep_actions import sweep_actions
 from agentops.review.rubric import register_rubric
 from agentops.settings import get_settings
 from agentops.store.db import write_session
@@ -233,11 +235,19 @@ def test_serve_defines_the_scheduled_deployments() -> None:
     assert evaluate.parameters["rollback_deployment"] == module.ROLLBACK_DEPLOYMENT
 
 
-def test_a_decision_made_only_in_the_store_wakes_the_flow(
+def test_a_decision_made_only_in_the_store_is_woken_by_the_sweep(
     degraded_agent: Engine, services: FakeServices
 ) -> None:
-    """Slack, the web or a CLI on another host may not reach Prefect: the store is enough."""
+    """Slack, the web or a CLI on another host may not reach Prefect: the sweep wakes it."""
     action_id, thread, outcome = rollback_waiting_for_approval(degraded_agent, services)
+    with Session(degraded_agent) as session:
+        run_id = get_action(session, action_id=action_id).flow_run_id
+    assert run_id is not None
+    # The request is recorded just before the pause; a sweep in between waits for the next.
+    deadline = time.monotonic() + 30
+    while not run_is_waiting(run_id):
+        assert time.monotonic() < deadline, "the gate never paused"
+        time.sleep(0.1)
     # A waiting gate writes too: take the write lock first, as every channel does.
     with write_session(degraded_agent) as session:
         decide(
@@ -247,6 +257,7 @@ def test_a_decision_made_only_in_the_store_wakes_the_flow(
             decision=Decision.approve,
             reason=None,
         )
+    assert sweep_actions()["woken"] == [action_id]
     thread.join(timeout=60)
     assert not thread.is_alive()
     assert outcome["status"] == "succeeded"

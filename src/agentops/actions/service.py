@@ -63,6 +63,15 @@ SYSTEM_ACTOR = "agentops"
 # A breach rollback is proposed by the system, never by whoever ran the evaluation.
 BREACH_PROPOSER = "flow:evaluate-triggers"
 DETAIL_LIMIT = 600
+# What a waiting gate wakes up to: a decision, or the end of the request.
+SETTLED_FOR_GATE = frozenset(
+    {
+        ActionStatus.approved,
+        ActionStatus.rejected,
+        ActionStatus.expired,
+        ActionStatus.cancelled,
+    }
+)
 
 
 class ApprovalRefused(RuleViolation):
@@ -490,6 +499,41 @@ def approved_before(session: Session, *, cutoff: datetime) -> list[Action]:
         session.exec(
             select(Action)
             .where(Action.status == ActionStatus.approved, col(Action.decided_at) <= cutoff)
+            .order_by(col(Action.id))
+        )
+    )
+
+
+def record_flow_run(session: Session, *, action_id: int, flow_run_id: str) -> Action:
+    """Note the flow run started for an action (before its gate opens), audited."""
+    action = _lock_action(session, action_id)
+    if action.flow_run_id == flow_run_id:
+        return action
+    action.flow_run_id = flow_run_id
+    _save_and_record(
+        session,
+        action,
+        actor=SYSTEM_ACTOR,
+        kind="action.flow_run_started",
+        payload={"flow_run_id": flow_run_id},
+    )
+    return action
+
+
+def settled_with_gate(session: Session, *, deadline_after: datetime) -> list[Action]:
+    """Decided or closed actions with a gate run, whose final deadline is after the cut-off.
+
+    Their gate may still be suspended when the decision was made where no Prefect API was
+    in reach; the sweep flow wakes those runs so they finish (or deploy) on their own.
+    """
+    return list(
+        session.exec(
+            select(Action)
+            .where(
+                col(Action.status).in_(SETTLED_FOR_GATE),
+                col(Action.flow_run_id).is_not(None),
+                col(Action.final_deadline) > deadline_after,
+            )
             .order_by(col(Action.id))
         )
     )

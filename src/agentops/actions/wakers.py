@@ -95,7 +95,7 @@ class ServerWaker:
 
         if not PREFECT_API_URL.value():
             return  # the gate polls the store and finds the decision by itself
-        from flows.approval_gate import resume_waiting_run
+        from agentops.flows.approval_gate import resume_waiting_run
 
         try:
             resume_waiting_run(flow_run_id=outcome.flow_run_id or "", action_id=outcome.action_id)

@@ -19,6 +19,7 @@ from agentops.cli.common import (
     warn,
 )
 from agentops.cli.safe_text import styled
+from agentops.orchestration import api_configured, flow_run_url
 from agentops.settings import get_settings
 from agentops.store.models import Action, ActionStatus, AgentVersion, Decision, Person
 
@@ -95,6 +96,9 @@ def show(action_id: int = id_argument("Action id.")) -> None:
             console.print(f"outcome: {action.outcome_detail}")
         if action.flag:
             console.print(styled(("flagged: ", "bold red"), action.flag))
+        if action.flow_run_id:
+            link = flow_run_url(action.flow_run_id)
+            console.print(f"flow run: {action.flow_run_id}" + (f" ({link})" if link else ""))
         steps = next_steps(_view(session, action, agent_name))
     console.print(styled(("next:", "bold")))
     for step in steps:
@@ -280,17 +284,15 @@ class _CliWaker:
 
 
 def _wake_flow_run(flow_run_id: str, action_id: int) -> None:
-    # The decision is already committed: the waiting run also finds it in the store by
-    # itself, so only try the Prefect API when one is configured (never a temporary server).
-    from prefect.settings import PREFECT_API_URL
-
-    if not PREFECT_API_URL.value():
+    # The decision is already committed: the scheduled sweep-actions flow wakes the run
+    # too, so only try the Prefect API when one is configured (never a temporary server).
+    if not api_configured():
         console.print(
-            f"Flow run {flow_run_id} waiting on it picks the decision up from the store "
-            "within AGENTOPS_APPROVAL_POLL_INTERVAL_S seconds."
+            f"Flow run {flow_run_id} waiting on it is woken by the next sweep-actions run "
+            "(every minute when deployed)."
         )
         return
-    from flows.approval_gate import resume_waiting_run
+    from agentops.flows.approval_gate import resume_waiting_run
 
     try:
         resumed = resume_waiting_run(flow_run_id=flow_run_id, action_id=action_id)
@@ -302,7 +304,7 @@ def _wake_flow_run(flow_run_id: str, action_id: int) -> None:
         return
     warn(
         f"flow run {flow_run_id} was not resumed from here; the decision is recorded and the "
-        "waiting run finds it in the store within its poll interval"
+        "next sweep-actions run wakes the waiting run"
     )
 
 

@@ -1,11 +1,13 @@
 """`agentops agents …`: who owns which agent, and which version is live."""
 
+import httpx
 import typer
 from rich.table import Table
 
 from agentops.agents import service as agents
 from agentops.cli.common import console, store_session, user_errors, warn
 from agentops.cli.safe_text import styled
+from agentops.orchestration import api_configured, ensure_rollout_limit, rollout_limit_name
 from agentops.store.models import AgentVersion, Person, VersionStatus
 
 app = typer.Typer(help="Register agents, name their owners and see their versions.")
@@ -117,6 +119,22 @@ def register(
     console.print(
         styled("Registered ", (name, "bold"), f" (owner {owner}, backup {backup}{suffix}).")
     )
+    if api_configured():
+        _create_rollout_limit(name)
+
+
+def _create_rollout_limit(name: str) -> None:
+    # The agent is registered either way; the gate also creates its limit on first use.
+    try:
+        created = ensure_rollout_limit(name)
+    except (httpx.HTTPError, OSError) as exc:
+        warn(
+            f"Prefect did not answer ({exc.__class__.__name__}); run `agentops prefect setup` "
+            "to create the agent's rollout limit"
+        )
+        return
+    if created:
+        console.print(f"Prefect concurrency limit {rollout_limit_name(name)} created (1 slot).")
 
 
 @app.command("add-version")

@@ -12,6 +12,7 @@ from agentops.cli import (
     agents_cmd,
     audit_cmd,
     db_cmd,
+    prefect_cmd,
     report_cmd,
     review_cmd,
     runbook_cmd,
@@ -35,6 +36,7 @@ app.add_typer(triggers_cmd.app, name="triggers")
 app.add_typer(actions_cmd.app, name="actions")
 app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(db_cmd.app, name="db")
+app.add_typer(prefect_cmd.app, name="prefect")
 app.command("import")(import_file)
 app.command("sample")(runbook_cmd.sample)
 app.command("evaluate")(runbook_cmd.evaluate)

@@ -4,14 +4,8 @@ import threading
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from flows.approval_gate import resume_waiting_run
-from flows.evaluate_triggers import evaluate_triggers
-from flows.redeploy_agent import redeploy_agent
-from flows.rollback_agent import rollback_agent
-from flows.sample_conversations import sample_conversations
 from rich.console import Console
 from rich.markup import escape
 from sqlalchemy.engine import Engine
@@ -26,6 +20,12 @@ from agentops.demo.reviewers import SimulatedReviewer
 from agentops.demo.runner import DemoResult, Stopwatch
 from agentops.demo.slack_step import DemoSlack
 from agentops.demo.traffic import DEMO_PROFILES, generate_conversations
+from agentops.flows.approval_gate import resume_waiting_run
+from agentops.flows.evaluate_triggers import evaluate_triggers
+from agentops.flows.redeploy_agent import redeploy_agent
+from agentops.flows.rollback_agent import rollback_agent
+from agentops.flows.sample_conversations import sample_conversations
+from agentops.packaged import example_text
 from agentops.review import service as review
 from agentops.review.rubric import register_rubric
 from agentops.store.db import make_engine
@@ -43,7 +43,6 @@ CONVERSATIONS_PER_HOUR = 60
 SAMPLE_PER_WINDOW = 20
 HOURS_ON_V1 = 2
 MAX_HOURS_ON_V2 = 6
-CONFIG_DIR = Path(__file__).resolve().parents[3] / "deployments"
 APPROVAL_WAIT_LIMIT_S = 60
 # Reviewers are human: a rare wrong judgement per criterion keeps the statistics honest.
 REVIEWER_ERROR_RATE = 0.003
@@ -98,14 +97,14 @@ class Scenario:
             agents.mark_known_good(session, agent=agent, version=v1, actor=OWNER)
             rubric = register_rubric(
                 session,
-                text=(CONFIG_DIR / "rubric.example.yaml").read_text(),
+                text=example_text("rubric.example.yaml"),
                 source="deployments/rubric.example.yaml",
                 actor=OWNER,
             )
             triggers = register_trigger_set(
                 session,
                 agent=agent,
-                text=(CONFIG_DIR / "triggers.example.yaml").read_text(),
+                text=example_text("triggers.example.yaml"),
                 source="deployments/triggers.example.yaml",
                 actor=OWNER,
             )
