@@ -21,10 +21,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check src flows tests benchmarks
 
 # The suite runs once on SQLite and once on PostgreSQL (AGENTOPS_TEST_POSTGRES_URL,
-# default postgresql+psycopg://postgres@127.0.0.1:5432/test).
+# default postgresql+psycopg://postgres@127.0.0.1:5432/test), then the integration tests.
 test: lint
 	AGENTOPS_TEST_DATABASE=sqlite $(BIN)/python -m pytest -q
 	AGENTOPS_TEST_DATABASE=postgresql $(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m integration
 
 # The production path (a Prefect server on PostgreSQL, prefect.yaml, a process worker
 # restarted mid-wait) and the wheel installed in a clean venv running `agentops demo`.
