@@ -298,19 +298,7 @@ def _insert_sealed(session: Session) -> Any:
         # json (not jsonb) keeps the text exactly as sealed, so verify hashes it unparsed.
         payload = cast(payload, JSON)
     values = {
-        name: bindparam(f"p_{name}", type_=_EVENTS.c[name].type)
-        for name in (
-            "seq",
-            "occurred_at",
-            "actor",
-            "kind",
-            "entity_type",
-            "entity_id",
-            "prev_hash",
-            "hash",
-            "channel",
-            "correlation_id",
-        )
+        name: bindparam(f"p_{name}", type_=_EVENTS.c[name].type) for name in _RECORD_COLUMNS
     }
     return insert(_EVENTS).values(payload=payload, **values)
 

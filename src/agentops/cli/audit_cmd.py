@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 from rich.table import Table
+from sqlmodel import Session
 
 from agentops.audit.chain import canonical_json
 from agentops.audit.checkpoints import Checkpoint, CheckpointError
@@ -227,6 +228,16 @@ def archive(
     )
 
 
+def _verified_archive(
+    session: Session, archive_dir: Path, public_key: Path | None
+) -> ArchivedRange:
+    """The archive's range after checking its signature with the public key."""
+    key = load_public_key(public_key or public_key_path(get_settings().audit_signing_key))
+    return _archive_or_fail(
+        lambda: checked_archive(session, directory=archive_dir, public_key=key)
+    )
+
+
 @app.command("purge-request")
 @user_errors
 def purge_request(
@@ -236,10 +247,8 @@ def purge_request(
 ) -> None:
     """Ask to remove an archived range; a second person must confirm (purge-confirm)."""
     actor = acting_user(as_email)
-    key = load_public_key(public_key or public_key_path(get_settings().audit_signing_key))
     with store_session() as session:
-        archived = _archive_or_fail(lambda: checked_archive(session, directory=archive_dir,
-                                                            public_key=key))  # fmt: skip
+        archived = _verified_archive(session, archive_dir, public_key)
         request_purge(session, archive=archived, actor=actor)
     console.print(
         f"Removal of events {archived.first_seq}-{archived.last_seq} requested by {actor}; "
@@ -256,10 +265,8 @@ def purge_confirm(
 ) -> None:
     """Confirm a removal someone else requested: delete the range, leave a tombstone."""
     actor = acting_user(as_email)
-    key = load_public_key(public_key or public_key_path(get_settings().audit_signing_key))
     with store_session() as session:
-        archived = _archive_or_fail(lambda: checked_archive(session, directory=archive_dir,
-                                                            public_key=key))  # fmt: skip
+        archived = _verified_archive(session, archive_dir, public_key)
         removed = confirm_purge(session, archive=archived, actor=actor)
     console.print(
         f"Removed {removed} archived events ({archived.first_seq}-{archived.last_seq}); "
