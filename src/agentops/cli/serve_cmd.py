@@ -14,9 +14,12 @@ def serve(
     import uvicorn
 
     from agentops.serve.app import create_app
+    from agentops.settings import get_settings
+    from agentops.web.routes import sign_in_hint
 
     app = create_app()
     console.print(f"agentops serving on http://{host}:{port} (health: /healthz)")
+    console.print(sign_in_hint(get_settings(), host=host, port=port))
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
     except OSError as exc:

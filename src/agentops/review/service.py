@@ -1,10 +1,10 @@
 """The human review queue: claim an item under a lease, judge it against the rubric."""
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, func, or_, update
+from sqlalchemy import ColumnElement, and_, exists, func, or_, update
 from sqlmodel import Session, select
 
 from agentops.agents.emails import normalise_email
@@ -21,6 +21,7 @@ from agentops.store.models import (
     Review,
     ReviewFinding,
     ReviewItem,
+    ReviewSkip,
     Role,
     Rubric,
     RubricCriterion,
@@ -29,6 +30,10 @@ from agentops.store.models import (
 
 # A lost compare-and-set means another reviewer just took the row; a few retries suffice.
 CLAIM_ATTEMPTS = 5
+
+
+class LeaseLost(RuleViolation):
+    """The reviewer's claim ended (expired and taken over, released, or reviewed elsewhere)."""
 
 
 @dataclass(frozen=True)
@@ -57,7 +62,7 @@ def claim_next(
     if held is not None:
         return held
     for _attempt in range(CLAIM_ATTEMPTS):
-        candidate = _next_claimable(session, agent=agent, now=now)
+        candidate = _next_claimable(session, agent=agent, now=now, reviewer=reviewer)
         if candidate is None:
             return None
         previous_holder = candidate.claimed_by_id
@@ -71,6 +76,7 @@ def claim_next(
                 payload={
                     "conversation_id": candidate.conversation_id,
                     "lease_expires_at": expires,
+                    "lease_token": candidate.lease_token,
                     "took_over_from": _email_of(session, previous_holder),
                 },
             )
@@ -102,14 +108,27 @@ def _claimable(now: datetime) -> ColumnElement[bool]:
     )
 
 
-def _next_claimable(session: Session, *, agent: Agent | None, now: datetime) -> ReviewItem | None:
-    query = select(ReviewItem).where(_claimable(now))
+def queue_order() -> tuple[ColumnElement[datetime], ColumnElement[int]]:
+    """Oldest due first; items queued before due times existed fall back to their age."""
+    return (
+        func.coalesce(ReviewItem.due_at, ReviewItem.created_at),
+        ReviewItem.id,  # type: ignore[return-value]
+    )
+
+
+def _next_claimable(
+    session: Session, *, agent: Agent | None, now: datetime, reviewer: Person
+) -> ReviewItem | None:
+    skipped = exists().where(
+        ReviewSkip.review_item_id == ReviewItem.id, ReviewSkip.person_id == reviewer.id
+    )
+    query = select(ReviewItem).where(_claimable(now), ~skipped)
     if agent is not None:
         query = query.join(Conversation).where(Conversation.agent_id == agent.id)
     # SKIP LOCKED lets concurrent reviewers on PostgreSQL pass over rows another is taking;
     # SQLite ignores it and serialises writers instead.
     query = (
-        query.order_by(ReviewItem.created_at, ReviewItem.id)  # type: ignore[arg-type]
+        query.order_by(*queue_order())
         .limit(1)
         .with_for_update(skip_locked=True, of=ReviewItem)  # type: ignore[arg-type]
     )
@@ -128,6 +147,7 @@ def _take(
             claimed_by_id=reviewer.id,
             claimed_at=now,
             lease_expires_at=expires,
+            lease_token=ReviewItem.lease_token + 1,
         )
         .execution_options(synchronize_session=False)
     )
@@ -143,11 +163,18 @@ def _email_of(session: Session, person_id: int | None) -> str | None:
 
 
 def release_claim(
-    session: Session, *, item_id: int, reviewer_email: str, now: datetime | None = None
+    session: Session,
+    *,
+    item_id: int,
+    reviewer_email: str,
+    lease_token: int | None = None,
+    now: datetime | None = None,
 ) -> ReviewItem:
-    """Hand an unfinished item back to the queue."""
+    """Hand an unfinished item back to the queue (only by the holder of the current lease)."""
     now = now or utcnow()
     item = _locked_item(session, item_id=item_id)
+    if lease_token is not None:
+        _require_lease(session, item=item, reviewer_email=reviewer_email, lease_token=lease_token)
     reviewer = _claimant(session, item=item, reviewer_email=reviewer_email)
     item.status = ItemStatus.open
     item.claimed_by_id = None
@@ -164,6 +191,87 @@ def release_claim(
     return item
 
 
+def renew_lease(
+    session: Session,
+    *,
+    item_id: int,
+    reviewer_email: str,
+    lease_token: int,
+    lease_minutes: int,
+    now: datetime | None = None,
+) -> ReviewItem:
+    """Extend the reviewer's lease (a heartbeat); raises LeaseLost once it is gone."""
+    now = now or utcnow()
+    item = _locked_item(session, item_id=item_id)
+    _require_lease(
+        session, item=item, reviewer_email=reviewer_email, lease_token=lease_token, now=now
+    )
+    # Not audited: a heartbeat every few seconds would drown the trail; claims and verdicts are.
+    item.lease_expires_at = lease_until(now, lease_minutes)
+    session.add(item)
+    session.flush()
+    return item
+
+
+def skip_item(
+    session: Session,
+    *,
+    item_id: int,
+    reviewer_email: str,
+    lease_token: int,
+    reason: str,
+    now: datetime | None = None,
+) -> ReviewItem:
+    """Pass an item back with a reason; it is not offered to this reviewer again."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise RuleViolation("say why you skip this item")
+    if len(reason) > 1000:
+        raise RuleViolation("a skip reason is at most 1000 characters")
+    item = release_claim(
+        session, item_id=item_id, reviewer_email=reviewer_email, lease_token=lease_token, now=now
+    )
+    reviewer = get_person(session, email=reviewer_email)
+    add_and_record(
+        session,
+        row=ReviewSkip(
+            review_item_id=item.id,  # type: ignore[arg-type]
+            person_id=reviewer.id,  # type: ignore[arg-type]
+            reason=reason,
+            skipped_at=now or utcnow(),
+        ),
+        actor=reviewer.email,
+        kind="review.skipped",
+        entity_type="review_item",
+        payload={"review_item_id": item.id, "reason": reason},
+    )
+    return item
+
+
+def _require_lease(
+    session: Session,
+    *,
+    item: ReviewItem,
+    reviewer_email: str,
+    lease_token: int,
+    now: datetime | None = None,
+) -> None:
+    """The fencing check: this reviewer still holds the very claim the token came from."""
+    now = now or utcnow()
+    holder = _email_of(session, item.claimed_by_id)
+    held = (
+        item.status == ItemStatus.claimed
+        and holder == normalise_email(reviewer_email)
+        and item.lease_token == lease_token
+        and (item.lease_expires_at is None or item.lease_expires_at > now)
+    )
+    if not held:
+        raise LeaseLost(
+            f"your lease on review item {item.id} was lost (it expired or was taken over): "
+            "your verdict was not saved; claim the next item"
+        )
+
+
 def submit_review(
     session: Session,
     *,
@@ -172,12 +280,22 @@ def submit_review(
     findings: Mapping[str, bool],
     notes: dict[str, str] | None = None,
     comment: str | None = None,
+    not_applicable: Collection[str] = (),
+    lease_token: int | None = None,
     now: datetime | None = None,
 ) -> Review:
-    """Record the reviewer's pass/fail judgement on every criterion and the resulting verdict."""
+    """Record the reviewer's judgement on every criterion and the resulting verdict.
+
+    Criteria named in `not_applicable` count as passed; with `lease_token` the submit is
+    refused (LeaseLost) unless it comes from the reviewer's current claim.
+    """
     now = now or utcnow()
     notes = notes or {}
     item = _locked_item(session, item_id=item_id)
+    if lease_token is not None:
+        _require_lease(
+            session, item=item, reviewer_email=reviewer_email, lease_token=lease_token, now=now
+        )
     reviewer = _claimant(session, item=item, reviewer_email=reviewer_email)
     if item.lease_expires_at is not None and item.lease_expires_at <= now:
         raise RuleViolation(
@@ -190,6 +308,9 @@ def submit_review(
     validate_findings(set(severities), findings)
     if stray := sorted(notes.keys() - severities.keys()):
         raise RuleViolation(f"notes refer to unknown criteria: {', '.join(stray)}")
+    if stray := sorted(set(not_applicable) - severities.keys()):
+        raise RuleViolation(f"not-applicable names unknown criteria: {', '.join(stray)}")
+    findings = {key: passed or key in not_applicable for key, passed in findings.items()}
     violation = is_violation(findings, severities)
     review = Review(
         review_item_id=item.id,  # type: ignore[arg-type]
@@ -200,7 +321,14 @@ def submit_review(
     )
     session.add(review)
     session.flush()
-    _add_findings(session, review=review, criteria=criteria, findings=findings, notes=notes)
+    _add_findings(
+        session,
+        review=review,
+        criteria=criteria,
+        findings=findings,
+        notes=notes,
+        not_applicable=not_applicable,
+    )
     item.status = ItemStatus.reviewed
     session.add(item)
     session.flush()
@@ -216,6 +344,7 @@ def submit_review(
             "rubric": {"name": rubric.name, "version": rubric.version},  # type: ignore[union-attr]
             "verdict": "violation" if violation else "pass",
             "failed": [c.key for c in criteria if not findings[c.key]],
+            "not_applicable": sorted(not_applicable),
         },
     )
     return review
@@ -228,6 +357,7 @@ def _add_findings(
     criteria: list[RubricCriterion],
     findings: Mapping[str, bool],
     notes: Mapping[str, str],
+    not_applicable: Collection[str],
 ) -> None:
     session.add_all(
         ReviewFinding(
@@ -236,6 +366,7 @@ def _add_findings(
             severity=c.severity,
             passed=bool(findings[c.key]),
             note=notes.get(c.key),
+            not_applicable=c.key in not_applicable,
         )
         for c in criteria
     )

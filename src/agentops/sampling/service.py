@@ -1,7 +1,7 @@
 """Sample a window of one agent version's conversations into the review queue."""
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session, select
 
@@ -9,6 +9,7 @@ from agentops.agents.service import require_own_version
 from agentops.audit.service import add_and_record, record_event
 from agentops.errors import RuleViolation
 from agentops.sampling.sampler import draw_sample, required_sample_size
+from agentops.settings import get_settings
 from agentops.signals.compute import SignalInput, compute_signals
 from agentops.store.models import (
     Agent,
@@ -264,8 +265,11 @@ def _queue_drawn(
 ) -> tuple[list[ReviewItem], list[int]]:
     """Queue the drawn conversations not yet queued for this rubric; return those skipped too."""
     already_queued = _already_queued(session, rubric=rubric, conversation_ids=drawn)
+    # Due at the next trigger evaluation after one full cadence: a verdict later than that
+    # misses the evaluation it was sampled for.
+    due = sample.created_at + timedelta(seconds=get_settings().evaluation_interval_s)
     items = [
-        ReviewItem(sample_id=sample.id, conversation_id=cid, rubric_id=rubric.id)  # type: ignore[arg-type]
+        ReviewItem(sample_id=sample.id, conversation_id=cid, rubric_id=rubric.id, due_at=due)  # type: ignore[arg-type]
         for cid in drawn
         if cid not in already_queued
     ]

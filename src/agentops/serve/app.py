@@ -8,6 +8,7 @@ from sqlalchemy.engine import Engine
 from agentops.settings import Settings, get_settings
 from agentops.store.db import make_engine
 from agentops.store.migrate import ensure_schema
+from agentops.web.routes import mount_web
 
 
 def create_app(*, settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
@@ -29,4 +30,5 @@ def create_app(*, settings: Settings | None = None, engine: Engine | None = None
             return JSONResponse({"ok": False, "store": exc.__class__.__name__}, status_code=503)
         return JSONResponse({"ok": True, "store": "ok"})
 
+    mount_web(app)
     return app

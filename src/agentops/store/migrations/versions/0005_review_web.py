@@ -1,0 +1,77 @@
+"""review on the web: fencing tokens, due times, not-applicable findings, skips, sign-in links
+
+Revision ID: 0005
+Revises: 0002
+Create Date: 2026-11-26 03:20:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+import sqlmodel
+from alembic import op
+
+revision: str = "0005"
+down_revision: str | None = "0002"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("reviewitem") as batch:
+        batch.add_column(
+            sa.Column("lease_token", sa.Integer(), nullable=False, server_default="0")
+        )
+        batch.add_column(sa.Column("due_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
+        batch.create_index("ix_reviewitem_due_at", ["due_at"], unique=False)
+    with op.batch_alter_table("reviewfinding") as batch:
+        batch.add_column(
+            sa.Column("not_applicable", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
+    op.create_table(
+        "reviewskip",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("review_item_id", sa.Integer(), nullable=False),
+        sa.Column("person_id", sa.Integer(), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("skipped_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["person_id"], ["person.id"]),
+        sa.ForeignKeyConstraint(["review_item_id"], ["reviewitem.id"]),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("review_item_id", "person_id"),
+    )
+    op.create_index("ix_reviewskip_review_item_id", "reviewskip", ["review_item_id"])
+    op.create_table(
+        "loginlink",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("token_sha256", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("person_id", sa.Integer(), nullable=False),
+        sa.Column("expires_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("used_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+        sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["person_id"], ["person.id"]),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("token_sha256"),
+    )
+    op.create_index("ix_loginlink_person_id", "loginlink", ["person_id"])
+    op.create_table(
+        "websecret",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("secret", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("websecret")
+    op.drop_index("ix_loginlink_person_id", table_name="loginlink")
+    op.drop_table("loginlink")
+    op.drop_index("ix_reviewskip_review_item_id", table_name="reviewskip")
+    op.drop_table("reviewskip")
+    with op.batch_alter_table("reviewfinding") as batch:
+        batch.drop_column("not_applicable")
+    with op.batch_alter_table("reviewitem") as batch:
+        batch.drop_index("ix_reviewitem_due_at")
+        batch.drop_column("due_at")
+        batch.drop_column("lease_token")
