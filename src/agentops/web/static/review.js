@@ -47,7 +47,7 @@
       return;
     }
     leaving = true;
-    verdict.submit();
+    HTMLFormElement.prototype.submit.call(verdict);
   }
 
   criteria.forEach((li, i) => {
