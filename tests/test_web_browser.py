@@ -6,7 +6,6 @@ the review page and agent page screenshots (the README's come from `docs/`).
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -28,34 +27,8 @@ from agentops.store.models import (
 )
 from factories import OWNER, degraded_fleet, login_token, review_queue, serve
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 RITA = "rita@x.io"
 SCREENSHOTS = os.environ.get("AGENTOPS_SCREENSHOTS")
-
-sync_api = pytest.importorskip("playwright.sync_api")
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
-    """One headless Chromium for the whole session."""
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS
-        )
-        yield browser
-        browser.close()
-
 
 @pytest.fixture
 def site(engine: Engine) -> Iterator[str]:

@@ -38,7 +38,8 @@ class Settings(BaseSettings):
     # Web sign-in. The signing key for sessions and sign-in links: unset, a random key is
     # kept in the store so `agentops people login-link` and `agentops serve` agree.
     web_secret: SecretStr | None = None
-    web_base_url: str = "http://127.0.0.1:8000"
+    # Where people reach `agentops serve` (for sign-in links); unset, its --host and --port.
+    web_base_url: str | None = None
     login_link_minutes: int = Field(default=15, gt=0, le=DAY_S // 60)
     web_session_hours: int = Field(default=12, gt=0, le=24 * 30)
     # Comma-separated addresses or networks of the single-sign-on proxy; only requests from

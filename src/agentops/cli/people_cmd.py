@@ -8,6 +8,9 @@ from agentops.cli.common import console, fail, store_session, user_errors
 from agentops.settings import get_settings
 from agentops.store.models import Role
 
+# Where `agentops serve` listens by default.
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+
 app = typer.Typer(help="People who may sign in to the web pages, their roles and sign-in links.")
 
 
@@ -53,19 +56,23 @@ def login_link(
     ),
 ) -> None:
     """Print a one-time, signed sign-in link that expires."""
+    base = base_url or get_settings().web_base_url or DEFAULT_BASE_URL
+    console.print(issue_link(email, base_url=base, minutes=minutes), soft_wrap=True)
+
+
+def issue_link(email: str, *, base_url: str, minutes: int | None = None) -> str:
+    """A fresh one-time sign-in link for a registered person, on `base_url`."""
     settings = get_settings()
-    base = base_url or settings.web_base_url
-    if not base.startswith(("http://", "https://")):
-        raise fail(f"--base-url must start with http:// or https://, got {base!r}")
+    if not base_url.startswith(("http://", "https://")):
+        raise fail(f"the base URL must start with http:// or https://, got {base_url!r}")
     configured = settings.web_secret.get_secret_value() if settings.web_secret else None
     with store_session() as session:
         key = signing_key(session, configured=configured)
-        link = issue_login_link(
+        return issue_login_link(
             session,
             email=email,
             key=key,
-            base_url=base,
+            base_url=base_url,
             minutes=minutes or settings.login_link_minutes,
             actor="cli",
         )
-    console.print(link, soft_wrap=True)

@@ -10,8 +10,11 @@ from agentops.agents import service as agents
 from agentops.cli.common import acting_user, console, id_argument, store_session, user_errors
 from agentops.cli.transcript_view import transcript_panel
 from agentops.review import service as review
+from agentops.review.queries import ageing_by_agent
+from agentops.review.queue import AGEING_BUCKETS
 from agentops.review.rubric import register_rubric
 from agentops.settings import get_settings
+from agentops.store.models import utcnow
 from agentops.textfiles import read_text_file
 
 app = typer.Typer(help="Claim sampled conversations and record verdicts per rubric criterion.")
@@ -109,10 +112,18 @@ def submit(
 @app.command("status")
 @user_errors
 def status(agent: str | None = typer.Option(None, "--agent", help="Only this agent.")) -> None:
-    """Count open, claimed and reviewed items."""
+    """Count open, claimed and reviewed items, and how overdue the unreviewed ones are."""
     with store_session() as session:
         target = agents.get_agent(session, name=agent) if agent else None
         counts = review.queue_counts(session, agent=target)
+        ageing = ageing_by_agent(session, now=utcnow(), agent=target)
     table = Table("open", "claimed", "reviewed")
     table.add_row(*(str(counts.get(key, 0)) for key in ("open", "claimed", "reviewed")))
     console.print(table)
+    if not ageing:
+        return
+    buckets = [label for label, _ in AGEING_BUCKETS]
+    by_agent = Table("agent", *buckets, "overdue")
+    for row in ageing:
+        by_agent.add_row(row.agent, *(str(row.buckets[b]) for b in buckets), str(row.overdue))
+    console.print(by_agent)

@@ -9,17 +9,30 @@ from agentops.cli.common import console, fail, user_errors
 def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(8000, min=1, max=65535, help="Port to listen on."),
+    sign_in: str | None = typer.Option(
+        None, "--sign-in", help="Print a one-time sign-in link for this registered person."
+    ),
 ) -> None:
     """Serve agentops over HTTP until stopped (Ctrl-C)."""
     import uvicorn
 
+    from agentops.cli.people_cmd import issue_link
     from agentops.serve.app import create_app
     from agentops.settings import get_settings
-    from agentops.web.routes import sign_in_hint
 
+    settings = get_settings()
+    base = settings.web_base_url or f"http://{host}:{port}"
     app = create_app()
     console.print(f"agentops serving on http://{host}:{port} (health: /healthz)")
-    console.print(sign_in_hint(get_settings(), host=host, port=port))
+    if sign_in:
+        console.print(f"Sign in as {sign_in}: {issue_link(sign_in, base_url=base)}", soft_wrap=True)
+    else:
+        console.print(
+            f"Sign in: open the link printed by `agentops people login-link EMAIL --base-url "
+            f"{base}` (register people with `agentops people add EMAIL --role reviewer`), "
+            "or start with `agentops serve --sign-in EMAIL`.",
+            soft_wrap=True,
+        )
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
     except OSError as exc:

@@ -145,7 +145,7 @@ class Scenario:
         self.services.set_live_version(DEMO_AGENT, version)
         self.say(f"[bold yellow]{version} goes live[/] (routine release by {RELEASE_MANAGER})")
 
-    def serve_hour(self) -> dict[str, Any]:
+    def serve_hour(self, *, simulated_reviews: bool = True) -> dict[str, Any]:
         """One hour of traffic, then the scheduled sampling, reviews and evaluation."""
         version = self.services.live_version(DEMO_AGENT)
         records = generate_conversations(
@@ -169,7 +169,9 @@ class Scenario:
                 platform_url=self.services.url,
             ),
         )
-        reviewed, violations = self.watch.run("review", self.work_queue)
+        reviewed, violations = (
+            self.watch.run("review", self.work_queue) if simulated_reviews else (0, 0)
+        )
         summary = self.watch.run(
             "evaluate triggers", lambda: evaluate_triggers(agent_name=DEMO_AGENT)
         )
@@ -280,6 +282,9 @@ class Scenario:
             lambda: self.gate(redeploy_agent, action_id, approver=OWNER),
         )
         self.serve_hour()
+        # One more hour whose sample nobody simulated reviews: left for people in the browser.
+        self.serve_hour(simulated_reviews=False)
+        self.say("v3's latest sample is left in the review queue for you (see the summary)")
 
     def finish(self) -> None:
         """Verify the trail and show the decisions it holds."""

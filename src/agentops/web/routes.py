@@ -88,17 +88,6 @@ def mount_web(app: FastAPI) -> None:
     app.add_exception_handler(Forbidden, _forbidden)  # type: ignore[arg-type]
 
 
-def sign_in_hint(settings: Settings, *, host: str, port: int) -> str:
-    """What `agentops serve` prints so a new user knows how to get in."""
-    command = "agentops people login-link EMAIL"
-    if f":{port}" not in settings.web_base_url:
-        command += f" --base-url http://{host}:{port}"
-    return (
-        f"Sign in: open the link printed by `{command}` "
-        "(register people first with `agentops people add EMAIL --role reviewer`)."
-    )
-
-
 # --- plumbing -------------------------------------------------------------------------
 
 
