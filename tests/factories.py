@@ -244,8 +244,12 @@ def review_queue(
     turns: int = 4,
     agent: Agent | None = None,
     version: AgentVersion | None = None,
+    margin: float = 0.05,
 ) -> Agent:
-    """An agent (default: a new 'airline' v1) with `count` conversations queued for review."""
+    """An agent (default: a new 'airline' v1) with `count` conversations, a sample queued.
+
+    With the default margin a small count is queued whole; a tiny margin queues nearly all.
+    """
     from datetime import UTC, timedelta
 
     from agentops.review.rubric import register_rubric
@@ -276,6 +280,7 @@ def review_queue(
         seed=1,
         window_start=start,
         window_end=start + timedelta(days=1),
+        margin=margin,
         actor="test",
     )
     session.commit()
