@@ -10,9 +10,10 @@ from agentops.agents import service as agents
 from agentops.cli.common import acting_user, console, id_argument, store_session, user_errors
 from agentops.cli.transcript_view import transcript_panel
 from agentops.review import service as review
-from agentops.review.queries import ageing_by_agent
+from agentops.review.queries import adherence_estimate, ageing_by_agent
 from agentops.review.queue import AGEING_BUCKETS
 from agentops.review.rubric import register_rubric
+from agentops.sampling.estimate import Estimate
 from agentops.settings import get_settings
 from agentops.store.models import utcnow
 from agentops.textfiles import read_text_file
@@ -127,3 +128,36 @@ def status(agent: str | None = typer.Option(None, "--agent", help="Only this age
     for row in ageing:
         by_agent.add_row(row.agent, *(str(row.buckets[b]) for b in buckets), str(row.overdue))
     console.print(by_agent)
+
+
+@app.command("estimate")
+@user_errors
+def estimate(
+    agent: str = typer.Argument(..., help="Agent whose adherence to estimate."),
+    version: str | None = typer.Option(None, "--version", help="Version (default: every one)."),
+) -> None:
+    """The weighted (Hájek) adherence rate with its 95% interval and n, per stratum too."""
+    with store_session() as session:
+        target = agents.get_agent(session, name=agent)
+        versions = (
+            [agents.get_version(session, agent=target, version=version)]
+            if version
+            else agents.list_versions(session, agent=target)
+        )
+        results = [(v.version, adherence_estimate(session, version=v)) for v in versions]
+    table = Table("version", "stratum", "adherence", "95% interval", "n", "effective n")
+    for label, result in results:
+        for stratum, part in [("all", result), *result.strata.items()]:
+            table.add_row(label, stratum, *_estimate_cells(part))
+    console.print(table)
+
+
+def _estimate_cells(result: Estimate) -> list[str]:
+    if result.rate is None:
+        return ["-", "-", "0", "-"]
+    return [
+        f"{result.rate:.1%}",
+        f"{result.low:.1%} - {result.high:.1%}",
+        str(result.n),
+        f"{result.effective_n:.1f}",
+    ]

@@ -7,7 +7,17 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from agentops.review.queue import AGEING_BUCKETS, ageing_bucket
-from agentops.store.models import Agent, Conversation, ItemStatus, Person, Review, ReviewItem
+from agentops.sampling.estimate import Estimate, Observation, hajek
+from agentops.store.models import (
+    Agent,
+    AgentVersion,
+    Conversation,
+    ItemStatus,
+    Person,
+    Review,
+    ReviewItem,
+    Sample,
+)
 
 
 @dataclass
@@ -90,3 +100,25 @@ def _aware(moment: datetime | str) -> datetime:
     if isinstance(moment, str):
         moment = datetime.fromisoformat(moment)
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def adherence_estimate(
+    session: Session, *, version: AgentVersion, confidence: float = 0.95
+) -> Estimate:
+    """The version's weighted adherence rate over its reviewed sampled conversations."""
+    rows = session.exec(
+        select(Review.violation, ReviewItem.inclusion_probability, ReviewItem.stratum, Sample)
+        .join(ReviewItem, ReviewItem.id == Review.review_item_id)  # type: ignore[arg-type]
+        .join(Sample, Sample.id == ReviewItem.sample_id)  # type: ignore[arg-type]
+        .where(Sample.agent_version_id == version.id)
+    )
+    observations = [
+        Observation(
+            adhered=not violation,
+            # Items queued before plans existed were a simple random sample of their window.
+            inclusion_probability=probability or sample.size / max(sample.population, 1),
+            stratum=stratum or "all",
+        )
+        for violation, probability, stratum, sample in rows
+    ]
+    return hajek(observations, confidence=confidence)

@@ -153,6 +153,8 @@ class Sample(SQLModel, table=True):
     size: int
     method: str
     created_at: datetime = Field(default_factory=utcnow)
+    # The stratified plan that drew it (None: a simple random sample).
+    plan: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class SignalSnapshot(SQLModel, table=True):
@@ -183,6 +185,9 @@ class ReviewItem(SQLModel, table=True):
     lease_token: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     # Review by this time or the next trigger evaluation runs without the verdict.
     due_at: datetime | None = Field(default=None, index=True)
+    # The sample's design: the weighted (Hájek) estimate needs both.
+    inclusion_probability: float | None = None
+    stratum: str | None = None
 
 
 class Review(SQLModel, table=True):

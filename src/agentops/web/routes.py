@@ -29,7 +29,7 @@ from agentops.agents.signin import (
 )
 from agentops.errors import AgentOpsError, NotFoundError, RuleViolation
 from agentops.review import service as review
-from agentops.review.queries import ageing_by_agent, reviewer_progress
+from agentops.review.queries import adherence_estimate, ageing_by_agent, reviewer_progress
 from agentops.review.queue import AGEING_BUCKETS, missing_notes
 from agentops.settings import Settings
 from agentops.store.db import write_session
@@ -478,6 +478,7 @@ def agent_page(request: Request, name: str) -> Response:
         )
         ageing = ageing_by_agent(session, now=utcnow(), agent=agent)
         agent_actions = actions.list_actions(session, agent=agent)[-10:]
+        estimates = [(v.version, adherence_estimate(session, version=v)) for v in versions]
     return _page(
         request,
         "agent.html",
@@ -491,6 +492,7 @@ def agent_page(request: Request, name: str) -> Response:
             "ageing": ageing[0] if ageing else None,
             "buckets": [label for label, _ in AGEING_BUCKETS],
             "actions": list(reversed(agent_actions)),
+            "estimates": [(label, e) for label, e in estimates if e.n],
         },
     )
 

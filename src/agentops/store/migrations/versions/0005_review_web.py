@@ -1,4 +1,5 @@
-"""review on the web: fencing tokens, due times, not-applicable findings, skips, sign-in links
+"""review on the web: fencing tokens, due times, not-applicable findings, skips, sign-in links,
+sample plans with inclusion probabilities
 
 Revision ID: 0005
 Revises: 0002
@@ -24,6 +25,10 @@ def upgrade() -> None:
         )
         batch.add_column(sa.Column("due_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
         batch.create_index("ix_reviewitem_due_at", ["due_at"], unique=False)
+        batch.add_column(sa.Column("inclusion_probability", sa.Float(), nullable=True))
+        batch.add_column(sa.Column("stratum", sqlmodel.sql.sqltypes.AutoString(), nullable=True))
+    with op.batch_alter_table("sample") as batch:
+        batch.add_column(sa.Column("plan", sa.JSON(), nullable=True))
     with op.batch_alter_table("reviewfinding") as batch:
         batch.add_column(
             sa.Column("not_applicable", sa.Boolean(), nullable=False, server_default=sa.false())
@@ -71,7 +76,11 @@ def downgrade() -> None:
     op.drop_table("reviewskip")
     with op.batch_alter_table("reviewfinding") as batch:
         batch.drop_column("not_applicable")
+    with op.batch_alter_table("sample") as batch:
+        batch.drop_column("plan")
     with op.batch_alter_table("reviewitem") as batch:
+        batch.drop_column("stratum")
+        batch.drop_column("inclusion_probability")
         batch.drop_index("ix_reviewitem_due_at")
         batch.drop_column("due_at")
         batch.drop_column("lease_token")
