@@ -10,6 +10,8 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")  # tests talk to 127.0.0.1 only
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
+# One review per item unless a test asks for double review (tests of it set the share).
+os.environ.setdefault("AGENTOPS_REVIEW_DOUBLE_SHARE", "0")
 
 import pytest
 from sqlalchemy import create_engine, text

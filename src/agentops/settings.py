@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     # How often triggers are evaluated (deployments/serve.py: every 15 minutes); a sampled
     # item is due for review within one such cadence.
     evaluation_interval_s: int = Field(default=900, gt=0, le=WEEK_S)
+    # Share of sampled items that get a second, blind review (disagreements are adjudicated).
+    review_double_share: float = Field(default=0.1, ge=0, le=1)
+    # Senior reviewers who adjudicate (comma-separated emails); admins always may.
+    review_seniors: str = ""
+    # How long after a verdict is settled the agent's owner may dispute it.
+    dispute_window_hours: int = Field(default=72, gt=0, le=24 * 90)
     # Web sign-in. The signing key for sessions and sign-in links: unset, a random key is
     # kept in the store so `agentops people login-link` and `agentops serve` agree.
     web_secret: SecretStr | None = None

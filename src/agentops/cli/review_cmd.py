@@ -7,10 +7,18 @@ from rich.table import Table
 from sqlmodel import Session
 
 from agentops.agents import service as agents
-from agentops.cli.common import acting_user, console, id_argument, store_session, user_errors
+from agentops.cli.common import (
+    acting_person,
+    acting_user,
+    console,
+    id_argument,
+    store_session,
+    user_errors,
+)
 from agentops.cli.transcript_view import transcript_panel
 from agentops.review import service as review
-from agentops.review.queries import adherence_estimate, ageing_by_agent
+from agentops.review.agreement import Interval
+from agentops.review.queries import adherence_estimate, ageing_by_agent, agreement_report
 from agentops.review.queue import AGEING_BUCKETS
 from agentops.review.rubric import register_rubric
 from agentops.sampling.estimate import Estimate
@@ -161,3 +169,48 @@ def _estimate_cells(result: Estimate) -> list[str]:
         str(result.n),
         f"{result.effective_n:.1f}",
     ]
+
+
+@app.command("agreement")
+@user_errors
+def agreement(agent: str | None = typer.Option(None, "--agent", help="Only this agent.")) -> None:
+    """How often blind second reviews agree: raw, Cohen's kappa, Gwet's AC1 (95% bootstrap)."""
+    with store_session() as session:
+        target = agents.get_agent(session, name=agent) if agent else None
+        criteria, pairs = agreement_report(session, agent=target)
+    if not criteria and not pairs:
+        console.print("No item has a second review yet.")
+        return
+    table = Table("criterion / reviewer pair", "n", "raw agreement", "Cohen's kappa", "Gwet's AC1")
+    for row in [*criteria, *pairs]:
+        result = row.result
+        table.add_row(
+            row.label,
+            str(result.n),
+            _interval(result.raw),
+            _interval(result.kappa),
+            _interval(result.ac1),
+        )
+    console.print(table)
+
+
+def _interval(value: Interval) -> str:
+    if value.value is None:
+        return "-"
+    if value.low is None or value.high is None:
+        return f"{value.value:.2f}"
+    return f"{value.value:.2f} ({value.low:.2f} to {value.high:.2f})"
+
+
+@app.command("dispute")
+@user_errors
+def dispute(
+    item_id: int = id_argument("A reviewed item of your agent."),
+    who: str | None = typer.Option(None, "--as", help="Your email (the agent's owner or backup)."),
+    reason: str = typer.Option(..., "--reason", help="Why the verdict is wrong."),
+) -> None:
+    """Send a settled verdict to adjudication (the agent's owner or backup, within the window)."""
+    with store_session() as session:
+        actor = acting_person(session, who)
+        review.dispute_verdict(session, item_id=item_id, actor=actor, reason=reason)
+    console.print(f"Item {item_id} is disputed: it counts in no trigger until adjudicated.")

@@ -26,7 +26,7 @@ from agentops.demo.runner import DemoResult, Stopwatch
 from agentops.demo.traffic import DEMO_PROFILES, generate_conversations
 from agentops.review import service as review
 from agentops.review.rubric import register_rubric
-from agentops.store.db import make_engine
+from agentops.store.db import make_engine, write_session
 from agentops.store.migrate import ensure_schema
 from agentops.store.models import Action, ActionStatus, Decision, Evaluation, Outcome, Role
 from agentops.triggers.service import register_trigger_set
@@ -225,7 +225,8 @@ class Scenario:
         flow_run_id = self.wait_for_approval_request(action_id)  # type: ignore[arg-type]
         self.say(f"approval requested from {approver} for action {action_id}")
         time.sleep(1.0)  # the owner reads the evidence before deciding
-        with Session(self.engine) as session:
+        # The write lock up front: the waiting flow polls the same SQLite file meanwhile.
+        with write_session(self.engine) as session:
             actions.decide(
                 session,
                 action_id=action_id,  # type: ignore[arg-type]

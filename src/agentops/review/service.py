@@ -2,20 +2,23 @@
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, exists, func, or_, update
 from sqlmodel import Session, select
 
+from agentops.agents.actors import Actor
 from agentops.agents.emails import normalise_email
 from agentops.agents.service import ensure_person, get_person
 from agentops.audit.service import add_and_record, record_event
 from agentops.errors import NotFoundError, RuleViolation
 from agentops.review.queue import is_violation, lease_until, validate_findings
 from agentops.review.rubric import criteria_for
+from agentops.settings import get_settings
 from agentops.store.models import (
     Agent,
     Conversation,
+    ExtraReview,
     ItemStatus,
     Person,
     Review,
@@ -122,15 +125,24 @@ def _next_claimable(
     skipped = exists().where(
         ReviewSkip.review_item_id == ReviewItem.id, ReviewSkip.person_id == reviewer.id
     )
-    query = select(ReviewItem).where(_claimable(now), ~skipped)
+    # A second review must be someone else's, and blind; adjudication is for seniors.
+    reviewed_first = exists().where(
+        Review.review_item_id == ReviewItem.id, Review.reviewer_id == reviewer.id
+    )
+    reviewed_later = exists().where(
+        ExtraReview.review_item_id == ReviewItem.id, ExtraReview.reviewer_id == reviewer.id
+    )
+    query = select(ReviewItem).where(_claimable(now), ~skipped, ~reviewed_first, ~reviewed_later)
+    if not is_senior(reviewer):
+        query = query.where(
+            or_(ReviewItem.stage.is_(None), ReviewItem.stage != STAGE_ADJUDICATION)  # type: ignore[union-attr]
+        )
     if agent is not None:
         query = query.join(Conversation).where(Conversation.agent_id == agent.id)
     # SKIP LOCKED lets concurrent reviewers on PostgreSQL pass over rows another is taking;
     # SQLite ignores it and serialises writers instead.
     query = (
-        query.order_by(*queue_order())
-        .limit(1)
-        .with_for_update(skip_locked=True, of=ReviewItem)  # type: ignore[arg-type]
+        query.order_by(*queue_order()).limit(1).with_for_update(skip_locked=True, of=ReviewItem)  # type: ignore[arg-type]
     )
     return session.exec(query).first()
 
@@ -283,7 +295,7 @@ def submit_review(
     not_applicable: Collection[str] = (),
     lease_token: int | None = None,
     now: datetime | None = None,
-) -> Review:
+) -> Review | ExtraReview:
     """Record the reviewer's judgement on every criterion and the resulting verdict.
 
     Criteria named in `not_applicable` count as passed; with `lease_token` the submit is
@@ -312,6 +324,20 @@ def submit_review(
         raise RuleViolation(f"not-applicable names unknown criteria: {', '.join(stray)}")
     findings = {key: passed or key in not_applicable for key, passed in findings.items()}
     violation = is_violation(findings, severities)
+    marks = {
+        key: "na" if key in not_applicable else "pass" if findings[key] else "fail"
+        for key in severities
+    }
+    if item.stage in {STAGE_SECOND, STAGE_ADJUDICATION}:
+        return _later_review(
+            session,
+            item=item,
+            reviewer=reviewer,
+            violation=violation,
+            marks=marks,
+            notes=notes,
+            now=now,
+        )
     review = Review(
         review_item_id=item.id,  # type: ignore[arg-type]
         reviewer_id=reviewer.id,  # type: ignore[arg-type]
@@ -329,7 +355,12 @@ def submit_review(
         notes=notes,
         not_applicable=not_applicable,
     )
-    item.status = ItemStatus.reviewed
+    if item.needs_second:
+        # Back to the queue for someone else, who will not see this verdict.
+        item.stage = STAGE_SECOND
+        _reopen(item)
+    else:
+        _settle(item, violation=violation, now=now)
     session.add(item)
     session.flush()
     record_event(
@@ -345,9 +376,152 @@ def submit_review(
             "verdict": "violation" if violation else "pass",
             "failed": [c.key for c in criteria if not findings[c.key]],
             "not_applicable": sorted(not_applicable),
+            "round": "first",
+            "second_review_due": item.needs_second,
         },
     )
     return review
+
+
+STAGE_SECOND, STAGE_ADJUDICATION, STAGE_DONE = "second", "adjudication", "done"
+
+
+def _reopen(item: ReviewItem) -> None:
+    item.status = ItemStatus.open
+    item.claimed_by_id = None
+    item.claimed_at = None
+    item.lease_expires_at = None
+
+
+def _settle(item: ReviewItem, *, violation: bool, now: datetime) -> None:
+    """The verdict that counts in triggers from now on."""
+    item.stage = STAGE_DONE
+    item.status = ItemStatus.reviewed
+    item.final_violation = violation
+    item.settled_at = now
+
+
+def _later_review(
+    session: Session,
+    *,
+    item: ReviewItem,
+    reviewer: Person,
+    violation: bool,
+    marks: dict[str, str],
+    notes: Mapping[str, str],
+    now: datetime,
+) -> ExtraReview:
+    """The blind second review, or the adjudication that settles a disagreement."""
+    purpose = item.stage
+    if reviewer.id in _reviewer_ids(session, item_id=item.id):  # type: ignore[arg-type]
+        raise RuleViolation(f"you already reviewed item {item.id}: someone else must")
+    if purpose == STAGE_ADJUDICATION and not is_senior(reviewer):
+        raise RuleViolation(f"item {item.id} waits for adjudication by a senior reviewer")
+    extra = ExtraReview(
+        review_item_id=item.id,  # type: ignore[arg-type]
+        reviewer_id=reviewer.id,  # type: ignore[arg-type]
+        purpose=purpose,  # type: ignore[arg-type]
+        violation=violation,
+        findings=marks,
+        notes=dict(notes) or None,
+        submitted_at=now,
+    )
+    session.add(extra)
+    session.flush()
+    first = session.exec(select(Review).where(Review.review_item_id == item.id)).one()
+    if purpose == STAGE_SECOND and first.violation != violation:
+        item.stage = STAGE_ADJUDICATION
+        _reopen(item)
+        outcome = "disagreement: sent to adjudication"
+    else:
+        _settle(item, violation=violation, now=now)
+        outcome = "settled"
+    session.add(item)
+    session.flush()
+    record_event(
+        session,
+        actor=reviewer.email,
+        kind="review.adjudicated" if purpose == STAGE_ADJUDICATION else "review.second_submitted",
+        entity_type="review_item",
+        entity_id=item.id,
+        payload={
+            "conversation_id": item.conversation_id,
+            "verdict": "violation" if violation else "pass",
+            "first_verdict": "violation" if first.violation else "pass",
+            "failed": sorted(key for key, mark in marks.items() if mark == "fail"),
+            "outcome": outcome,
+        },
+    )
+    return extra
+
+
+def is_senior(person: Person) -> bool:
+    """Admins and the configured senior reviewers adjudicate."""
+    seniors = {
+        normalise_email(email)
+        for email in get_settings().review_seniors.split(",")
+        if email.strip()
+    }
+    return person.role == Role.admin or person.email in seniors
+
+
+def _reviewer_ids(session: Session, *, item_id: int) -> set[int]:
+    first = session.exec(select(Review.reviewer_id).where(Review.review_item_id == item_id))
+    later = session.exec(
+        select(ExtraReview.reviewer_id).where(ExtraReview.review_item_id == item_id)
+    )
+    return set(first) | set(later)
+
+
+def dispute_verdict(
+    session: Session,
+    *,
+    item_id: int,
+    actor: Actor,
+    reason: str,
+    now: datetime | None = None,
+) -> ReviewItem:
+    """The agent's owner (or backup) sends a settled verdict to adjudication, with a reason."""
+    now = now or utcnow()
+    reason = (reason or "").strip()
+    if not reason:
+        raise RuleViolation("a dispute needs a reason")
+    item = _locked_item(session, item_id=item_id)
+    conversation = session.get(Conversation, item.conversation_id)
+    agent = session.get(Agent, conversation.agent_id)  # type: ignore[union-attr]
+    assert agent is not None
+    if actor.person_id is None or actor.person_id not in {agent.owner_id, agent.backup_id}:
+        raise RuleViolation(f"only {agent.name}'s owner or backup may dispute its verdicts")
+    settled = item.settled_at
+    if item.status != ItemStatus.reviewed or settled is None:
+        raise RuleViolation(f"review item {item.id} has no settled verdict to dispute")
+    window = timedelta(hours=get_settings().dispute_window_hours)
+    if now - settled > window:
+        raise RuleViolation(
+            f"the dispute window for item {item.id} closed at {(settled + window).isoformat()}"
+        )
+    previous = item.final_violation
+    item.stage = STAGE_ADJUDICATION
+    _reopen(item)
+    item.final_violation = None
+    item.settled_at = None
+    item.disputed_by_id = actor.person_id
+    item.disputed_at = now
+    item.dispute_reason = reason
+    add_and_record(
+        session,
+        row=item,
+        actor=actor.label,
+        kind="review.disputed",
+        entity_type="review_item",
+        payload={
+            "conversation_id": item.conversation_id,
+            "verdict": "violation" if previous else "pass",
+            "reason": reason,
+            "channel": actor.channel.value,
+        },
+    )
+    return item
 
 
 def _add_findings(

@@ -1,5 +1,6 @@
 """Sample a window of one agent version's conversations into the review queue."""
 
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -281,6 +282,12 @@ def _record_signals(
     return snapshot
 
 
+def double_review_drawn(*, sample_id: int, conversation_id: int, share: float) -> bool:
+    """Whether this item is in the random share that gets a second, blind review."""
+    digest = hashlib.sha256(f"double:{sample_id}:{conversation_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < share
+
+
 def _unit(conversation: Conversation) -> Unit:
     return Unit(
         id=conversation.id,  # type: ignore[arg-type]
@@ -299,7 +306,8 @@ def _queue_drawn(
     already_queued = _already_queued(session, rubric=rubric, conversation_ids=ids)
     # Due at the next trigger evaluation after one full cadence: a verdict later than that
     # misses the evaluation it was sampled for.
-    due = sample.created_at + timedelta(seconds=get_settings().evaluation_interval_s)
+    settings = get_settings()
+    due = sample.created_at + timedelta(seconds=settings.evaluation_interval_s)
     items = [
         ReviewItem(
             sample_id=sample.id,  # type: ignore[arg-type]
@@ -308,6 +316,12 @@ def _queue_drawn(
             due_at=due,
             inclusion_probability=d.inclusion_probability,
             stratum=d.stratum,
+            # A salted hash, like the draw: the same items get a second review on a re-run.
+            needs_second=double_review_drawn(
+                sample_id=sample.id,  # type: ignore[arg-type]
+                conversation_id=d.id,
+                share=settings.review_double_share,
+            ),
         )
         for d in drawn
         if d.id not in already_queued

@@ -188,6 +188,16 @@ class ReviewItem(SQLModel, table=True):
     # The sample's design: the weighted (Hájek) estimate needs both.
     inclusion_probability: float | None = None
     stratum: str | None = None
+    # Double review: drawn for a second, blind review; `stage` is None (one review),
+    # "second" (waiting for it), "adjudication" (disagreement or dispute) or "done".
+    needs_second: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    stage: str | None = None
+    # The verdict that counts in triggers, and since when (None while still in review).
+    final_violation: bool | None = None
+    settled_at: datetime | None = None
+    disputed_by_id: int | None = Field(default=None, foreign_key="person.id")
+    disputed_at: datetime | None = None
+    dispute_reason: str | None = Field(default=None, sa_column=Column(Text))
 
 
 class Review(SQLModel, table=True):
@@ -209,6 +219,20 @@ class ReviewFinding(SQLModel, table=True):
     note: str | None = None
     # Not applicable to this conversation: counts as no failure.
     not_applicable: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+
+
+class ExtraReview(SQLModel, table=True):
+    """A second (blind) review or an adjudication of an item; the first is a Review."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    review_item_id: int = Field(foreign_key="reviewitem.id", index=True)
+    reviewer_id: int = Field(foreign_key="person.id")
+    purpose: str  # "second" or "adjudication"
+    violation: bool
+    # criterion key -> "pass", "fail" or "na"
+    findings: dict[str, str] = Field(sa_column=Column(JSON, nullable=False))
+    notes: dict[str, str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    submitted_at: datetime = Field(default_factory=utcnow)
 
 
 class ReviewSkip(SQLModel, table=True):

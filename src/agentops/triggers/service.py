@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
 from agentops.actions.service import propose_rollback, rollback_obstacle
@@ -247,14 +248,28 @@ def version_reviews(session: Session, *, version: AgentVersion) -> list[Reviewed
     """The first submitted review of each of the version's conversations, in order.
 
     A conversation reviewed again (say under a newer rubric) still counts once, and the
-    sequence the sequential test already read never changes behind it.
+    sequence the sequential test already read never changes behind it. An item still
+    waiting for its second review or for adjudication counts in no trigger; once settled it
+    counts with its final verdict, from the moment it was settled.
     """
+    # The column type keeps the result a timezone-aware datetime on SQLite too.
+    settled_at = func.coalesce(
+        ReviewItem.settled_at, Review.submitted_at, type_=ReviewItem.__table__.c.settled_at.type
+    )
     rows = session.exec(
-        select(Review.id, ReviewItem.conversation_id, Review.violation, Review.submitted_at)
+        select(
+            Review.id,
+            ReviewItem.conversation_id,
+            func.coalesce(ReviewItem.final_violation, Review.violation),
+            settled_at,
+        )
         .join(ReviewItem, col(Review.review_item_id) == col(ReviewItem.id))
         .join(Conversation, col(ReviewItem.conversation_id) == col(Conversation.id))
-        .where(Conversation.agent_version_id == version.id)
-        .order_by(col(Review.submitted_at), col(Review.id))
+        .where(
+            Conversation.agent_version_id == version.id,
+            or_(col(ReviewItem.stage).is_(None), col(ReviewItem.stage) == "done"),
+        )
+        .order_by(settled_at, col(Review.id))
     ).all()
     seen: set[int] = set()
     outcomes: list[ReviewedOutcome] = []
@@ -266,7 +281,7 @@ def version_reviews(session: Session, *, version: AgentVersion) -> list[Reviewed
             ReviewedOutcome(
                 review_id=review_id,  # type: ignore[arg-type]
                 conversation_id=conversation_id,
-                violation=violation,
+                violation=bool(violation),
                 submitted_at=submitted_at,
             )
         )
@@ -294,3 +309,4 @@ def version_signals(session: Session, *, version: AgentVersion) -> list[Conversa
         )
         for conversation_id, escalated, latency, started_at in rows
     ]
+

@@ -29,13 +29,21 @@ from agentops.agents.signin import (
 )
 from agentops.errors import AgentOpsError, NotFoundError, RuleViolation
 from agentops.review import service as review
-from agentops.review.queries import adherence_estimate, ageing_by_agent, reviewer_progress
+from agentops.review.queries import (
+    adherence_estimate,
+    ageing_by_agent,
+    agreement_report,
+    earlier_verdicts,
+    reviewer_progress,
+    settled_items,
+)
 from agentops.review.queue import AGEING_BUCKETS, missing_notes
 from agentops.settings import Settings
 from agentops.store.db import write_session
 from agentops.store.models import (
     Action,
     Agent,
+    Conversation,
     Decision,
     Evaluation,
     ItemStatus,
@@ -287,6 +295,12 @@ def _item_page(
     person = session.get(Person, user.person_id)
     progress = reviewer_progress(session, person=person, now=utcnow())  # type: ignore[arg-type]
     heartbeat_s = max(5, min(60, settings.review_lease_minutes * 60 // 3))
+    # A second review is blind; an adjudicator sees every earlier verdict and any dispute.
+    earlier = (
+        earlier_verdicts(session, item_id=item_id)
+        if details.item.stage == review.STAGE_ADJUDICATION
+        else []
+    )
     return _page(
         request,
         "review_item.html",
@@ -298,6 +312,8 @@ def _item_page(
             "heartbeat_s": heartbeat_s,
             "error": error,
             "submitted": submitted or {},
+            "earlier": earlier,
+            "blind": details.item.stage == review.STAGE_SECOND,
         },
         status_code=status_code,
     )
@@ -479,6 +495,7 @@ def agent_page(request: Request, name: str) -> Response:
         ageing = ageing_by_agent(session, now=utcnow(), agent=agent)
         agent_actions = actions.list_actions(session, agent=agent)[-10:]
         estimates = [(v.version, adherence_estimate(session, version=v)) for v in versions]
+        settled = settled_items(session, agent=agent, limit=10)
     return _page(
         request,
         "agent.html",
@@ -493,6 +510,8 @@ def agent_page(request: Request, name: str) -> Response:
             "buckets": [label for label, _ in AGEING_BUCKETS],
             "actions": list(reversed(agent_actions)),
             "estimates": [(label, e) for label, e in estimates if e.n],
+            "settled": settled,
+            "may_dispute": user.person_id in {agent.owner_id, agent.backup_id},
         },
     )
 
@@ -606,6 +625,37 @@ async def action_decide(request: Request, action_id: int) -> Response:
                 request, session, user, action_id=action_id, error=message, status_code=409
             )
     return _redirect(f"/actions/{action_id}")
+
+
+@router.post("/review/items/{item_id}/dispute")
+async def review_dispute(request: Request, item_id: int) -> Response:
+    """The agent's owner or backup sends a settled verdict to adjudication."""
+    user = current_user(request)
+    require(user, DECIDE_ROLES, "disputing verdicts")
+    form = await _form(request, user)
+    try:
+        with _writing(request) as session:
+            item = review.dispute_verdict(
+                session, item_id=item_id, actor=user.actor, reason=form.get("reason", "")
+            )
+            conversation = session.get(Conversation, item.conversation_id)
+            agent = session.get(Agent, conversation.agent_id)  # type: ignore[union-attr]
+            name = agent.name if agent else ""
+    except NotFoundError as missing:
+        return _error(request, str(missing), status_code=404)
+    except RuleViolation as refused:
+        return _error(request, str(refused), status_code=409)
+    return _redirect(f"/agents/{quote(name)}")
+
+
+@router.get("/agreement", response_class=HTMLResponse)
+def agreement_page(request: Request) -> Response:
+    """Agreement of blind second reviews with first ones, per criterion and reviewer pair."""
+    user = current_user(request)
+    require(user, OVERSIGHT_ROLES, "the agreement page")
+    with _reading(request) as session:
+        criteria, pairs = agreement_report(session)
+    return _page(request, "agreement.html", {"criteria": criteria, "pairs": pairs})
 
 
 # --- admin ----------------------------------------------------------------------------

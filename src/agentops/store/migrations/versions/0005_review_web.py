@@ -1,5 +1,5 @@
 """review on the web: fencing tokens, due times, not-applicable findings, skips, sign-in links,
-sample plans with inclusion probabilities
+sample plans with inclusion probabilities, double review, adjudication and disputes
 
 Revision ID: 0005
 Revises: 0002
@@ -27,12 +27,41 @@ def upgrade() -> None:
         batch.create_index("ix_reviewitem_due_at", ["due_at"], unique=False)
         batch.add_column(sa.Column("inclusion_probability", sa.Float(), nullable=True))
         batch.add_column(sa.Column("stratum", sqlmodel.sql.sqltypes.AutoString(), nullable=True))
+        batch.add_column(
+            sa.Column("needs_second", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
+        batch.add_column(sa.Column("stage", sqlmodel.sql.sqltypes.AutoString(), nullable=True))
+        batch.add_column(sa.Column("final_violation", sa.Boolean(), nullable=True))
+        batch.add_column(
+            sa.Column("settled_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True)
+        )
+        batch.add_column(sa.Column("disputed_by_id", sa.Integer(), nullable=True))
+        batch.add_column(
+            sa.Column("disputed_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True)
+        )
+        batch.add_column(sa.Column("dispute_reason", sa.Text(), nullable=True))
+        batch.create_foreign_key("fk_reviewitem_disputed_by", "person", ["disputed_by_id"], ["id"])
     with op.batch_alter_table("sample") as batch:
         batch.add_column(sa.Column("plan", sa.JSON(), nullable=True))
     with op.batch_alter_table("reviewfinding") as batch:
         batch.add_column(
             sa.Column("not_applicable", sa.Boolean(), nullable=False, server_default=sa.false())
         )
+    op.create_table(
+        "extrareview",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("review_item_id", sa.Integer(), nullable=False),
+        sa.Column("reviewer_id", sa.Integer(), nullable=False),
+        sa.Column("purpose", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("violation", sa.Boolean(), nullable=False),
+        sa.Column("findings", sa.JSON(), nullable=False),
+        sa.Column("notes", sa.JSON(), nullable=True),
+        sa.Column("submitted_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["review_item_id"], ["reviewitem.id"]),
+        sa.ForeignKeyConstraint(["reviewer_id"], ["person.id"]),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_extrareview_review_item_id", "extrareview", ["review_item_id"])
     op.create_table(
         "reviewskip",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -72,6 +101,8 @@ def downgrade() -> None:
     op.drop_table("websecret")
     op.drop_index("ix_loginlink_person_id", table_name="loginlink")
     op.drop_table("loginlink")
+    op.drop_index("ix_extrareview_review_item_id", table_name="extrareview")
+    op.drop_table("extrareview")
     op.drop_index("ix_reviewskip_review_item_id", table_name="reviewskip")
     op.drop_table("reviewskip")
     with op.batch_alter_table("reviewfinding") as batch:
@@ -79,6 +110,17 @@ def downgrade() -> None:
     with op.batch_alter_table("sample") as batch:
         batch.drop_column("plan")
     with op.batch_alter_table("reviewitem") as batch:
+        batch.drop_constraint("fk_reviewitem_disputed_by", type_="foreignkey")
+        for column in (
+            "dispute_reason",
+            "disputed_at",
+            "disputed_by_id",
+            "settled_at",
+            "final_violation",
+            "stage",
+            "needs_second",
+        ):
+            batch.drop_column(column)
         batch.drop_column("stratum")
         batch.drop_column("inclusion_probability")
         batch.drop_index("ix_reviewitem_due_at")
