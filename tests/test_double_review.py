@@ -135,3 +135,22 @@ def test_cli_dispute_and_agreement(doubled: Session, capsys: pytest.CaptureFixtu
     assert run(["review", "dispute", "1", "--as", RITA, "--reason", "x"]) == 2
     assert run(["review", "dispute", "1", "--as", OWNER, "--reason", "wrong"]) == 0
     assert "counts in no trigger" in capsys.readouterr().out
+
+
+def test_an_evaluation_says_when_it_ran_without_part_of_the_sample(doubled: Session) -> None:
+    from agentops.triggers.service import evaluate_version, register_trigger_set
+    from test_trigger_evaluation import TRIGGERS_V1
+
+    agent = review_queue(doubled, count=3)
+    judge(doubled, RITA, PASS)  # one first review; its second review is still to come
+    version = doubled.exec(select(AgentVersion)).one()
+    trigger_set = register_trigger_set(
+        doubled, agent=agent, text=TRIGGERS_V1, source="t.yaml", actor="owner@x.io"
+    )
+    report = evaluate_version(
+        doubled, agent=agent, version=version, trigger_set=trigger_set, actor="flow:test"
+    )
+    policy = next(e for e in report.evaluations if e.kind == "policy_adherence")
+    backlog = policy.evidence["review_backlog"]
+    assert backlog["unsettled"] == 3 and backlog["overdue"] == 0
+    assert "ran without them" in backlog["note"]

@@ -14,7 +14,7 @@ from agentops.review.service import claim_next, submit_review
 from agentops.sampling.estimate import Observation, hajek, wilson
 from agentops.sampling.plan import SamplePlan, Unit, allocate, draw, stratum_of
 from agentops.sampling.service import sample_window
-from agentops.store.models import ReviewItem, Sample
+from agentops.store.models import ReviewItem, Rubric, Sample
 from factories import REVIEW_RUBRIC, agent_named, conversation
 
 PLAN_EXAMPLE = Path(__file__).resolve().parents[1] / "deployments" / "sample-plan.example.yaml"
@@ -161,3 +161,24 @@ def test_cli_samples_by_plan_and_prints_the_estimate(
     bad.write_text("allocation: random\n")
     assert run(["sample", "airline", *end, "--plan", str(bad)]) == 2
     assert "allocation" in capsys.readouterr().err
+
+
+def test_sampling_uses_the_rubric_the_agent_names(
+    session: Session, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    agent = agent_named(session)
+    version = ensure_version(session, agent=agent, version="v1", actor="t")
+    start = datetime(2026, 11, 1, 9, tzinfo=UTC)
+    session.add(conversation(agent, version, external_id="c1", started_at=start))
+    session.commit()
+    mine, newer = tmp_path / "mine.yaml", tmp_path / "newer.yaml"
+    mine.write_text(REVIEW_RUBRIC)
+    newer.write_text(REVIEW_RUBRIC.replace("name: support", "name: other"))
+    assert run(["rubric", "add", str(mine)]) == 0
+    assert run(["rubric", "add", str(newer)]) == 0
+    assert run(["agents", "set-rubric", "airline", "nope"]) == 2
+    assert run(["agents", "set-rubric", "airline", "support"]) == 0
+    assert run(["sample", "airline", "--end", "2026-11-01T10:00:00Z"]) == 0
+    item = session.exec(select(ReviewItem)).one()
+    rubric = session.get(Rubric, item.rubric_id)
+    assert rubric is not None and rubric.name == "support"  # not the newest registered

@@ -12,7 +12,7 @@ from rich.table import Table
 from agentops.agents import service as agents
 from agentops.cli.common import console, err_console, fail, store_session, user_errors
 from agentops.cli.safe_text import styled
-from agentops.review.rubric import require_rubric
+from agentops.review.rubric import rubric_for_agent
 from agentops.sampling.plan import SamplePlan
 from agentops.sampling.service import sample_agent_window
 from agentops.store.models import Outcome
@@ -54,7 +54,7 @@ def sample(
         results = sample_agent_window(
             session,
             agent=target,
-            rubric=require_rubric(session),
+            rubric=rubric_for_agent(session, agent=target),
             window_start=window_start,
             window_end=window_end,
             seed=seed,

@@ -91,6 +91,8 @@ class Agent(SQLModel, table=True):
         ),
     )
     created_at: datetime = Field(default_factory=utcnow)
+    # The rubric its reviews use (highest version of this name); None: the newest registered.
+    rubric_name: str | None = None
 
 
 class AgentVersion(SQLModel, table=True):

@@ -1,6 +1,8 @@
 """Store versioned trigger sets and record each evaluation of an agent version."""
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
@@ -16,11 +18,13 @@ from agentops.store.models import (
     AgentVersion,
     Conversation,
     Evaluation,
+    ItemStatus,
     Outcome,
     Review,
     ReviewItem,
     TriggerSet,
     VersionStatus,
+    utcnow,
 )
 from agentops.triggers.config import TriggerFile, parse_trigger_text
 from agentops.triggers.evaluate import (
@@ -149,6 +153,15 @@ def evaluate_version(
     triggers = load_trigger_set(trigger_set)
     reviews = version_reviews(session, version=version)
     conversations = version_signals(session, version=version)
+    backlog = review_backlog(session, version=version, now=utcnow())
+    results = [
+        evaluate_trigger(trigger, reviews=reviews, conversations=conversations)
+        for trigger in triggers.triggers
+    ]
+    for result in results:
+        if result.kind == "policy_adherence" and backlog["unsettled"]:
+            # Said out loud: this verdict was reached without part of the window's sample.
+            result.evidence["review_backlog"] = backlog
     report = EvaluationReport(
         evaluations=[
             _store_evaluation(
@@ -156,10 +169,10 @@ def evaluate_version(
                 agent=agent,
                 version=version,
                 trigger_set=trigger_set,
-                result=evaluate_trigger(trigger, reviews=reviews, conversations=conversations),
+                result=result,
                 actor=actor,
             )
-            for trigger in triggers.triggers
+            for result in results
         ]
     )
     if report.all_ok and version.status == VersionStatus.live:
@@ -286,6 +299,32 @@ def version_reviews(session: Session, *, version: AgentVersion) -> list[Reviewed
             )
         )
     return outcomes
+
+
+def review_backlog(session: Session, *, version: AgentVersion, now: datetime) -> dict[str, Any]:
+    """The version's sampled items without a settled verdict: how many, how many overdue."""
+    due = func.coalesce(
+        ReviewItem.due_at, ReviewItem.created_at, type_=ReviewItem.__table__.c.due_at.type
+    )
+    rows = session.exec(
+        select(due)
+        .select_from(ReviewItem)
+        .join(Conversation, col(ReviewItem.conversation_id) == col(Conversation.id))
+        .where(
+            Conversation.agent_version_id == version.id,
+            or_(col(ReviewItem.stage).is_(None), col(ReviewItem.stage) != "done"),
+            or_(col(ReviewItem.stage).is_not(None), ReviewItem.status != ItemStatus.reviewed),
+        )
+    ).all()
+    overdue = sum(1 for moment in rows if moment <= now)
+    return {
+        "unsettled": len(rows),
+        "overdue": overdue,
+        "note": (
+            f"{len(rows)} sampled conversation(s) not yet reviewed ({overdue} overdue): "
+            "this evaluation ran without them"
+        ),
+    }
 
 
 def version_signals(session: Session, *, version: AgentVersion) -> list[ConversationSignal]:

@@ -1,5 +1,6 @@
 """review on the web: fencing tokens, due times, not-applicable findings, skips, sign-in links,
-sample plans with inclusion probabilities, double review, adjudication and disputes
+sample plans with inclusion probabilities, double review, adjudication, disputes,
+the rubric each agent names
 
 Revision ID: 0005
 Revises: 0002
@@ -19,6 +20,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("agent") as batch:
+        batch.add_column(
+            sa.Column("rubric_name", sqlmodel.sql.sqltypes.AutoString(), nullable=True)
+        )
     with op.batch_alter_table("reviewitem") as batch:
         batch.add_column(
             sa.Column("lease_token", sa.Integer(), nullable=False, server_default="0")
@@ -98,6 +103,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("agent") as batch:
+        batch.drop_column("rubric_name")
     op.drop_table("websecret")
     op.drop_index("ix_loginlink_person_id", table_name="loginlink")
     op.drop_table("loginlink")
