@@ -247,3 +247,30 @@ def test_people_cli_registers_and_prints_a_working_link(
     assert client.post("/signin", data={"token": token}, follow_redirects=False).status_code == 303
     assert run(["people", "list"]) == 0
     assert RITA in capsys.readouterr().out
+
+
+def test_owner_sees_estimates_and_disputes_a_verdict_on_the_agent_page(
+    client: TestClient, engine: Engine
+) -> None:
+    from factories import OWNER
+
+    with Session(engine) as session:
+        review_queue(session, count=2)
+    sign_in(client, engine, RITA)
+    item_id, token, csrf = _claim(client)
+    client.post(f"/review/items/{item_id}/submit", data={"csrf": csrf, "lease_token": token})
+    client.cookies.clear()
+    sign_in(client, engine, OWNER, Role.owner)
+    page = client.get("/agents/airline")
+    assert page.status_code == 200 and 'id="estimates"' in page.text and "100.0%" in page.text
+    csrf = csrf_of(client, "/agents/airline")
+    disputed = client.post(
+        f"/review/items/{item_id}/dispute", data={"csrf": csrf, "reason": "it did not confirm"}
+    )
+    assert disputed.status_code == 200
+    with Session(engine) as session:
+        item = session.get(ReviewItem, item_id)
+        assert item is not None and item.stage == "adjudication" and item.status == ItemStatus.open
+    again = client.post(f"/review/items/{item_id}/dispute", data={"csrf": csrf, "reason": "x"})
+    assert again.status_code == 409 and "no settled verdict" in again.text
+    assert client.get("/agreement").status_code == 200

@@ -143,7 +143,17 @@ def test_an_owner_approves_a_rollback_on_the_web(page: object, site: str, engine
             owner_timeout_s=3600,
             backup_timeout_s=3600,
         )
-        review_queue(session, count=2, agent=fleet.agent, version=fleet.bad)
+        review_queue(session, count=4, agent=fleet.agent, version=fleet.bad)
+        for number in range(3):  # reviewed evidence for the agent page's estimate
+            item = review.claim_next(session, reviewer_email=RITA)
+            assert item is not None and item.id is not None
+            review.submit_review(
+                session,
+                item_id=item.id,
+                reviewer_email=RITA,
+                findings={"confirm": number != 0, "grounded": True, "tone": True},
+            )
+        session.commit()
         action_id = action.id
     sign_in(page, site, engine, OWNER, Role.owner)
     p = page  # type: ignore[assignment]
