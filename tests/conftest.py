@@ -113,9 +113,11 @@ CHROMIUM_FLAGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an asyncio loop running while it
+# is open, and Prefect then treats every later test as async code (coroutines come back).
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    """One headless Debian Chromium for the whole session (Playwright never downloads one)."""
+    """One headless Debian Chromium per test module (Playwright never downloads one)."""
     sync_api = pytest.importorskip("playwright.sync_api")
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
