@@ -3,11 +3,12 @@
 Run with `python benchmarks/review_queue.py` (PostgreSQL at AGENTOPS_BENCH_POSTGRES_URL,
 default postgresql+psycopg://postgres@127.0.0.1:5432/test; a scratch database is created and
 dropped). It prints:
-1. PostgreSQL, 50 concurrent reviewers claiming and submitting from one queue: claims per
-   second, p50/p99 claim latency, and whether any item was handed out twice;
+1. PostgreSQL, 50 concurrent reviewers (threads of this one process) claiming and
+   submitting from one queue, paced (each reads ~5 s, then ~1 s, per item) and flat out:
+   claims per second, p50/p99 claim latency, and whether any item was handed out twice;
 2. SQLite, 8 concurrent reviewers: the same figures and how many "database is locked"
    errors a user would have seen (the target is none);
-3. the review page of a 200-turn transcript: server time to render it (p50/p99 of 50).
+3. the review page of a 200-turn transcript: server time to render it (p50/p99 of 100).
 """
 
 import argparse
@@ -231,11 +232,12 @@ def _csrf(client: object) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--skip-postgres", action="store_true")
     args = parser.parse_args()
     if not args.skip_postgres:
-        # Paced: each reviewer reads for ~1 s (compressed from minutes) before submitting.
+        # Paced: each reviewer reads for ~5 s (people take minutes) before submitting.
+        postgres(reviewers=50, items=3000, seconds=args.seconds * 2, think_s=5.0)
         postgres(reviewers=50, items=3000, seconds=args.seconds, think_s=1.0)
         # Stress: no reading at all, every reviewer claims back to back (throughput).
         postgres(reviewers=50, items=3000, seconds=args.seconds, think_s=0.0)

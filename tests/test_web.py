@@ -107,6 +107,15 @@ def test_admin_registers_people_on_the_web(client: TestClient, engine: Engine) -
         "/admin/people", data={"csrf": csrf_of(client), "email": "n@x.io", "role": "king"}
     )
     assert bad.status_code == 400
+    form = {"csrf": csrf_of(client), "name": "helper", "owner": "o@x.io", "backup": "b@x.io"}
+    registered = client.post("/agents", data=form)
+    assert registered.status_code == 200 and "backup approver" in registered.text
+    again = client.post("/agents", data=form)
+    assert again.status_code == 400 and "already registered" in again.text
+    client.cookies.clear()
+    sign_in(client, engine, MIA, Role.manager)
+    refused = client.post("/agents", data={**form, "csrf": csrf_of(client), "name": "x"})
+    assert refused.status_code == 403
 
 
 def test_a_form_without_the_csrf_token_is_refused(client: TestClient, engine: Engine) -> None:

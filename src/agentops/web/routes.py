@@ -470,6 +470,27 @@ def agents_page(request: Request) -> Response:
     return _page(request, "agents.html", {"rows": rows, "ageing": ageing})
 
 
+@router.post("/agents")
+async def agents_register(request: Request) -> Response:
+    """Register an agent with its owner and backup (admins only)."""
+    user = current_user(request)
+    require(user, ADMIN_ROLES, "registering agents")
+    form = await _form(request, user)
+    try:
+        with _writing(request) as session:
+            agent = agents.register_agent(
+                session,
+                name=form.get("name", ""),
+                owner_email=form.get("owner", ""),
+                backup_email=form.get("backup", ""),
+                actor=user.email,
+            )
+            name = agent.name
+    except AgentOpsError as refused:
+        return _error(request, str(refused), status_code=400)
+    return _redirect(f"/agents/{quote(name)}")
+
+
 @router.get("/agents/{name}", response_class=HTMLResponse)
 def agent_page(request: Request, name: str) -> Response:
     """One agent: versions, review backlog, latest evaluations and actions."""
