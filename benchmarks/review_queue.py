@@ -30,6 +30,9 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+# One review per item: every claim counted is then a distinct item (a double-reviewed item
+# is rightly claimed twice, by two people).
+os.environ["AGENTOPS_REVIEW_DOUBLE_SHARE"] = "0"
 
 from agentops.agents.signin import register_person
 from agentops.review import service as review
@@ -76,8 +79,10 @@ def work(
     deadline = time.perf_counter() + seconds
     start = threading.Barrier(len(emails))
 
-    def reviewer(email: str) -> None:
+    def reviewer(email: str, offset: float) -> None:
         start.wait()
+        # People do not start in lockstep: each begins somewhere in their first read.
+        time.sleep(offset)
         while time.perf_counter() < deadline:
             began = time.perf_counter()
             try:
@@ -105,7 +110,10 @@ def work(
                 with lock:
                     errors[str(exc.orig).splitlines()[0]] += 1
 
-    threads = [threading.Thread(target=reviewer, args=(email,)) for email in emails]
+    threads = [
+        threading.Thread(target=reviewer, args=(email, rng.uniform(0, think_s)))
+        for email in emails
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
