@@ -27,6 +27,7 @@ test: lint
 	AGENTOPS_TEST_DATABASE=postgresql $(BIN)/python -m pytest -q
 
 bench: $(STAMP)
+	$(BIN)/python benchmarks/detection.py
 	$(BIN)/python benchmarks/demo_timings.py
 
 clean:

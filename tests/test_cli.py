@@ -17,6 +17,7 @@ from agentops.store.models import (
     Outcome,
     Person,
 )
+from audit_tamper import rewrite_forward
 
 RUBRIC = Path(__file__).resolve().parents[1] / "deployments" / "rubric.example.yaml"
 TRIGGERS = Path(__file__).resolve().parents[1] / "deployments" / "triggers.example.yaml"
@@ -100,6 +101,48 @@ def test_rubric_and_triggers_bad_files(session: Session, tmp_path: Path) -> None
     assert code == 2 and "triggers.yaml:" in out
     code, out = run("triggers", "check", str(TRIGGERS))
     assert code == 0 and "valid" in out
+    old = tmp_path / "old.yaml"
+    old.write_text(
+        "version: 1\nagent: airline\ntriggers:\n  - name: x\n    kind: escalation_rate\n"
+        "    max_rate: 0.25\n"
+    )
+    code, out = run("triggers", "check", str(old))
+    assert code == 2 and "max_rate belong to the old trigger format; write instead:" in out
+    assert "degraded_rates: [0.15, 0.40]" in out
+
+
+def test_triggers_check_reports_intervals_and_delays(tmp_path: Path) -> None:
+    code, out = run("triggers", "check", str(TRIGGERS), "--rates", "0.08,0.22")
+    assert code == 0
+    assert "real false-alarm interval" in out and "years" in out
+    assert "8.0%" in out and "22.0%" in out
+    result = runner.invoke(app, ["triggers", "check", str(TRIGGERS), "--json"])
+    assert result.exit_code == 0
+    report = json.loads(result.output)
+    policy = report["triggers"][0]
+    assert policy["name"] == "policy-adherence" and policy["unit"] == "reviews"
+    assert policy["false_alarm_every"] >= policy["promised_false_alarm_every"] * 0.99
+    assert policy["delays"][0]["rate"] == 0.06
+    delays = [d["expected_delay"] for d in policy["delays"]]
+    assert delays == sorted(delays, reverse=True) and delays[-1] > 0
+    assert len(policy["thresholds"]) == 4
+    for bad, message in (
+        ("abc", "'abc' is not a number"),
+        ("inf", "inf is not a rate strictly between 0 and 1"),
+        ("0.1,1.5", "1.5 is not a rate"),
+        ("nan", "nan is not a rate"),
+    ):
+        code, out = run("triggers", "check", str(TRIGGERS), "--rates", bad)
+        assert code == 2 and message in out
+    measured = tmp_path / "measured.yaml"
+    measured.write_text(
+        TRIGGERS.read_text().replace(
+            "    healthy_rate: 0.10\n",
+            "    healthy_from: last_known_good\n    expected_healthy_rate: 0.10\n",
+        )
+    )
+    code, out = run("triggers", "check", str(measured))
+    assert code == 0 and "healthy rate measured on" in out and "3,000 conversations" in out
 
 
 def test_review_bad_inputs(registered: Session, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -123,23 +166,60 @@ def test_actions_bad_inputs(registered: Session) -> None:
     assert code == 2 and "v9" in out
 
 
-def test_audit_export_verify_and_tamper(registered: Session, tmp_path: Path) -> None:
-    code, out = run("audit", "export", "-o", str(tmp_path / "t.xml"), "--format", "xml")
-    assert code == 2 and "jsonl or csv" in out
-    code, out = run("audit", "export", "-o", str(tmp_path))
-    assert code == 2 and "directory" in out
-    target = tmp_path / "trail.jsonl"
-    code, out = run("audit", "export", "-o", str(target))
-    assert code == 0
-    lines = target.read_text().splitlines()
-    assert len(lines) == count(registered, AuditEvent) > 0
-    code, out = run("audit", "verify")
-    assert code == 0 and "intact" in out
+def test_audit_export_verify_and_tamper(
+    registered: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentops.settings import get_settings
 
-    registered.exec(text("UPDATE auditevent SET actor = 'mallory' WHERE seq = 1"))  # type: ignore[call-overload]
-    registered.commit()
+    monkeypatch.setenv("AGENTOPS_AUDIT_SIGNING_KEY", str(tmp_path / "keys" / "audit.key"))
+    get_settings.cache_clear()
+    code, out = run("audit", "export", "-o", str(tmp_path / "first"))
+    assert code == 2 and "no signing key" in out and "agentops audit keygen" in out
+    code, out = run("audit", "keygen")
+    assert code == 0 and "Key id" in out
+    code, out = run("audit", "keygen")
+    assert code == 2 and "already exists" in out
+    code, out = run("audit", "export", "-o", str(tmp_path / "trail"), "--since", "30x")
+    assert code == 2 and "30x" in out
+    code, out = run("audit", "export", "-o", str(tmp_path))
+    assert code == 2 and "not empty" in out
+    target = tmp_path / "trail"
+    code, out = run("audit", "export", "-o", str(tmp_path / "mine"), "--agent", "airline")
+    assert code == 0, out
+    mine = (tmp_path / "mine" / "events.jsonl").read_text().splitlines()
+    code, out = run("audit", "export", "-o", str(target), "--since", "1d")
+    assert code == 0, out
+    lines = (target / "events.jsonl").read_text().splitlines()
+    assert len(lines) == count(registered, AuditEvent) > len(mine) > 0
+    code, out = run("audit", "verify-export", str(target))
+    assert code == 0 and "export verified" in out
+    code, out = run("audit", "verify-export", str(tmp_path / "keys"))
+    assert code == 2 and "not an agentops export" in out
+    code, out = run("audit", "checkpoint", "--dir", str(tmp_path / "cp"))
+    assert code == 0 and "Checkpoint of" in out
+    code, out = run("audit", "verify", "--checkpoints", str(tmp_path / "cp"))
+    assert code == 0 and "1 signed checkpoint(s) match" in out
+    code, out = run("audit", "verify", "--checkpoints", str(tmp_path / "nowhere"))
+    assert code == 2 and "does not exist" in out
+
+    for name in ("events.jsonl", "events.csv", "manifest.json"):
+        path = target / name
+        original = path.read_bytes()
+        changed = bytearray(original)
+        changed[len(changed) // 2] ^= 0x01  # one bit of one byte
+        path.write_bytes(bytes(changed))
+        code, out = run("audit", "verify-export", str(target))
+        assert code != 0 and ("does not verify" in out or "not a readable" in out), (name, out)
+        path.write_bytes(original)
+    code, out = run("audit", "verify-export", str(target))
+    assert code == 0
+
+    rewrite_forward(registered, seq=2, actor="mallory")
     code, out = run("audit", "verify")
-    assert code == 1 and "tampered" in out and "event 1" in out
+    assert code == 0 and "intact" in out  # a forward rewrite fools the chain alone...
+    code, out = run("audit", "verify", "--checkpoints", str(tmp_path / "cp"))
+    assert code == 1 and "tampered" in out and "event 2: differs from signed checkpoint" in out
+    get_settings.cache_clear()
 
 
 def test_bad_database_url(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -258,4 +338,67 @@ def test_sample_then_evaluate_on_tau_airline(
         select(Evaluation).where(Evaluation.trigger_name == "escalation-rate")
     ).one()
     assert escalation.outcome == Outcome.ok
-    assert (escalation.evidence["escalated"], escalation.evidence["conversations"]) == (18, 100)
+    assert (escalation.evidence["events"], escalation.evidence["observations"]) == (18, 100)
+    code, out = run("evaluate", "airline", "--explain")
+    assert code == 0 and "escalation-rate: 100 conversations, 18 escalations" in out
+    assert "highest chart over time" in out and "15.0%" in out
+    code, out = run("triggers", "backtest", str(trigger_file), "--agent", "airline")
+    assert code == 0 and "v1" in out and "never" in out
+
+
+def test_audit_archive_exports_checkpoints_and_records_it(
+    registered: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentops.settings import get_settings
+
+    monkeypatch.setenv("AGENTOPS_AUDIT_SIGNING_KEY", str(tmp_path / "keys" / "audit.key"))
+    get_settings.cache_clear()
+    assert run("audit", "keygen")[0] == 0
+    code, out = run("audit", "archive", "--before", "2099-01-01", "-o", str(tmp_path / "a"))
+    assert code == 2 and "--as" in out
+    code, out = run(
+        "audit", "archive", "--before", "2099-01-01", "-o", str(tmp_path / "a"), "--as", "o@x.io"
+    )
+    assert code == 0 and "nothing was deleted" in out, out
+    assert run("audit", "verify-export", str(tmp_path / "a"))[0] == 0
+    code, out = run("audit", "verify", "--checkpoints", str(tmp_path / "a" / "checkpoints"))
+    assert code == 0 and "1 signed checkpoint(s) match" in out
+    code, out = run("audit", "log", "--kind", "audit.archived")
+    assert code == 0 and "o@x.io" in out
+    code, out = run("audit", "export", "-o", str(tmp_path / "x"), "--key", str(tmp_path / "nope"))
+    assert code == 2 and "no signing key" in out
+    get_settings.cache_clear()
+
+
+def test_purging_an_archived_range_needs_two_people_and_leaves_a_tombstone(
+    registered: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentops.settings import get_settings
+
+    monkeypatch.setenv("AGENTOPS_AUDIT_SIGNING_KEY", str(tmp_path / "keys" / "audit.key"))
+    get_settings.cache_clear()
+    assert run("audit", "keygen")[0] == 0
+    archive = str(tmp_path / "archive")
+    code, out = run("audit", "archive", "--before", "2099-01-01", "-o", archive, "--as", "o@x.io")
+    assert code == 0, out
+    archived = count(registered, AuditEvent) - 1  # the audit.archived event came after
+    code, out = run("audit", "purge-confirm", "--archive", archive, "--as", "b@x.io")
+    assert code == 2 and "nobody asked" in out
+    assert run("audit", "purge-request", "--archive", archive, "--as", "o@x.io")[0] == 0
+    code, out = run("audit", "purge-confirm", "--archive", archive, "--as", "o@x.io")
+    assert code == 2 and "second, different person" in out
+    code, out = run("audit", "purge-confirm", "--archive", archive, "--as", "b@x.io")
+    assert code == 0 and f"Removed {archived} archived events" in out, out
+
+    code, out = run("audit", "verify", "--checkpoints", str(tmp_path / "archive" / "checkpoints"))
+    assert code == 0 and "intact" in out, out
+    code, out = run("audit", "log", "--kind", "audit.purged")
+    assert code == 0 and "b@x.io" in out
+    assert run("audit", "verify-export", archive)[0] == 0  # the archive still proves the range
+    code, out = run("audit", "purge-request", "--archive", archive, "--as", "o@x.io")
+    assert code == 2 and "only the oldest events" in out
+    registered.commit()  # a fresh snapshot, so SQLite judges the DELETE and not a stale read
+    with pytest.raises(Exception, match="append-only"):
+        registered.exec(text("DELETE FROM auditevent"))  # type: ignore[call-overload]
+    registered.rollback()
+    get_settings.cache_clear()

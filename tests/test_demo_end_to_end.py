@@ -10,9 +10,21 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
+from agentops.agents.service import get_agent
 from agentops.audit.service import verify_chain
 from agentops.store.db import make_engine
-from agentops.store.models import Action, ActionKind, ActionStatus, ItemStatus, ReviewItem
+from agentops.store.models import (
+    Action,
+    ActionKind,
+    ActionStatus,
+    Approval,
+    Evaluation,
+    ItemStatus,
+    Outcome,
+    ReviewItem,
+)
+from agentops.triggers.backtest import backtest
+from agentops.triggers.service import latest_trigger_set, load_trigger_set
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("AGENTOPS_TEST_DATABASE", "sqlite") != "sqlite",
@@ -40,6 +52,9 @@ def test_demo_runs_the_whole_runbook(tmp_path: Path, browser: object) -> None:
     assert "v2 goes live" in output and "BREACH" in output
     assert "action 1: succeeded" in output and "action 2: succeeded" in output
     assert "reviews needed to detect" in output
+    assert "Slack DM to olivia.owner@example.com" in output and "[ Approve ]" in output
+    assert "pressed Approve in Slack (signed request, HTTP 200)" in output
+    assert "Slack thread reply: Rollback done: v1 is live" in output
 
     engine = make_engine(f"sqlite:///{tmp_path / '.agentops' / 'demo.db'}")
     with Session(engine) as session:
@@ -48,9 +63,34 @@ def test_demo_runs_the_whole_runbook(tmp_path: Path, browser: object) -> None:
             (ActionKind.rollback, ActionStatus.succeeded),
             (ActionKind.redeploy, ActionStatus.succeeded),
         ]
+        assert {a.channel for a in session.exec(select(Approval))} == {"slack"}
         assert verify_chain(session) == []
         left = session.exec(select(ReviewItem).where(ReviewItem.status == ItemStatus.open)).all()
         assert left, "the demo leaves a queue for people to review"
+
+        # Replaying the stored history reproduces the breach that really proposed action 1.
+        rollback = done[0]
+        real = session.get(Evaluation, rollback.evaluation_id)
+        assert real is not None and real.outcome == Outcome.breach
+        agent = get_agent(session, name="airline-assistant")
+        trigger_set = latest_trigger_set(session, agent=agent)
+        assert trigger_set is not None
+        replays = {
+            r.version: r
+            for r in backtest(session, agent=agent, triggers=load_trigger_set(trigger_set))
+        }
+        assert replays["v1"].alarms == []
+        v2 = replays["v2"]
+        replayed = {alarm.trigger: alarm for alarm in v2.alarms}
+        alarm = replayed[real.trigger_name]
+        assert (alarm.position, alarm.observation_id) == (
+            real.evidence["alarm"]["position"],
+            real.evidence["alarm"]["id"],
+        )
+        assert v2.real is not None and v2.real.action_id == rollback.id
+        # The replay fires at the review that crossed, before the hourly evaluation saw it.
+        difference = v2.difference(alarm)
+        assert difference is not None and difference.total_seconds() <= 0
     engine.dispose()
     review_the_demo_queue_in_a_browser(tmp_path, env, browser, output)
 

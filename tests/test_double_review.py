@@ -15,7 +15,7 @@ from agentops.review.agreement import agreement, cohen_kappa, gwet_ac1, raw_agre
 from agentops.review.queries import adherence_estimate, agreement_report, earlier_verdicts
 from agentops.settings import get_settings
 from agentops.store.models import AgentVersion, ItemStatus, ReviewItem, utcnow
-from agentops.triggers.service import version_reviews
+from agentops.triggers.service import settled_reviews
 from factories import OWNER, review_queue
 
 RITA, RAJ, SAM = "rita@x.io", "raj@x.io", "sam@x.io"
@@ -60,11 +60,11 @@ def test_second_review_is_blind_and_by_someone_else(doubled: Session) -> None:
     assert item is not None and item.stage == "second" and item.status == ItemStatus.open
     assert review.claim_next(doubled, reviewer_email=RITA) is None  # not her own again
     version = doubled.exec(select(AgentVersion)).one()
-    assert version_reviews(doubled, version=version) == []  # counts nowhere yet
+    assert settled_reviews(doubled, version=version) == []  # counts nowhere yet
     assert judge(doubled, RAJ, PASS) == item_id
     doubled.refresh(item)
     assert item.stage == "done" and item.final_violation is False
-    assert len(version_reviews(doubled, version=version)) == 1
+    assert len(settled_reviews(doubled, version=version)) == 1
     assert adherence_estimate(doubled, version=version).n == 1
 
 
@@ -81,7 +81,7 @@ def test_disagreement_waits_for_a_senior_then_counts_as_adjudicated(doubled: Ses
     doubled.refresh(item)
     assert item.stage == "done" and item.final_violation is True
     version = doubled.exec(select(AgentVersion)).one()
-    assert [r.violation for r in version_reviews(doubled, version=version)] == [True]
+    assert [r.event for r in settled_reviews(doubled, version=version)] == [True]
     kinds = [e.kind for e in iter_events(doubled, kind_prefix="review.")]
     assert "review.second_submitted" in kinds and "review.adjudicated" in kinds
     criteria, pairs = agreement_report(doubled, resamples=50)
@@ -109,9 +109,9 @@ def test_owner_disputes_within_the_window_and_the_trail_shows_the_path(
     review.dispute_verdict(session, item_id=item_id, actor=owner, reason="it did confirm")
     session.commit()
     version = session.exec(select(AgentVersion)).one()
-    assert version_reviews(session, version=version) == []
+    assert settled_reviews(session, version=version) == []
     judge(session, SAM, PASS)
-    assert [r.violation for r in version_reviews(session, version=version)] == [False]
+    assert [r.event for r in settled_reviews(session, version=version)] == [False]
     path = [e.kind for e in iter_events(session, kind_prefix="review.")]
     assert path == [
         "review.claimed",

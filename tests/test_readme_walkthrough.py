@@ -18,7 +18,7 @@ EXPECTED = [
     "Registered airline-assistant",
     "Rubric airline-policy v1 is stored.",
     "valid, version",
-    "Trigger set v1 for airline-assistant stored",
+    "for airline-assistant stored (sha256",
     "conversations.json: 100 imported, 18 escalated",
     "newly queued",
     "item 1 · conversation",

@@ -44,6 +44,7 @@ from agentops.store.models import (
     Agent,
     AgentVersion,
     Approval,
+    AuditEvent,
     Decision,
     utcnow,
 )
@@ -275,7 +276,12 @@ def test_gate_killed_while_waiting_is_swept_and_the_agent_can_roll_back_again(
         ) as gate:
 
             def gate_paused() -> bool:
+                """The action waits and Prefect has the gate's run paused."""
                 action = read_action(engine, action_id)
+                assert action.status in {
+                    ActionStatus.proposed,
+                    ActionStatus.awaiting_approval,
+                }, f"the gate moved on before it could be killed: {action.status}"
                 return (
                     action.status == ActionStatus.awaiting_approval
                     and action.flow_run_id is not None
@@ -295,11 +301,9 @@ def test_gate_killed_while_waiting_is_swept_and_the_agent_can_roll_back_again(
         assert flow_run_paused(waiting.flow_run_id)  # Prefect still thinks it is waiting
         assert event_kinds(engine, action_id) == ["action.proposed", "approval.requested"]
 
-        with child(
-            [*CLI, "sweep"], env=child_env(database_url), workdir=tmp_path, name="sweep"
-        ) as sweeper:
-            assert sweeper.process.wait(timeout=30) == 0, sweeper.logs()
-            output = sweeper.out.read_text()
+        swept = CliRunner().invoke(app, ["sweep"], env={"COLUMNS": "200"})
+        assert swept.exit_code == 0, swept.output
+        output = swept.stdout
         assert f"escalated: action {action_id}" in output
         assert f"expired: action {action_id}" in output
         assert not sweep(engine, deployer=None, deploy_timeout_s=600).changed  # nothing left
@@ -377,8 +381,61 @@ def test_executor_killed_after_the_post_is_reconciled_by_the_sweeper(
         assert kinds[-2:] == ["action.executing", "action.executed"]
         assert chain_problems(engine) == []
 
-        roll_back_again(engine, url, fake)  # v1 -> v0 after a success, v2 -> v1 otherwise
+        if not rollout_completed:
+            # The rollout finishes after all: the next sweep makes the store follow it.
+            finish_rollout(fake, "airline")
+            with HttpDeployer(url) as deployer:
+                followed = sweep(engine, deployer=deployer, deploy_timeout_s=600)
+            assert followed.followed == {"airline": "v1"}
+            assert store_live(engine) == "v1"
+            with Session(engine) as session:
+                [late_event] = [
+                    e for e in iter_events(session, kind_prefix="version.live")
+                    if e.actor == "sweeper"
+                ]
+                assert late_event.payload["version"] == "v1"
+
+        roll_back_again(engine, url, fake)  # v1 -> v0 after a (late) success
     assert chain_problems(engine) == []
+
+
+def test_an_approval_no_gate_ran_is_executed_by_the_sweeper(engine: Engine) -> None:
+    with Session(engine) as session:
+        degraded_fleet(session)
+        session.commit()
+    action_id = propose(engine)
+    approve(engine, action_id)
+    decided_at = read_action(engine, action_id).decided_at
+    assert decided_at is not None
+    fake = FakeDeployer(serving={"airline": "v2"}, settle_checks=1)
+    with serve(fake.app) as url, HttpDeployer(url) as deployer:
+        soon = sweep(
+            engine,
+            deployer=deployer,
+            deploy_timeout_s=600,
+            run_approved_after_s=300,
+            now=decided_at + timedelta(seconds=10),
+        )
+        assert soon.executed == {} and soon.approved_not_run == [action_id]
+        later = sweep(
+            engine,
+            deployer=deployer,
+            deploy_timeout_s=600,
+            run_approved_after_s=300,
+            now=decided_at + timedelta(seconds=301),
+        )
+    assert later.executed == {action_id: "succeeded"}
+    assert fake.posts == 1 and fake.serving["airline"] == store_live(engine) == "v1"
+    executing = [
+        e for e in iter_events_of(engine, action_id) if e.kind == "action.executing"
+    ]
+    assert [e.actor for e in executing] == ["sweeper"]
+
+
+def iter_events_of(engine: Engine, action_id: int) -> list[AuditEvent]:
+    """Every audit event about one action, in chain order."""
+    with Session(engine) as session:
+        return list(iter_events(session, entity=f"action:{action_id}"))
 
 
 # --- 3. the target goes live but unhealthy ----------------------------------------------

@@ -118,7 +118,7 @@ def test_pull_sample_review_and_evaluate_propose_a_rollback(
                 Evaluation.trigger_name == "policy-adherence", Evaluation.outcome == Outcome.breach
             )
         ).one()
-        assert 0 < breach.evidence["n_used"] <= 30
+        assert 0 < breach.evidence["alarm"]["position"] <= 30
         assert action.evaluation_id in summary["evaluation_ids"]
         assert verify_chain(session) == []
 

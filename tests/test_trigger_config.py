@@ -6,10 +6,12 @@ import pytest
 from agentops.errors import AgentOpsError
 from agentops.triggers.config import (
     EscalationRateTrigger,
-    LatencyP95Trigger,
+    LatencyTrigger,
+    NotContainedTrigger,
     PolicyAdherenceTrigger,
     TriggerConfigError,
     load_trigger_file,
+    parse_interval,
     parse_trigger_text,
 )
 
@@ -19,23 +21,25 @@ VALID = dedent(
     """\
     version: 3
     agent: airline-assistant
+    expected_volume:
+      reviews_per_day: 30
     triggers:
       - name: policy-adherence
         kind: policy_adherence
-        p0: 0.05
-        p1: 0.20
-        alpha: 0.05
-        beta: 0.10
+        healthy_rate: 0.03
+        degraded_rates: [0.06, 0.30]
+        false_alarm_every: 5 years
       - name: escalation-rate
         kind: escalation_rate
-        max_rate: 0.25
-        min_conversations: 50
-        confidence: 0.95
-      - name: p95-latency
-        kind: latency_p95
-        max_ms: 4000
-        min_conversations: 50
-        confidence: 0.95
+        healthy_rate: 0.10
+        degraded_rates: [0.15, 0.40]
+        false_alarm_every: 100000
+      - name: slow-replies
+        kind: latency
+        limit_ms: 4000
+        healthy_from: last_known_good
+        degraded_rates: [0.10, 0.40]
+        false_alarm_every: 200000 conversations
     """
 )
 
@@ -53,53 +57,89 @@ def test_valid_text_loads_every_kind() -> None:
     assert parsed.agent == "airline-assistant"
     policy, escalation, latency = parsed.triggers
     assert isinstance(policy, PolicyAdherenceTrigger)
-    assert (policy.p0, policy.p1, policy.alpha, policy.beta) == (0.05, 0.20, 0.05, 0.10)
+    assert (policy.healthy_rate, policy.degraded_rates) == (0.03, [0.06, 0.30])
+    assert policy.unit == "reviews"
+    assert parsed.observations(policy) == 5 * 365.25 * 30
     assert isinstance(escalation, EscalationRateTrigger)
-    assert (escalation.max_rate, escalation.min_conversations) == (0.25, 50)
-    assert isinstance(latency, LatencyP95Trigger)
-    assert latency.max_ms == 4000.0
-    assert parsed.trigger("p95-latency") is latency
+    assert parsed.observations(escalation) == 100_000
+    assert isinstance(latency, LatencyTrigger)
+    assert (latency.limit_ms, latency.healthy_from, latency.healthy_rate) == (
+        4000.0,
+        "last_known_good",
+        None,
+    )
+    assert (latency.min_healthy_samples, latency.guarantee) == (1000, 0.90)
+    assert parsed.observations(latency) == 200_000
 
 
 def test_example_file_is_valid_for_the_demo_agent() -> None:
     parsed = load_trigger_file(EXAMPLE)
     assert parsed.agent == "airline-assistant"
-    assert {t.kind for t in parsed.triggers} == {
-        "policy_adherence",
-        "escalation_rate",
-        "latency_p95",
-    }
+    assert {t.kind for t in parsed.triggers} == {"policy_adherence", "escalation_rate", "latency"}
 
 
-def test_defaults_fill_optional_settings() -> None:
-    parsed = parse_trigger_text(
-        "version: 1\nagent: a\ntriggers:\n"
-        "  - {name: p, kind: policy_adherence, p0: 0.1, p1: 0.3}\n",
-        source="t.yaml",
+def test_intervals_in_time_or_observations() -> None:
+    assert parse_interval("5 years", unit="reviews").amount == 5 * 365.25
+    assert parse_interval("6 months", unit="reviews").amount == 182.625
+    assert parse_interval("2 weeks", unit="reviews").unit == "days"
+    assert parse_interval("50,000 reviews", unit="reviews").amount == 50_000
+    assert parse_interval(1234, unit="conversations").unit == "conversations"
+    message = _problem(VALID.replace("false_alarm_every: 5 years", "false_alarm_every: often"))
+    assert message.startswith("triggers.yaml:10:24: triggers[0].false_alarm_every: ")
+    assert "'5 years'" in message
+    message = _problem(VALID.replace("200000 conversations", "200000 reviews"))
+    assert "unknown unit 'reviews': use conversations, days" in message
+
+
+def test_an_interval_in_days_needs_the_expected_volume() -> None:
+    message = _problem(VALID.replace("false_alarm_every: 100000", "false_alarm_every: 1 year"))
+    assert message == (
+        "triggers.yaml:15:24: triggers[1].false_alarm_every: an interval in days needs "
+        "expected_volume.conversations_per_day to turn it into conversations"
     )
-    trigger = parsed.triggers[0]
-    assert isinstance(trigger, PolicyAdherenceTrigger)
-    assert (trigger.alpha, trigger.beta) == (0.05, 0.10)
 
 
-def test_p1_not_above_p0_points_at_p1() -> None:
-    message = _problem(VALID.replace("p1: 0.20", "p1: 0.05"))
-    assert message == "triggers.yaml:7:9: triggers[0].p1: must be greater than p0 (0.05)"
+def test_exactly_one_healthy_source_and_ordered_rates() -> None:
+    both = VALID.replace(
+        "    healthy_from: last_known_good\n",
+        "    healthy_from: last_known_good\n    healthy_rate: 0.05\n",
+    )
+    assert "give exactly one of healthy_rate or healthy_from" in _problem(both)
+    message = _problem(VALID.replace("[0.06, 0.30]", "[0.30, 0.06]"))
+    assert message == (
+        "triggers.yaml:9:21: triggers[0].degraded_rates: need 0 < low <= high < 1, got [0.3, 0.06]"
+    )
+    message = _problem(VALID.replace("healthy_rate: 0.03", "healthy_rate: 0.5"))
+    assert "must be below the degraded rates" in message
 
 
-def test_out_of_range_values_point_at_their_lines() -> None:
-    text = VALID.replace("alpha: 0.05", "alpha: 0.5").replace("max_rate: 0.25", "max_rate: 1.5")
-    lines = _problem(text).splitlines()
-    assert lines == [
-        "triggers.yaml:8:12: triggers[0].alpha: Input should be less than 0.5",
-        "triggers.yaml:12:15: triggers[1].max_rate: Input should be less than 1",
-    ]
+def test_old_format_files_show_the_new_form() -> None:
+    old = dedent(
+        """\
+        version: 1
+        agent: airline
+        triggers:
+          - name: policy
+            kind: policy_adherence
+            p0: 0.05
+            p1: 0.20
+          - name: latency
+            kind: latency_p95
+            max_ms: 4000
+        """
+    )
+    lines = _problem(old).splitlines()
+    assert lines[0].startswith("triggers.yaml:6:5: triggers[0]: p0, p1 belong to the old")
+    assert (
+        "healthy_rate: 0.03, degraded_rates: [0.06, 0.30], false_alarm_every: 5 years" in (lines[0])
+    )
+    assert lines[1].startswith("triggers.yaml:10:5: triggers[1]: max_ms belong to the old")
+    assert "kind: latency, limit_ms: 4000" in lines[1]
 
 
-def test_unknown_key_points_at_the_key() -> None:
-    message = _problem(VALID.replace("    max_ms: 4000\n", "    max_ms: 4000\n    max_msec: 1\n"))
-    assert message.startswith("triggers.yaml:18:5: triggers[2].max_msec: unknown key;")
-    assert "max_ms" in message
+def test_not_contained_kind() -> None:
+    text = VALID.replace("kind: escalation_rate", "kind: not_contained")
+    assert isinstance(parse_trigger_text(text, source="t").triggers[1], NotContainedTrigger)
 
 
 def test_unknown_top_level_key() -> None:
@@ -110,47 +150,49 @@ def test_unknown_top_level_key() -> None:
 def test_unknown_kind_points_at_kind() -> None:
     message = _problem(VALID.replace("kind: escalation_rate", "kind: escalations"))
     assert message == (
-        "triggers.yaml:11:11: triggers[1].kind: unknown kind 'escalations'; expected one of: "
-        "policy_adherence, escalation_rate, latency_p95"
+        "triggers.yaml:12:11: triggers[1].kind: unknown kind 'escalations'; expected one of: "
+        "policy_adherence, escalation_rate, latency, negative_sentiment, not_contained"
     )
 
 
 def test_missing_required_key_points_at_its_trigger() -> None:
-    message = _problem(VALID.replace("    max_ms: 4000\n", ""))
-    assert message == "triggers.yaml:15:5: triggers[2].max_ms: required key is missing"
-    message = _problem(VALID.replace("    kind: latency_p95\n", ""))
-    assert message.startswith("triggers.yaml:15:5: triggers[2]: required key 'kind' is missing")
+    message = _problem(VALID.replace("    limit_ms: 4000\n", ""))
+    assert message == "triggers.yaml:16:5: triggers[2].limit_ms: required key is missing"
+    message = _problem(VALID.replace("    kind: latency\n", ""))
+    assert message.startswith("triggers.yaml:16:5: triggers[2]: required key 'kind' is missing")
 
 
 def test_duplicate_trigger_name_points_at_the_second_name() -> None:
-    message = _problem(VALID.replace("name: p95-latency", "name: policy-adherence"))
+    message = _problem(VALID.replace("name: slow-replies", "name: policy-adherence"))
     assert message == (
-        "triggers.yaml:15:11: triggers[2].name: duplicate trigger name 'policy-adherence' "
+        "triggers.yaml:16:11: triggers[2].name: duplicate trigger name 'policy-adherence' "
         "(already used by triggers[0])"
     )
 
 
 def test_duplicate_yaml_key_is_refused() -> None:
-    message = _problem(VALID.replace("    p1: 0.20\n", "    p1: 0.20\n    p1: 0.50\n"))
-    assert message == "triggers.yaml:8:5: duplicate key 'p1'"
+    message = _problem(
+        VALID.replace("    limit_ms: 4000\n", "    limit_ms: 4000\n    limit_ms: 5\n")
+    )
+    assert message == "triggers.yaml:19:5: duplicate key 'limit_ms'"
 
 
 def test_wrong_types_are_not_coerced() -> None:
     lines = _problem(
         VALID.replace("version: 3", "version: '3'").replace(
-            "min_conversations: 50\n    confidence: 0.95\n  - name: p95",
-            "min_conversations: 50.5\n    confidence: 0.95\n  - name: p95",
+            "false_alarm_every: 100000", "false_alarm_every: 1.5"
         )
     ).splitlines()
-    assert lines == [
-        "triggers.yaml:1:10: version: Input should be a valid integer",
-        "triggers.yaml:13:24: triggers[1].min_conversations: Input should be a valid integer",
-    ]
+    assert lines[0] == "triggers.yaml:1:10: version: Input should be a valid integer"
+    assert lines[1] == (
+        "triggers.yaml:15:24: triggers[1].false_alarm_every: expected a whole number of "
+        "observations or a text like '5 years'"
+    )
 
 
 def test_bad_trigger_name() -> None:
     message = _problem(VALID.replace("name: escalation-rate", "name: 'escalation rate!'"))
-    assert message.startswith("triggers.yaml:10:11: triggers[1].name: must start with")
+    assert message.startswith("triggers.yaml:11:11: triggers[1].name: must start with")
 
 
 def test_no_triggers() -> None:
@@ -160,8 +202,8 @@ def test_no_triggers() -> None:
 
 
 def test_yaml_syntax_error_reports_its_line() -> None:
-    message = _problem(VALID.replace("    p0: 0.05\n", "    p0: [0.05\n"))
-    assert message.startswith("triggers.yaml:7:")
+    message = _problem(VALID.replace("    healthy_rate: 0.03\n", "    healthy_rate: [0.03\n"))
+    assert message.startswith("triggers.yaml:9:")
     assert "YAML syntax error" in message
 
 

@@ -1,8 +1,9 @@
 """Runtime settings, read from AGENTOPS_* environment variables."""
 
 from functools import lru_cache
+from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///./.agentops/agentops.db"
@@ -19,6 +20,15 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
+    # Socket Mode: an app-level token (xapp-…) instead of a public interactivity URL.
+    slack_app_token: SecretStr | None = None
+    # Slack Web API base URL; tests and the demo point it at a fake Slack on loopback.
+    slack_api_url: str = "https://slack.com/api/"
+    # Agent name -> Slack channel id for the agent's approval requests, as JSON:
+    # AGENTOPS_SLACK_AGENT_CHANNELS='{"airline-assistant": "C0123456"}'.
+    slack_agent_channels: dict[str, str] = Field(default_factory=dict)
+    # How often `agentops serve` sends the Slack outbox and sweeps deadlines.
+    slack_outbox_interval_s: float = Field(default=2.0, gt=0, le=3600)
     platform_url: str | None = None
     platform_token: SecretStr | None = None
     deployer_url: str | None = None
@@ -52,6 +62,46 @@ class Settings(BaseSettings):
     # them may name the user in web_identity_header (e.g. oauth2-proxy's X-Forwarded-Email).
     web_trusted_proxies: str = ""
     web_identity_header: str = "X-Forwarded-Email"
+    # An approval whose gate never ran it is executed by the sweeper after this long.
+    run_approved_after_s: int = Field(default=300, ge=0, le=DAY_S)
+    # The audit trail: Ed25519 key for checkpoints and export manifests (`agentops audit
+    # keygen`), where checkpoints go, and the Slack channel that gets a copy of each.
+    audit_signing_key: Path = Path(".agentops/audit-signing.key")
+    audit_checkpoint_dir: Path = Path(".agentops/checkpoints")
+    audit_slack_channel: str | None = None
+    # Seal each writer's entries right after its commit; turn off when a dedicated
+    # sequencer (the seal-audit-trail flow) runs, to keep sealing off the writers' path.
+    audit_seal_on_commit: bool = True
+
+    @field_validator("slack_agent_channels")
+    @classmethod
+    def _channel_ids(cls, channels: dict[str, str]) -> dict[str, str]:
+        for agent, channel in channels.items():
+            if not channel.strip() or any(c.isspace() for c in channel):
+                raise ValueError(f"agent {agent!r} needs a Slack channel id such as C0123456")
+        return channels
+
+    @model_validator(mode="after")
+    def _slack_secrets_in_pairs(self) -> "Settings":
+        # Half a Slack set-up would post requests nobody can answer, or accept clicks unsigned.
+        bot, signing = self.slack_bot_token, self.slack_signing_secret
+        if (bot is None) != (signing is None):
+            missing = "SIGNING_SECRET" if signing is None else "BOT_TOKEN"
+            raise ValueError(
+                "Slack needs AGENTOPS_SLACK_BOT_TOKEN and AGENTOPS_SLACK_SIGNING_SECRET together; "
+                f"AGENTOPS_SLACK_{missing} is not set"
+            )
+        if self.slack_app_token is not None and bot is None:
+            raise ValueError(
+                "AGENTOPS_SLACK_APP_TOKEN (Socket Mode) also needs AGENTOPS_SLACK_BOT_TOKEN and "
+                "AGENTOPS_SLACK_SIGNING_SECRET"
+            )
+        return self
+
+    @property
+    def slack_enabled(self) -> bool:
+        """True when a bot token and signing secret are configured."""
+        return self.slack_bot_token is not None and self.slack_signing_secret is not None
 
 
 @lru_cache

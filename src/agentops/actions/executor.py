@@ -64,10 +64,17 @@ def execute_approved(
             agent=plan.agent, version=plan.target, timeout_s=health_timeout_s
         )
     except DeployerError as exc:
-        return reconcile(engine, action_id=action_id, deployer=deployer, problem=str(exc))
+        return reconcile(
+            engine,
+            action_id=action_id,
+            deployer=deployer,
+            problem=str(exc),
+            health_timeout_s=health_timeout_s,
+            actor=actor,
+        )
     except BaseException as exc:
         # Interrupted mid-deploy: try to settle the record now; the sweeper retries otherwise.
-        _try_reconcile(engine, action_id, deployer, problem=f"interrupted: {exc!r}")
+        _try_reconcile(engine, action_id, deployer, problem=f"interrupted: {exc!r}", actor=actor)
         raise
     if health.healthy:
         return _finish(
@@ -79,6 +86,7 @@ def execute_approved(
         deployer=deployer,
         problem=f"{deployment}: {health.detail}",
         health_timeout_s=health_timeout_s,
+        actor=actor,
     )
 
 
@@ -118,7 +126,9 @@ def reconcile(
         detail = f"{problem}; the deployer reports {plan.target} live and healthy"
         return _finish(engine, plan, succeeded=True, detail=detail, actor=actor)
     if state.version == plan.target:
-        return _revert(engine, plan, deployer, problem=problem, timeout_s=health_timeout_s)
+        return _revert(
+            engine, plan, deployer, problem=problem, timeout_s=health_timeout_s, actor=actor
+        )
     served = state.version or "no version"
     detail = f"{problem}; the deployer serves {served}, so {plan.target} is not live"
     return _finish(
@@ -127,13 +137,19 @@ def reconcile(
 
 
 def _revert(
-    engine: Engine, plan: DeploymentPlan, deployer: Deployer, *, problem: str, timeout_s: float
+    engine: Engine,
+    plan: DeploymentPlan,
+    deployer: Deployer,
+    *,
+    problem: str,
+    timeout_s: float,
+    actor: Actor,
 ) -> Action:
     """The target went live but is unhealthy: put the previous version back, record both."""
     with write_session(engine) as session:
         record_event(
             session,
-            actor=EXECUTOR.label,
+            actor=actor.label,
             kind="action.reverting",
             entity_type="action",
             entity_id=plan.action_id,
@@ -162,7 +178,7 @@ def _revert(
         f"{plan.target} went live but unhealthy ({problem}); reverted to {plan.previous}: {outcome}"
     )
     observed = after.version if after is not None else plan.target
-    return _finish(engine, plan, succeeded=False, detail=detail, observed=observed)
+    return _finish(engine, plan, succeeded=False, detail=detail, observed=observed, actor=actor)
 
 
 def _start(engine: Engine, *, action_id: int, actor: Actor) -> DeploymentPlan:
@@ -221,9 +237,11 @@ def _finish(
     return _read(engine, plan.action_id)
 
 
-def _try_reconcile(engine: Engine, action_id: int, deployer: Deployer, *, problem: str) -> None:
+def _try_reconcile(
+    engine: Engine, action_id: int, deployer: Deployer, *, problem: str, actor: Actor
+) -> None:
     try:
-        reconcile(engine, action_id=action_id, deployer=deployer, problem=problem)
+        reconcile(engine, action_id=action_id, deployer=deployer, problem=problem, actor=actor)
     except Exception:
         log.exception("action #%s: reconciliation after an interruption failed", action_id)
 

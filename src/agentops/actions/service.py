@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import inspect as sa_inspect
 from sqlmodel import Session, col, select
 
 from agentops.actions.rules import (
@@ -36,8 +37,8 @@ from agentops.agents.service import (
     rollback_target,
     set_live,
 )
-from agentops.audit.chain import ChainedEvent, event_hash
-from agentops.audit.service import add_and_record, record_event
+from agentops.audit.chain import canonical_sha256
+from agentops.audit.service import add_and_record, find_decision_entry, record_event
 from agentops.errors import NotFoundError, RuleViolation
 from agentops.redaction import redact
 from agentops.store.models import (
@@ -52,9 +53,11 @@ from agentops.store.models import (
     Evaluation,
     Person,
     Role,
+    TriggerSet,
     VersionStatus,
     utcnow,
 )
+from agentops.triggers.acknowledge import acknowledge_false_alarm, is_false_alarm
 
 SYSTEM_ACTOR = "agentops"
 # A breach rollback is proposed by the system, never by whoever ran the evaluation.
@@ -68,10 +71,9 @@ class ApprovalRefused(RuleViolation):
     The edge must commit before reporting it, so the refusal stays on the trail.
     """
 
-    def __init__(self, message: str, *, action_id: int, audit_seq: int) -> None:
+    def __init__(self, message: str, *, action_id: int) -> None:
         super().__init__(message)
         self.action_id = action_id
-        self.audit_seq = audit_seq
 
 
 class ExecutionRefused(ApprovalRefused):
@@ -307,6 +309,14 @@ def decide(
     approval = _record_decision(
         session, action, request, actor=actor, approver=approver, role=check.role
     )
+    if (
+        decision == Decision.reject
+        and action.kind == ActionKind.rollback
+        and is_false_alarm(approval.reason)
+    ):
+        # The owner says the charts were wrong: they start afresh, so a real breach later
+        # on the same version proposes again.
+        acknowledge_false_alarm(session, action=action, actor=actor.label)
     return DecisionResult(approval=approval, newly_recorded=True, action=action)
 
 
@@ -332,6 +342,7 @@ def cancel_action(session: Session, *, action_id: int, actor: Actor, reason: str
         session,
         action,
         actor=actor.label,
+        channel=actor.channel,
         kind="action.cancelled",
         payload={
             "previous_status": previous.value,
@@ -381,6 +392,7 @@ def mark_executing(session: Session, *, action_id: int, actor: Actor) -> Action:
         session,
         action,
         actor=actor.label,
+        channel=actor.channel,
         kind="action.executing",
         payload={"kind": action.kind.value, "idempotency_key": action.idempotency_key},
     )
@@ -388,24 +400,18 @@ def mark_executing(session: Session, *, action_id: int, actor: Actor) -> Action:
 
 
 def approval_proof(session: Session, *, action_id: int) -> ApprovalProof | None:
-    """The recorded approval and whether its decision event is intact in the audit chain."""
+    """The recorded approval and whether its decision event is intact in the audit trail."""
     approval = get_approval(session, action_id=action_id)
     if approval is None:
         return None
-    event = session.exec(
-        select(AuditEvent)
-        .where(
-            AuditEvent.kind == "approval.decided",
-            AuditEvent.entity_type == "action",
-            AuditEvent.entity_id == str(action_id),
-        )
-        .order_by(col(AuditEvent.seq).desc())
-    ).first()
+    entry = find_decision_entry(
+        session, kind="approval.decided", entity_type="action", entity_id=str(action_id)
+    )
     verified = (
-        event is not None
-        and event.payload.get("decision") == approval.decision.value
-        and event.payload.get("approver_id") == approval.approver_id
-        and _event_intact(event)
+        entry is not None
+        and entry[1]
+        and entry[0].get("decision") == approval.decision.value
+        and entry[0].get("approver_id") == approval.approver_id
     )
     return ApprovalProof(
         approver_id=approval.approver_id, decision=approval.decision, event_verified=verified
@@ -441,7 +447,7 @@ def record_execution(
             session, agent=agent, version=to_version, actor=actor.label, previous_status=replaced
         )
     elif observed_live is not None:
-        _follow_deployer(session, agent=agent, observed=observed_live, actor=actor)
+        follow_deployer(session, agent=agent, observed=observed_live, actor=actor)
     action.status = ActionStatus.succeeded if succeeded else ActionStatus.failed
     action.executed_at = utcnow()
     action.outcome_detail = _safe_detail(detail)
@@ -449,6 +455,7 @@ def record_execution(
         session,
         action,
         actor=actor.label,
+        channel=actor.channel,
         kind="action.executed",
         payload={
             "kind": action.kind.value,
@@ -477,6 +484,17 @@ def stale_executing(session: Session, *, older_than: datetime) -> list[Action]:
     )
 
 
+def approved_before(session: Session, *, cutoff: datetime) -> list[Action]:
+    """Approved actions decided before the cut-off and still not run."""
+    return list(
+        session.exec(
+            select(Action)
+            .where(Action.status == ActionStatus.approved, col(Action.decided_at) <= cutoff)
+            .order_by(col(Action.id))
+        )
+    )
+
+
 def undecided_actions(session: Session) -> list[Action]:
     """Actions waiting for a decision, whose deadlines the sweeper watches."""
     return list(
@@ -488,44 +506,69 @@ def undecided_actions(session: Session) -> list[Action]:
     )
 
 
-def _follow_deployer(session: Session, *, agent: Agent, observed: str, actor: Actor) -> None:
+def follow_deployer(session: Session, *, agent: Agent, observed: str, actor: Actor) -> bool:
+    """Make the store's live version the one the deployer serves; True if the store changed.
+
+    An observed version the store does not know is audited once, not adopted.
+    """
     current = live_version(session, agent=agent)
     if current is not None and current.version == observed:
-        return
+        return False
     version = session.exec(
         select(AgentVersion).where(
             AgentVersion.agent_id == agent.id, AgentVersion.version == observed
         )
     ).first()
     if version is None:
-        record_event(
-            session,
-            actor=actor.label,
-            kind="deployer.unknown_version",
-            entity_type="agent",
-            entity_id=agent.id,
-            payload={"agent": agent.name, "observed_live": observed},
+        _note_unknown_version(session, agent=agent, observed=observed, actor=actor)
+        return False
+    set_live(
+        session,
+        agent=agent,
+        version=version,
+        actor=actor.label,
+        previous_status=_replaced_status(session, agent=agent, version=version),
+    )
+    return True
+
+
+def _note_unknown_version(session: Session, *, agent: Agent, observed: str, actor: Actor) -> None:
+    last = session.exec(
+        select(AuditEvent)
+        .where(
+            AuditEvent.kind == "deployer.unknown_version",
+            AuditEvent.entity_type == "agent",
+            AuditEvent.entity_id == str(agent.id),
         )
-        return
-    set_live(session, agent=agent, version=version, actor=actor.label)
+        .order_by(col(AuditEvent.seq).desc())
+    ).first()
+    if last is not None and last.payload.get("observed_live") == observed:
+        return  # already on the trail; a sweep every minute must not repeat it
+    record_event(
+        session,
+        actor=actor.label,
+        kind="deployer.unknown_version",
+        entity_type="agent",
+        entity_id=agent.id,
+        payload={"agent": agent.name, "observed_live": observed},
+    )
+
+
+def _replaced_status(session: Session, *, agent: Agent, version: AgentVersion) -> VersionStatus:
+    """What the version being replaced becomes: rolled back if a rollback brought this one."""
+    latest = session.exec(
+        select(Action)
+        .where(Action.agent_id == agent.id, Action.to_version_id == version.id)
+        .order_by(col(Action.id).desc())
+    ).first()
+    if latest is not None and latest.kind == ActionKind.rollback:
+        return VersionStatus.rolled_back
+    return VersionStatus.retired
 
 
 def _safe_detail(detail: str) -> str:
     detail = redact(" ".join(detail.split()))
     return detail if len(detail) <= DETAIL_LIMIT else detail[: DETAIL_LIMIT - 1] + "…"
-
-
-def _event_intact(event: AuditEvent) -> bool:
-    chained = ChainedEvent(
-        seq=event.seq,
-        occurred_at=event.occurred_at,
-        actor=event.actor,
-        kind=event.kind,
-        entity_type=event.entity_type,
-        entity_id=event.entity_id,
-        payload=event.payload,
-    )
-    return event_hash(chained, event.prev_hash) == event.hash
 
 
 def _create_action(
@@ -554,6 +597,7 @@ def _create_action(
         session,
         action,
         actor=proposer.label,
+        channel=proposer.channel,
         kind="action.proposed",
         payload={
             "kind": kind.value,
@@ -562,11 +606,24 @@ def _create_action(
             "to_version": to_version.version,
             "evaluation_id": evaluation_id,
             "reason": reason,
-            "channel": proposer.channel.value,
             "person_id": proposer.person_id,
+            **_evidence_digest(session, evaluation_id),
         },
     )
     return action
+
+
+def _evidence_digest(session: Session, evaluation_id: int | None) -> dict[str, Any]:
+    """Why the action was proposed: the trigger set's version and a hash of the evidence."""
+    evaluation = session.get(Evaluation, evaluation_id) if evaluation_id is not None else None
+    if evaluation is None:
+        return {}
+    trigger_set = session.get(TriggerSet, evaluation.trigger_set_id)
+    return {
+        "trigger": evaluation.trigger_name,
+        "trigger_set_version": trigger_set.version if trigger_set else None,
+        "evidence_sha256": canonical_sha256(evaluation.evidence),
+    }
 
 
 def rollback_obstacle(session: Session, *, agent: Agent, from_version: AgentVersion) -> str | None:
@@ -605,12 +662,34 @@ def _no_such_action(action_id: int) -> NotFoundError:
 
 
 def _save_and_record(
-    session: Session, action: Action, *, actor: str, kind: str, payload: dict[str, Any]
-) -> AuditEvent:
-    """Write the action's new state and its audit event into the caller's transaction."""
-    return add_and_record(
-        session, row=action, actor=actor, kind=kind, entity_type="action", payload=payload
+    session: Session,
+    action: Action,
+    *,
+    actor: str,
+    kind: str,
+    payload: dict[str, Any],
+    channel: Channel = Channel.flow,
+) -> None:
+    """Write the action's new state and its audit event (with the status it left) at once."""
+    before, after = _status_change(action)
+    add_and_record(
+        session,
+        row=action,
+        actor=actor,
+        kind=kind,
+        entity_type="action",
+        payload=payload,
+        channel=channel.value,
+        before=before,
+        after=after,
     )
+
+
+def _status_change(action: Action) -> tuple[dict[str, str] | None, dict[str, str] | None]:
+    history = sa_inspect(action).attrs.status.history
+    if not history.deleted or history.deleted[0] is None:
+        return None, None
+    return {"status": str(history.deleted[0])}, {"status": str(action.status)}
 
 
 def _facts(action: Action, owner: Person, backup: Person, existing: Approval | None) -> ActionFacts:
@@ -635,12 +714,13 @@ def _refusal(
     extra: dict[str, Any] | None = None,
 ) -> ApprovalRefused:
     """Audit a refused request and return the error that reports it."""
-    event = record_event(
+    record_event(
         session,
         actor=actor.label,
         kind=kind,
         entity_type="action",
         entity_id=action.id,
+        channel=actor.channel.value,
         payload={
             **(extra or {}),
             "channel": actor.channel.value,
@@ -649,7 +729,7 @@ def _refusal(
             "status": action.status.value,
         },
     )
-    return ApprovalRefused(reason, action_id=action.id, audit_seq=event.seq)  # type: ignore[arg-type]
+    return ApprovalRefused(reason, action_id=action.id)  # type: ignore[arg-type]
 
 
 def _refuse_execution(
@@ -658,17 +738,17 @@ def _refuse_execution(
     action.flag = obstacle
     action.status = ActionStatus.failed
     action.outcome_detail = f"execution refused: {obstacle}"
-    event = _save_and_record(
+    _save_and_record(
         session,
         action,
         actor=actor.label,
+        channel=actor.channel,
         kind="action.execution_refused",
         payload={"reason": obstacle, "channel": actor.channel.value},
     )
     return ExecutionRefused(
         f"action #{action.id} was not executed: {obstacle}; it is flagged and closed",
         action_id=action.id,  # type: ignore[arg-type]
-        audit_seq=event.seq,
     )
 
 
@@ -697,6 +777,7 @@ def _record_decision(
         session,
         action,
         actor=actor.label,
+        channel=actor.channel,
         kind="approval.decided",
         payload={
             "decision": request.decision.value,

@@ -5,6 +5,7 @@ from rich.table import Table
 from sqlmodel import Session
 
 from agentops.actions import service as actions
+from agentops.actions.decisions import DecisionOutcome, decide_and_wake
 from agentops.actions.next_steps import ActionView, next_steps
 from agentops.agents import service as agents
 from agentops.cli.common import (
@@ -219,30 +220,22 @@ def sweep(
     ),
 ) -> None:
     """Escalate, expire and reconcile actions from their stored deadlines (safe to repeat)."""
-    from agentops.actions.sweeper import sweep as sweep_actions
-    from agentops.bootstrap import make_deployer
+    from agentops.bootstrap import sweep_with_settings
     from agentops.store.db import engine_scope
     from agentops.store.migrate import ensure_schema
 
-    settings = get_settings()
-    deployer = make_deployer(settings, url=deployer_url)
     with engine_scope() as engine:
         ensure_schema(engine)
-        try:
-            report = sweep_actions(
-                engine,
-                deployer=deployer,
-                deploy_timeout_s=settings.deploy_timeout_s,
-                health_timeout_s=settings.health_timeout_s,
-            )
-        finally:
-            if deployer is not None:
-                deployer.close()
+        report = sweep_with_settings(engine, deployer_url=deployer_url)
     for label, ids in (("escalated", report.escalated), ("expired", report.expired)):
         if ids:
             console.print(f"{label}: " + ", ".join(f"action {n}" for n in ids))
+    for action_id, outcome in report.executed.items():
+        console.print(f"ran approved action {action_id} left behind: {outcome}")
     for action_id, status in report.reconciled.items():
         console.print(f"reconciled with the deployer: action {action_id} is {status}")
+    for agent, version in report.followed.items():
+        console.print(f"{agent}: the store now follows the deployer, {version} is live")
     for action_id, why in report.unsettled.items():
         warn(f"action {action_id} is still executing: {why}")
     for action_id in report.approved_not_run:
@@ -252,25 +245,38 @@ def sweep(
 
 
 def _decide(action_id: int, email: str | None, decision: Decision, reason: str | None) -> None:
-    with store_session() as session:
-        actor = acting_person(session, email)
-        try:
-            result = actions.decide(
-                session, action_id=action_id, actor=actor, decision=decision, reason=reason
-            )
-        except actions.ApprovalRefused:
-            session.commit()  # the refusal itself belongs in the audit trail
-            raise
-        flow_run_id = result.action.flow_run_id
-        newly_recorded = result.newly_recorded
-    if not newly_recorded:
+    from agentops.store.db import engine_scope
+    from agentops.store.migrate import ensure_schema
+
+    with engine_scope() as engine:
+        ensure_schema(engine)
+        with Session(engine) as session:
+            actor = acting_person(session, email)
+        outcome = decide_and_wake(
+            engine,
+            action_id=action_id,
+            actor=actor,
+            decision=decision,
+            reason=reason,
+            waker=_CliWaker(actor.label),
+        )
+    if not outcome.newly_recorded:
         console.print(f"Action {action_id} was already {decision.value}d; counted once.")
-        return
-    console.print(f"Action {action_id}: {decision.value} recorded for {actor.label}.")
-    if flow_run_id:
-        _wake_flow_run(flow_run_id, action_id)
-    elif decision == Decision.approve:
-        console.print(f"Deploy it with `agentops actions run {action_id}`.")
+
+
+class _CliWaker:
+    """Report the decision, then wake the gate run waiting on it (if any)."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    def wake(self, outcome: DecisionOutcome) -> None:
+        n = outcome.action_id
+        console.print(f"Action {n}: {outcome.decision.value} recorded for {self.label}.")
+        if outcome.flow_run_id:
+            _wake_flow_run(outcome.flow_run_id, n)
+        elif outcome.decision == Decision.approve:
+            console.print(f"Deploy it with `agentops actions run {n}`.")
 
 
 def _wake_flow_run(flow_run_id: str, action_id: int) -> None:

@@ -13,6 +13,7 @@ from agentops.cli import (
     audit_cmd,
     db_cmd,
     people_cmd,
+    report_cmd,
     review_cmd,
     runbook_cmd,
     triggers_cmd,
@@ -44,6 +45,7 @@ app.command("reject")(actions_cmd.reject)
 app.command("sweep")(actions_cmd.sweep)
 app.command("fake-services")(fake_services)
 app.command("serve")(serve)
+app.command("report")(report_cmd.report)
 
 
 @app.command("demo")

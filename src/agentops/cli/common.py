@@ -71,6 +71,8 @@ def store_session() -> Iterator[Session]:
 
 def _settings_problem(exc: ValidationError) -> str:
     first = exc.errors()[0]
+    if not first["loc"]:  # a rule across settings (e.g. Slack secrets in pairs) names them itself
+        return str(first["msg"]).removeprefix("Value error, ")
     name = "AGENTOPS_" + "_".join(str(part) for part in first["loc"]).upper()
     return f"{name}: {first['msg']}"
 

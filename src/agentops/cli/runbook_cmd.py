@@ -3,6 +3,7 @@
 import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import typer
 import yaml
@@ -89,7 +90,12 @@ def _load_plan(path: Path) -> SamplePlan:
 
 
 @user_errors
-def evaluate(agent: str = typer.Argument(..., help="Agent to evaluate.")) -> None:
+def evaluate(
+    agent: str = typer.Argument(..., help="Agent to evaluate."),
+    explain: bool = typer.Option(
+        False, "--explain", help="Show each chart: value, threshold, change point, history."
+    ),
+) -> None:
     """Evaluate the live version on the registered triggers; a breach proposes a rollback."""
     with store_session() as session:
         target = agents.get_agent(session, name=agent)
@@ -107,7 +113,11 @@ def evaluate(agent: str = typer.Argument(..., help="Agent to evaluate.")) -> Non
         not_proposed = report.not_proposed_reason
         known_good = report.marked_known_good
         breached = bool(report.breached)
+        details = [(e.trigger_name, dict(e.evidence)) for e in report.evaluations]
     console.print(table)
+    if explain:
+        for name, evidence in details:
+            _explain(name, evidence)
     if known_good:
         console.print(f"{version.version} passed every trigger and is now the last known good.")
     if action_id is not None:
@@ -121,3 +131,37 @@ def evaluate(agent: str = typer.Argument(..., help="Agent to evaluate.")) -> Non
             soft_wrap=True,
         )
         raise typer.Exit(1)
+
+
+def _explain(name: str, evidence: dict[str, Any]) -> None:
+    """Why a trigger said what it said: its charts and the statistic over time."""
+    charts = evidence.get("charts")
+    if not charts:
+        return
+    unit = evidence.get("unit", "observations")
+    console.print()
+    console.print(
+        styled(
+            (name, "bold"),
+            f": {evidence.get('observations', 0)} {unit}, "
+            f"{evidence.get('events', 0)} {evidence.get('events_word', 'events')}; "
+            "highest chart over time (a full block is the threshold):",
+        )
+    )
+    console.print(f"  {evidence.get('sparkline') or '(no data yet)'}", highlight=False)
+    table = Table(
+        "chart tuned to", "value / threshold (nats)", "change point", f"{unit} since",
+        f"{evidence.get('events_word', 'events')} since", "ids since (first 5)",
+    )
+    for chart in charts:
+        change = chart["change_point"]
+        ids = chart["event_ids_since_change"]
+        table.add_row(
+            f"{chart['degraded_rate']:.1%}",
+            f"{chart['value']:.2f} / {chart['threshold']:.2f}",
+            f"#{change}" if change else "at zero",
+            str(chart["since_change"]),
+            str(chart["events_since_change"]),
+            ", ".join(str(i) for i in ids[:5]) + (" …" if len(ids) > 5 else ""),
+        )
+    console.print(table)

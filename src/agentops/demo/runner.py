@@ -95,8 +95,9 @@ def execute_demo(*, seed: int, workdir: Path, fresh: bool, console: Console) -> 
         with console.status("starting Prefect's temporary local server…"):
             watch.run("start Prefect (temporary local server)", start_prefect)
         watch.run("set-up", scenario.set_up)
-        scenario.run_until_rollback()
-        scenario.redeploy_fixed_version()
+        with scenario.in_slack():  # approvals go through agentops serve and a fake Slack
+            scenario.run_until_rollback()
+            scenario.redeploy_fixed_version()
         scenario.finish()
     result.stage_seconds = watch.seconds
     return result
@@ -140,6 +141,7 @@ def print_summary(console: Console, result: DemoResult, *, total_seconds: float)
             f"{label}: waiting for approval", _fmt_seconds(timings.get("approval_wait_s"))
         )
         table.add_row(f"{label}: deploy + health check", _fmt_seconds(timings.get("executing_s")))
+        table.add_row(f"{label}: approved via", str(stats.get("approval_channel") or "-"))
         table.add_row(f"{label}: outcome", str(stats.get("status", "-")))
     for stage, seconds in result.stage_seconds.items():
         table.add_row(f"stage {stage} (wall clock)", _fmt_seconds(seconds))

@@ -13,6 +13,7 @@ from flows.redeploy_agent import redeploy_agent
 from flows.rollback_agent import rollback_agent
 from flows.sample_conversations import sample_conversations
 from rich.console import Console
+from rich.markup import escape
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -23,6 +24,7 @@ from agentops.audit.service import iter_events, verify_chain
 from agentops.demo.fake_services import FakeServices
 from agentops.demo.reviewers import SimulatedReviewer
 from agentops.demo.runner import DemoResult, Stopwatch
+from agentops.demo.slack_step import DemoSlack
 from agentops.demo.traffic import DEMO_PROFILES, generate_conversations
 from agentops.review import service as review
 from agentops.review.rubric import register_rubric
@@ -36,6 +38,7 @@ OWNER = "olivia.owner@example.com"
 BACKUP = "bashir.backup@example.com"
 RELEASE_MANAGER = "rene.release@example.com"
 REVIEWERS = ("rita.reviewer@example.com", "raj.reviewer@example.com")
+SLACK_USERS = {OWNER: "U0OLIVIA", BACKUP: "U0BASHIR"}
 CONVERSATIONS_PER_HOUR = 60
 SAMPLE_PER_WINDOW = 20
 HOURS_ON_V1 = 2
@@ -71,6 +74,13 @@ class Scenario:
             for offset, email in enumerate(REVIEWERS)
         ]
         self.rollback_action_id: int | None = None
+        # The approval step runs in (fake) Slack when given; otherwise through the CLI path.
+        self.slack: DemoSlack | None = None
+
+    def in_slack(self) -> DemoSlack:
+        """The fake Slack and the agentops server the approval steps go through."""
+        self.slack = DemoSlack(engine=self.engine, people=SLACK_USERS, agent=DEMO_AGENT)
+        return self.slack
 
     def say(self, message: str) -> None:
         """One progress line, prefixed with the simulated clock."""
@@ -202,14 +212,16 @@ class Scenario:
         return work_review_queue(engine=self.engine, reviewers=self.reviewers)
 
     def reviews_to_detect(self, summary: dict[str, Any]) -> int | None:
-        """How many reviews the sequential test needed, from the breach's evidence."""
+        """How many of v2's reviews the charts needed, from the policy breach's evidence."""
         with Session(self.engine) as session:
             for evaluation_id in summary["evaluation_ids"]:
                 evaluation = session.get(Evaluation, evaluation_id)
-                if evaluation and evaluation.outcome == Outcome.breach:
-                    used = evaluation.evidence.get("n_used")
-                    if used is not None:
-                        return int(used)
+                if (
+                    evaluation
+                    and evaluation.outcome == Outcome.breach
+                    and evaluation.evidence.get("unit") == "reviews"
+                ):
+                    return int(evaluation.evidence["alarm"]["position"])
         return None
 
     def gate(self, flow: Any, action_id: int | None, *, approver: str) -> dict[str, Any]:
@@ -224,22 +236,53 @@ class Scenario:
         runner.start()
         flow_run_id = self.wait_for_approval_request(action_id)  # type: ignore[arg-type]
         self.say(f"approval requested from {approver} for action {action_id}")
+        if self.slack is None:
+            self._approve_from_cli(action_id, approver)  # type: ignore[arg-type]
+        else:
+            request = self.slack.request_for(action_id=action_id, email=approver)  # type: ignore[arg-type]
+            self.slack.show(self.console, request, email=approver)
+            time.sleep(1.0)  # the owner reads the evidence before deciding
+            status = self.slack.approve(request, email=approver)
+            self.say(f"{approver} pressed Approve in Slack (signed request, HTTP {status})")
+        self._wait_for_decision(action_id)  # type: ignore[arg-type]
+        # What the server's waker does against a Prefect API: wake the paused gate now.
+        resume_waiting_run(flow_run_id=flow_run_id, action_id=action_id)  # type: ignore[arg-type]
+        self.say(f"{approver} approved action {action_id}")
+        runner.join(timeout=APPROVAL_WAIT_LIMIT_S)
+        self.say(f"action {action_id}: [bold]{outcome.get('status', 'unfinished')}[/]")
+        outcome["approval_channel"] = self._approval_channel(action_id)  # type: ignore[arg-type]
+        if self.slack is not None:
+            reply = self.slack.result_reply(request)
+            if reply:
+                self.say(f"Slack thread reply: {escape(reply)}")
+        return outcome
+
+    def _approve_from_cli(self, action_id: int, approver: str) -> None:
         time.sleep(1.0)  # the owner reads the evidence before deciding
         # The write lock up front: the waiting flow polls the same SQLite file meanwhile.
         with write_session(self.engine) as session:
             actions.decide(
                 session,
-                action_id=action_id,  # type: ignore[arg-type]
+                action_id=action_id,
                 actor=person_actor(session, email=approver, channel=Channel.cli),
                 decision=Decision.approve,
                 reason="evidence reviewed",
             )
             session.commit()
-        resume_waiting_run(flow_run_id=flow_run_id, action_id=action_id)  # type: ignore[arg-type]
-        self.say(f"{approver} approved action {action_id}")
-        runner.join(timeout=APPROVAL_WAIT_LIMIT_S)
-        self.say(f"action {action_id}: [bold]{outcome.get('status', 'unfinished')}[/]")
-        return outcome
+
+    def _wait_for_decision(self, action_id: int) -> None:
+        deadline = time.monotonic() + APPROVAL_WAIT_LIMIT_S
+        while time.monotonic() < deadline:
+            with Session(self.engine) as session:
+                if actions.get_approval(session, action_id=action_id) is not None:
+                    return
+            time.sleep(0.05)
+        raise TimeoutError(f"action {action_id} was not decided")
+
+    def _approval_channel(self, action_id: int) -> str | None:
+        with Session(self.engine) as session:
+            approval = actions.get_approval(session, action_id=action_id)
+            return approval.channel if approval else None
 
     def wait_for_approval_request(self, action_id: int) -> str:
         """Block until the flow has paused and recorded its run id on the action."""

@@ -6,6 +6,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from agentops.settings import Settings, get_settings
+from agentops.slack import mount_slack
 from agentops.store.db import make_engine
 from agentops.store.migrate import ensure_schema
 from agentops.web.routes import mount_web
@@ -31,4 +32,5 @@ def create_app(*, settings: Settings | None = None, engine: Engine | None = None
         return JSONResponse({"ok": True, "store": "ok"})
 
     mount_web(app)
+    mount_slack(app, settings=settings, engine=engine)
     return app

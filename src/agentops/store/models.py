@@ -74,6 +74,9 @@ class Person(SQLModel, table=True):
     name: str
     role: Role
     created_at: datetime = Field(default_factory=utcnow)
+    # Resolved from the email with Slack's users.lookupByEmail; a click is attributed
+    # to the person whose id matches, never to anything the payload says.
+    slack_user_id: str | None = Field(default=None, unique=True, index=True)
 
 
 class Agent(SQLModel, table=True):
@@ -339,11 +342,99 @@ class AuditEvent(SQLModel, table=True):
     payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     prev_hash: str
     hash: str = Field(unique=True)
+    # Added by migration 0003; None on events recorded before it (and then left out of
+    # the hash, so older chains still verify).
+    channel: str | None = None
+    correlation_id: str | None = Field(default=None, index=True)
 
 
 class AuditChainHead(SQLModel, table=True):
-    """One row, locked while appending, so concurrent writers cannot fork the chain."""
+    """One row, locked only by the sequencer while it seals a batch of pending entries."""
 
     id: int = Field(default=1, primary_key=True)
     seq: int = 0
     hash: str
+    # The Merkle tree's right edge ([size, hex] of perfect subtrees), so a checkpoint
+    # reads the tree head without rereading the trail; None until the sequencer builds it.
+    merkle_frontier: list[Any] | None = Field(default=None, sa_column=Column(JSON))
+
+
+class AuditPending(SQLModel, table=True):
+    """An audit entry written in its writer's transaction, waiting for the sequencer."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    occurred_at: datetime = Field(default_factory=utcnow)
+    actor: str
+    channel: str | None = None
+    correlation_id: str | None = None
+    kind: str
+    entity_type: str
+    entity_id: str
+    # Canonical JSON text, sealed byte for byte as written.
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+
+    @property
+    def seq(self) -> int | None:
+        """None: the sequencer gives the seq when it seals the entry after commit."""
+        return None
+
+
+class TriggerChart(SQLModel, table=True):
+    """A trigger's CUSUM bank on one version: its calibration and running state.
+
+    Evaluations read only the rows after the cursor, so their cost does not grow with
+    the version's history.
+    """
+
+    __table_args__ = (UniqueConstraint("agent_version_id", "trigger_set_id", "trigger_name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    agent_version_id: int = Field(foreign_key="agentversion.id", index=True)
+    trigger_set_id: int = Field(foreign_key="triggerset.id")
+    trigger_name: str
+    state: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    # The last observation read, in (time, id) order, and the highest id seen: a row
+    # stored late with an earlier time is still read once.
+    cursor_at: datetime | None = None
+    cursor_id: int | None = None
+    max_seen_id: int | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class SlackOutbox(SQLModel, table=True):
+    """An action event still to be told in Slack: sent, and retried, by `agentops serve`.
+
+    Rows are copied from the audit trail, which every state change writes in its own
+    transaction, so a Slack outage or a dead gate process delays a message, never loses it.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_seq: int = Field(unique=True)
+    action_id: int = Field(foreign_key="action.id", index=True)
+    kind: str
+    created_at: datetime = Field(default_factory=utcnow)
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = Field(default=None, index=True)
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class SlackOutboxCursor(SQLModel, table=True):
+    """The last audit event the outbox has looked at (one row, locked while collecting)."""
+
+    id: int = Field(default=1, primary_key=True)
+    seq: int = 0
+
+
+class SlackMessage(SQLModel, table=True):
+    """A Slack message posted about an action, kept so every later change can edit it."""
+
+    __table_args__ = (UniqueConstraint("action_id", "purpose"),)
+    id: int | None = Field(default=None, primary_key=True)
+    action_id: int = Field(foreign_key="action.id", index=True)
+    # "request:owner", "request:backup", "request:channel", or "reply:<message id>".
+    purpose: str
+    channel: str
+    ts: str
+    thread_ts: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)

@@ -1,5 +1,6 @@
 """The rollback trigger file: written before launch, versioned, validated with line numbers."""
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -12,6 +13,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -50,59 +52,183 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
+Unit = Literal["reviews", "conversations"]
+# Each kind watches one yes/no outcome per review or conversation.
+KIND_UNITS: dict[str, Unit] = {
+    "policy_adherence": "reviews",
+    "escalation_rate": "conversations",
+    "latency": "conversations",
+    "negative_sentiment": "conversations",
+    "not_contained": "conversations",
+}
+DAYS_PER = {"day": 1.0, "week": 7.0, "month": 365.25 / 12, "year": 365.25}
+_INTERVAL = re.compile(r"^\s*([0-9][0-9_,]*(?:\.[0-9]+)?)\s*([A-Za-z]+)\s*$")
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A false-alarm interval as written: an amount of days or of observations."""
+
+    amount: float
+    unit: str  # "days", "reviews" or "conversations"
+
+
+def parse_interval(value: int | str, *, unit: Unit) -> Interval:
+    """Read `false_alarm_every`: a count of the trigger's unit, or days/weeks/months/years."""
+    if isinstance(value, int):
+        return Interval(float(value), unit)
+    match = _INTERVAL.match(value)
+    if match is None:
+        raise ValueError(
+            f"expected an amount and a unit, like '5 years' or '50000 {unit}', got {value!r}"
+        )
+    amount = float(match.group(1).replace("_", "").replace(",", ""))
+    word = match.group(2).lower().removesuffix("s")
+    if amount <= 0:
+        raise ValueError("must be a positive amount")
+    if word in DAYS_PER:
+        return Interval(amount * DAYS_PER[word], "days")
+    if word + "s" == unit:
+        return Interval(amount, unit)
+    raise ValueError(
+        f"unknown unit {match.group(2)!r}: use {unit}, days, weeks, months or years"
+    )
+
+
 class _TriggerBase(_Strict):
     name: str = Field(pattern=TRIGGER_NAME_PATTERN, max_length=100)
     description: str | None = None
+    # The healthy rate: stated, or measured on the last known-good version's stored data.
+    healthy_rate: float | None = Field(default=None, gt=0, lt=1)
+    healthy_from: Literal["last_known_good"] | None = None
+    # With a measured rate: how much data it needs, and how sure the promise must be.
+    min_healthy_samples: int = Field(default=1000, gt=0)
+    guarantee: float = Field(default=0.90, ge=0.5, lt=1)
+    # Only for `triggers check` on a measured rate: the rate you expect it to come out at.
+    expected_healthy_rate: float | None = Field(default=None, gt=0, lt=1)
+    degraded_rates: list[float] = Field(min_length=2, max_length=2)
+    false_alarm_every: int | str
+
+    @property
+    def unit(self) -> Unit:
+        """What one observation is: a review or a conversation."""
+        return KIND_UNITS[self.kind]  # type: ignore[attr-defined]
+
+    @property
+    def degraded_low(self) -> float:
+        """The smallest degraded rate worth a rollback."""
+        return self.degraded_rates[0]
+
+    @property
+    def degraded_high(self) -> float:
+        """The largest degraded rate the bank is tuned to."""
+        return self.degraded_rates[1]
+
+    def interval(self) -> Interval:
+        """The false-alarm interval as written."""
+        return parse_interval(self.false_alarm_every, unit=self.unit)
+
+    @field_validator("degraded_rates")
+    @classmethod
+    def _ordered_rates(cls, rates: list[float]) -> list[float]:
+        low, high = rates
+        if not 0.0 < low <= high < 1.0:
+            raise ValueError(f"need 0 < low <= high < 1, got [{low}, {high}]")
+        return rates
+
+    @field_validator("false_alarm_every", mode="before")
+    @classmethod
+    def _whole_number_or_text(cls, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise ValueError("expected a whole number of observations or a text like '5 years'")
+        return value
+
+    @field_validator("false_alarm_every")
+    @classmethod
+    def _readable_interval(cls, value: int | str, info: ValidationInfo) -> int | str:
+        if isinstance(value, int) and value < 2:
+            raise ValueError("must be at least 2 observations")
+        # The unit is checked against the kind once the model is complete.
+        parse_interval(value, unit="reviews" if isinstance(value, int) else _unit_word(value))
+        return value
+
+    @model_validator(mode="after")
+    def _one_healthy_source(self) -> "_TriggerBase":
+        if (self.healthy_rate is None) == (self.healthy_from is None):
+            raise ValueError("give exactly one of healthy_rate or healthy_from: last_known_good")
+        if self.healthy_rate is not None and self.healthy_rate >= self.degraded_high:
+            raise ValueError(
+                f"healthy_rate {self.healthy_rate} must be below the degraded rates "
+                f"{self.degraded_rates}"
+            )
+        parse_interval(self.false_alarm_every, unit=self.unit)
+        return self
+
+
+def _unit_word(value: str) -> Unit:
+    # Accept either observation word while the kind is not known yet.
+    return "conversations" if "conversation" in value.lower() else "reviews"
 
 
 class PolicyAdherenceTrigger(_TriggerBase):
-    """Sequential test (SPRT) of the reviewed policy-violation rate."""
+    """Reviewed policy violations (one review, one draw)."""
 
     kind: Literal["policy_adherence"]
-    p0: float = Field(gt=0, lt=1)
-    p1: float = Field(gt=0, lt=1)
-    alpha: float = Field(default=0.05, gt=0, lt=0.5)
-    beta: float = Field(default=0.10, gt=0, lt=0.5)
-
-    @field_validator("p1")
-    @classmethod
-    def _p1_above_p0(cls, p1: float, info: ValidationInfo) -> float:
-        p0 = info.data.get("p0")
-        if p0 is not None and p1 <= p0:
-            raise ValueError(f"must be greater than p0 ({p0})")
-        return p1
 
 
 class EscalationRateTrigger(_TriggerBase):
-    """Breach when the one-sided Wilson lower bound of the escalation rate exceeds max_rate."""
+    """Conversations handed over to a human."""
 
     kind: Literal["escalation_rate"]
-    max_rate: float = Field(gt=0, lt=1)
-    # Only the version's most recent hours of traffic count; None means all of it.
-    window_hours: float | None = Field(default=None, gt=0)
-    min_conversations: int = Field(default=50, gt=0)
-    confidence: float = Field(default=0.95, gt=0, lt=1)
 
 
-class LatencyP95Trigger(_TriggerBase):
-    """Breach when the one-sided lower confidence bound of p95 latency exceeds max_ms."""
+class LatencyTrigger(_TriggerBase):
+    """Conversations slower than limit_ms: "p95 <= 4 s" is "at most 5% above 4 s"."""
 
-    kind: Literal["latency_p95"]
-    max_ms: float = Field(gt=0)
-    # Only the version's most recent hours of traffic count; None means all of it.
-    window_hours: float | None = Field(default=None, gt=0)
-    min_conversations: int = Field(default=50, gt=0)
-    confidence: float = Field(default=0.95, gt=0, lt=1)
+    kind: Literal["latency"]
+    limit_ms: float = Field(gt=0)
 
 
-AnyTrigger = PolicyAdherenceTrigger | EscalationRateTrigger | LatencyP95Trigger
+class NegativeSentimentTrigger(_TriggerBase):
+    """Conversations whose mean user sentiment is below `below`."""
+
+    kind: Literal["negative_sentiment"]
+    below: float = Field(default=0.0, ge=-1, le=1)
+
+
+class NotContainedTrigger(_TriggerBase):
+    """Conversations the agent did not resolve on its own."""
+
+    kind: Literal["not_contained"]
+
+
+AnyTrigger = (
+    PolicyAdherenceTrigger
+    | EscalationRateTrigger
+    | LatencyTrigger
+    | NegativeSentimentTrigger
+    | NotContainedTrigger
+)
 Trigger = Annotated[AnyTrigger, Field(discriminator="kind")]
 
 TRIGGER_MODELS: dict[str, type[_TriggerBase]] = {
     "policy_adherence": PolicyAdherenceTrigger,
     "escalation_rate": EscalationRateTrigger,
-    "latency_p95": LatencyP95Trigger,
+    "latency": LatencyTrigger,
+    "negative_sentiment": NegativeSentimentTrigger,
+    "not_contained": NotContainedTrigger,
 }
+
+
+class ExpectedVolume(_Strict):
+    """Expected reviews and conversations per day: turns days into observations."""
+
+    reviews_per_day: float | None = Field(default=None, gt=0)
+    conversations_per_day: float | None = Field(default=None, gt=0)
+
+    def per_day(self, unit: Unit) -> float | None:
+        """Observations of this unit per day, if stated."""
+        return self.reviews_per_day if unit == "reviews" else self.conversations_per_day
 
 
 class TriggerFile(_Strict):
@@ -110,12 +236,14 @@ class TriggerFile(_Strict):
 
     version: int = Field(gt=0)
     agent: str = Field(min_length=1)
+    expected_volume: ExpectedVolume = Field(default_factory=ExpectedVolume)
     triggers: list[Trigger] = Field(min_length=1)
 
     @field_validator("triggers")
     @classmethod
-    def _unique_names(cls, triggers: list[Any]) -> list[Any]:
+    def _unique_names(cls, triggers: list[Any], info: ValidationInfo) -> list[Any]:
         first_index: dict[str, int] = {}
+        volume = info.data.get("expected_volume") or ExpectedVolume()
         for index, trigger in enumerate(triggers):
             if trigger.name in first_index:
                 raise PydanticCustomError(
@@ -124,6 +252,12 @@ class TriggerFile(_Strict):
                     {"name": trigger.name, "index": index, "first": first_index[trigger.name]},
                 )
             first_index[trigger.name] = index
+            if trigger.interval().unit == "days" and volume.per_day(trigger.unit) is None:
+                raise PydanticCustomError(
+                    "interval_needs_volume",
+                    "an interval in days needs expected_volume.{key} to turn it into {unit}",
+                    {"index": index, "key": f"{trigger.unit}_per_day", "unit": trigger.unit},
+                )
         return triggers
 
     def trigger(self, name: str) -> AnyTrigger:
@@ -133,6 +267,58 @@ class TriggerFile(_Strict):
                 return trigger
         known = ", ".join(trigger.name for trigger in self.triggers)
         raise NotFoundError(f"no trigger named {name!r} in version {self.version} (known: {known})")
+
+    def observations(self, trigger: AnyTrigger) -> float:
+        """The trigger's promised false-alarm interval in reviews or conversations."""
+        interval = trigger.interval()
+        if interval.unit != "days":
+            return interval.amount
+        per_day = self.expected_volume.per_day(trigger.unit)
+        assert per_day is not None  # validated with the file
+        return interval.amount * per_day
+
+    def per_day(self, trigger: AnyTrigger) -> float | None:
+        """The trigger's expected observations per day, if the file states it."""
+        return self.expected_volume.per_day(trigger.unit)
+
+
+# Keys of the first trigger-file format, and what replaced them.
+OLD_KEYS = {"p0", "p1", "alpha", "beta", "max_rate", "max_ms", "window_hours",
+            "min_conversations", "confidence"}  # fmt: skip
+NEW_FORM = {
+    "policy_adherence": "healthy_rate: 0.03, degraded_rates: [0.06, 0.30], "
+    "false_alarm_every: 5 years",
+    "escalation_rate": "healthy_rate: 0.10, degraded_rates: [0.15, 0.40], "
+    "false_alarm_every: 5 years",
+    "latency_p95": "kind: latency, limit_ms: 4000, healthy_rate: 0.05 (p95 <= 4 s means at "
+    "most 5% above 4 s), degraded_rates: [0.10, 0.40], false_alarm_every: 5 years",
+}
+
+
+def _old_format(root: yaml.Node, source: str) -> list[ConfigProblem]:
+    # The first format's keys would only say "unknown key": show the new form instead.
+    found = mapping_entry(root, "triggers")
+    if found is None or not isinstance(found[1], yaml.SequenceNode):
+        return []
+    problems: list[ConfigProblem] = []
+    for index, node in enumerate(found[1].value):
+        if not isinstance(node, yaml.MappingNode):
+            continue
+        kind = _scalar_value(node, "kind") or "policy_adherence"
+        old = [key for key, _ in node.value if str(key.value) in OLD_KEYS]
+        if not old and kind != "latency_p95":
+            continue
+        mark = (old[0] if old else node).start_mark
+        keys = ", ".join(str(key.value) for key in old) or "kind: latency_p95"
+        example = NEW_FORM.get(kind, NEW_FORM["escalation_rate"])
+        problems.append(
+            ConfigProblem(
+                source, mark.line + 1, mark.column + 1, f"triggers[{index}]",
+                f"{keys} belong to the old trigger format; write instead: {example} "
+                "(see deployments/triggers.example.yaml)",
+            )
+        )
+    return problems
 
 
 def load_trigger_file(path: Path) -> TriggerFile:
@@ -156,7 +342,7 @@ def parse_trigger_text(text: str, *, source: str) -> TriggerFile:
         raise TriggerConfigError([ConfigProblem(source, 1, 1, "", f"YAML error: {exc}")]) from exc
     if root is None:
         raise TriggerConfigError([ConfigProblem(source, 1, 1, "", "the trigger file is empty")])
-    duplicates = _duplicate_keys(root, source)
+    duplicates = _duplicate_keys(root, source) or _old_format(root, source)
     if duplicates:
         raise TriggerConfigError(duplicates)
     try:
@@ -194,6 +380,8 @@ def _locate(error: Any, root: yaml.Node, source: str) -> ConfigProblem:
     loc = list(error["loc"])
     if error["type"] == "duplicate_trigger_name":
         loc += [error["ctx"]["index"], "name"]
+    elif error["type"] == "interval_needs_volume":
+        loc += [error["ctx"]["index"], "false_alarm_every"]
     elif error["type"] == "union_tag_invalid":
         loc.append("kind")
     node = root

@@ -1,56 +1,40 @@
-"""Evaluate one written trigger against reviewed outcomes and conversation signals."""
+"""Run one trigger's CUSUM bank over a version's stream of yes/no observations.
+
+Plain Python over plain data: the service feeds new observations in time order and
+stores the state between evaluations, so an evaluation costs what is new, not the
+version's whole history.
+"""
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
-from agentops.triggers.config import (
-    AnyTrigger,
-    EscalationRateTrigger,
-    LatencyP95Trigger,
-    PolicyAdherenceTrigger,
-)
-from agentops.triggers.statistics import (
-    SprtMonitorResult,
-    SprtResult,
-    quantile,
-    quantile_lower_bound,
-    sprt_monitor,
-    wilson_lower_bound,
-)
+from agentops.triggers.config import AnyTrigger
+from agentops.triggers.cusum import BankDesign, ChartDesign, ChartState
 
 TriggerOutcome = Literal["ok", "breach", "insufficient_data"]
 
 # Evidence keeps every id it used, up to this many; the total is always recorded.
 MAX_EVIDENCE_IDS = 500
-LATENCY_QUANTILE = 0.95
+# The statistic's history for the evidence's small chart: at most this many points.
+HISTORY_POINTS = 120
+SPARK = "▁▂▃▄▅▆▇█"
 
 
 @dataclass(frozen=True)
-class ReviewedOutcome:
-    """One submitted human review: did the conversation violate the policy?"""
+class Observation:
+    """One review or conversation: its id, time and whether the watched event happened."""
 
-    review_id: int
-    conversation_id: int
-    violation: bool
-    submitted_at: datetime
-
-
-@dataclass(frozen=True)
-class ConversationSignal:
-    """The automatic signals of one conversation."""
-
-    conversation_id: int
-    escalated: bool
-    latency_ms: int | None
-    started_at: datetime | None = None
+    id: int
+    at: datetime
+    event: bool
 
 
 @dataclass(frozen=True)
 class TriggerResult:
-    """A trigger's verdict; statistic is the number compared with threshold."""
+    """A trigger's verdict; statistic is the highest chart's share of its threshold."""
 
     name: str
     kind: str
@@ -60,224 +44,220 @@ class TriggerResult:
     evidence: dict[str, Any]
 
 
-def evaluate_trigger(
+@dataclass(frozen=True)
+class Healthy:
+    """Where the healthy rate came from: stated, or counted on a known-good version."""
+
+    rate: float
+    calibrated_rate: float
+    source: str
+    successes: int | None = None
+    n: int | None = None
+    guarantee: float | None = None
+
+
+@dataclass
+class TriggerState:
+    """A trigger's bank on one version: design, running charts, alarm and history."""
+
+    design: list[dict[str, Any]]
+    healthy: dict[str, Any]
+    target: float
+    factor: float
+    charts: list[ChartState]
+    event_ids: list[list[int]]
+    observations: int = 0
+    events: int = 0
+    alarm: dict[str, Any] | None = None
+    history: list[list[float]] = field(default_factory=list)
+    stride: int = 1
+    resets: int = 0
+
+    @classmethod
+    def start(cls, bank: BankDesign, healthy: Healthy) -> "TriggerState":
+        """A fresh bank, all charts at zero."""
+        return cls(
+            design=[asdict(chart) for chart in bank.charts],
+            healthy=asdict(healthy),
+            target=bank.target,
+            factor=bank.factor,
+            charts=[ChartState() for _ in bank.charts],
+            event_ids=[[] for _ in bank.charts],
+        )
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "TriggerState":
+        """Rebuild the state stored by to_json."""
+        values = dict(data)
+        values["charts"] = [ChartState(**chart) for chart in data["charts"]]
+        return cls(**values)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready copy for the store."""
+        return asdict(self)
+
+    def chart_designs(self) -> list[ChartDesign]:
+        """The calibrated charts."""
+        return [ChartDesign(**design) for design in self.design]
+
+    def ratio(self) -> float:
+        """The highest chart's value as a share of its threshold (1.0 alarms)."""
+        return max(
+            chart.value / design["threshold"]
+            for chart, design in zip(self.charts, self.design, strict=True)
+        )
+
+    def feed(self, observations: Iterable[Observation]) -> None:
+        """Add observations in time order; after an alarm the charts hold still."""
+        for observation in observations:
+            self.observations += 1
+            self.events += int(observation.event)
+            if self.alarm is not None:
+                continue
+            for chart, design, ids in zip(self.charts, self.design, self.event_ids, strict=True):
+                was_zero = chart.value == 0
+                chart.step(
+                    event=observation.event,
+                    up=design["up"],
+                    down=design["down"],
+                    position=self.observations,
+                )
+                if chart.value == 0 or (was_zero and observation.event):
+                    ids.clear()
+                if observation.event and chart.value > 0 and len(ids) < MAX_EVIDENCE_IDS:
+                    ids.append(observation.id)
+            self._remember(self.observations)
+            crossed = [
+                index
+                for index, (chart, design) in enumerate(zip(self.charts, self.design, strict=True))
+                if chart.value >= design["threshold"]
+            ]
+            if crossed:
+                self.alarm = {
+                    "position": self.observations,
+                    "id": observation.id,
+                    "at": observation.at.isoformat(),
+                    "charts": crossed,
+                    "explain": self.explain(),
+                }
+
+    def reset(self) -> None:
+        """Acknowledge a false alarm: every chart back to zero, watching continues."""
+        self.charts = [ChartState() for _ in self.charts]
+        self.event_ids = [[] for _ in self.charts]
+        self.alarm = None
+        self.resets += 1
+        self.history.append([float(self.observations), 0.0])
+
+    def _remember(self, position: int) -> None:
+        if position % self.stride:
+            return
+        self.history.append([float(position), round(self.ratio(), 4)])
+        if len(self.history) > HISTORY_POINTS:
+            # Halve the resolution, keeping each pair's higher point so peaks stay visible.
+            pairs = zip(self.history[::2], self.history[1::2], strict=False)
+            merged = [max(pair, key=lambda point: point[1]) for pair in pairs]
+            if len(self.history) % 2:
+                merged.append(self.history[-1])
+            self.history = merged
+            self.stride *= 2
+
+    def explain(self) -> list[dict[str, Any]]:
+        """Each chart's value, threshold, change point and the counts since then."""
+        rows = []
+        for chart, design, ids in zip(self.charts, self.design, self.event_ids, strict=True):
+            unit = design["unit"]
+            rows.append(
+                {
+                    "degraded_rate": round(design["degraded_rate"], 6),
+                    "value": round(chart.value * unit, 4),
+                    "threshold": round(design["threshold"] * unit, 4),
+                    "share_of_threshold": round(chart.value / design["threshold"], 4),
+                    "change_point": chart.left_zero_at,
+                    "since_change": chart.since_n,
+                    "events_since_change": chart.since_events,
+                    "event_ids_since_change": list(ids),
+                }
+            )
+        return rows
+
+
+def sparkline(history: list[list[float]]) -> str:
+    """The statistic over time as a terminal sparkline; a full block is the threshold."""
+    return "".join(
+        SPARK[min(len(SPARK) - 1, max(0, math.floor(point[1] * (len(SPARK) - 1) + 0.5)))]
+        for point in history
+    )
+
+
+def verdict(
     trigger: AnyTrigger,
+    state: TriggerState,
     *,
-    reviews: Sequence[ReviewedOutcome],
-    conversations: Sequence[ConversationSignal],
+    needed: int,
+    unit: str,
+    per_day: float | None,
 ) -> TriggerResult:
-    """Apply one trigger to the data it needs and explain the verdict in the evidence."""
-    if isinstance(trigger, PolicyAdherenceTrigger):
-        return _policy_adherence(trigger, reviews)
-    if isinstance(trigger, EscalationRateTrigger):
-        return _with_window(trigger, _escalation_rate(trigger, recent(conversations, trigger)))
-    if isinstance(trigger, LatencyP95Trigger):
-        return _with_window(trigger, _latency_p95(trigger, recent(conversations, trigger)))
-    raise TypeError(f"unknown trigger type {type(trigger).__name__}")
-
-
-def recent(
-    conversations: Sequence[ConversationSignal], trigger: EscalationRateTrigger | LatencyP95Trigger
-) -> list[ConversationSignal]:
-    """The conversations inside the trigger's window, ending at the version's latest one."""
-    dated = [signal.started_at for signal in conversations if signal.started_at is not None]
-    if trigger.window_hours is None or not dated:
-        return list(conversations)
-    # Anchored on the data, not the clock, so a replayed or imported history evaluates alike.
-    start = max(dated) - timedelta(hours=trigger.window_hours)
-    return [s for s in conversations if s.started_at is None or s.started_at > start]
-
-
-def _with_window(
-    trigger: EscalationRateTrigger | LatencyP95Trigger, result: TriggerResult
-) -> TriggerResult:
-    if trigger.window_hours is None:
-        return result
-    evidence = {**result.evidence, "window_hours": trigger.window_hours}
-    evidence["summary"] = f"last {trigger.window_hours:g} h of traffic: {evidence['summary']}"
-    return replace(result, evidence=evidence)
-
-
-def _policy_adherence(
-    trigger: PolicyAdherenceTrigger, reviews: Sequence[ReviewedOutcome]
-) -> TriggerResult:
-    # The sequential test is only valid over reviews in the order they were submitted.
-    ordered = sorted(reviews, key=lambda review: (review.submitted_at, review.review_id))
-    monitor = sprt_monitor(
-        [review.violation for review in ordered],
-        p0=trigger.p0,
-        p1=trigger.p1,
-        alpha=trigger.alpha,
-        beta=trigger.beta,
-    )
-    outcome: TriggerOutcome = {
-        "accept_h1": "breach",
-        "accept_h0": "ok",
-        "continue": "insufficient_data",
-    }[monitor.decision]
-    # The reviews behind the verdict: the alarm's or latest all-clear's run, else all so far.
-    result = monitor.deciding or monitor.current
-    first = monitor.deciding_start if monitor.deciding else monitor.current_start
-    used = ordered[first : first + result.n_used]
-    deciding = used[-1] if monitor.deciding and used else None
-    current = monitor.current
-    evidence = {
-        "summary": _policy_summary(trigger, outcome, result, monitor),
-        "test": "sprt, restarted after each all-clear",
-        "p0": trigger.p0,
-        "p1": trigger.p1,
-        "alpha": trigger.alpha,
-        "beta": trigger.beta,
-        "decision": monitor.decision,
-        "llr": result.llr,
-        "upper_bound": result.upper,
-        "lower_bound": result.lower,
-        "n_used": result.n_used,
-        "all_clears": monitor.clears,
-        "reviews_total": len(ordered),
-        "violations": result.violations,
-        "violations_total": sum(review.violation for review in ordered),
-        "violation_rate": result.violations / result.n_used if result.n_used else None,
-        "reviews_since_all_clear": current.n_used if outcome == "ok" else None,
-        "violations_since_all_clear": current.violations if outcome == "ok" else None,
-        "decided_at_review_id": deciding.review_id if deciding else None,
-        "decided_at": deciding.submitted_at.isoformat() if deciding else None,
-        **_ids("review_ids", [review.review_id for review in used]),
-        **_ids("conversation_ids", [review.conversation_id for review in used]),
-        **_ids("violation_review_ids", [review.review_id for review in used if review.violation]),
-    }
-    return TriggerResult(
-        trigger.name, trigger.kind, outcome, current.llr, current.upper, _json_safe(evidence)
-    )
-
-
-def _policy_summary(
-    trigger: PolicyAdherenceTrigger,
-    outcome: TriggerOutcome,
-    result: SprtResult,
-    monitor: SprtMonitorResult,
-) -> str:
-    counted = f"{result.violations} violations in {result.n_used} reviews"
-    if outcome == "breach":
-        restart = f" after {monitor.clears} all-clear(s)" if monitor.clears else ""
-        return (
-            f"violation rate looks like p1={trigger.p1} rather than p0={trigger.p0}: "
-            f"{counted}{restart}"
-        )
-    if outcome == "ok":
-        since = monitor.current
-        return (
-            f"violation rate consistent with p0={trigger.p0}: {counted}; since then "
-            f"{since.violations} violations in {since.n_used} reviews, no alarm"
-        )
-    return (
-        f"no decision yet: {counted} (log-likelihood ratio {result.llr:.3f} between "
-        f"{result.lower:.3f} and {result.upper:.3f})"
-    )
-
-
-def _escalation_rate(
-    trigger: EscalationRateTrigger, conversations: Sequence[ConversationSignal]
-) -> TriggerResult:
-    n = len(conversations)
-    escalated = [signal.conversation_id for signal in conversations if signal.escalated]
-    # One-sided: a breach claims the rate is above max_rate with probability `confidence`.
-    lower = wilson_lower_bound(len(escalated), n, confidence=trigger.confidence)
-    statistic = lower if n else None
-    bound = f"Wilson one-sided {_percent(trigger.confidence)} lower bound {lower:.3f}"
-    if n < trigger.min_conversations:
-        outcome: TriggerOutcome = "insufficient_data"
-        summary = f"only {n} conversations; at least {trigger.min_conversations} are needed"
-    elif lower > trigger.max_rate:
-        outcome = "breach"
+    """The trigger's outcome and evidence from its current state."""
+    ratio = state.ratio() if state.alarm is None else 1.0
+    explain = state.alarm["explain"] if state.alarm else state.explain()
+    event, events = EVENT_WORDS[trigger.kind]
+    healthy = state.healthy
+    top = max(range(len(explain)), key=lambda index: explain[index]["share_of_threshold"])
+    chart = explain[top]
+    if state.alarm is not None:
+        outcome: TriggerOutcome = "breach"
+        since = chart["since_change"]
         summary = (
-            f"escalation rate {len(escalated)}/{n}: {bound} exceeds max_rate {trigger.max_rate}"
+            f"{event} rate looks degraded: chart {chart['degraded_rate']:.1%} crossed its "
+            f"threshold at {unit[:-1]} #{state.alarm['position']} (id {state.alarm['id']}), "
+            f"{chart['events_since_change']} {events} in {since} {unit} since its change point "
+            f"(healthy {healthy['rate']:.2%})"
         )
-    else:
+    elif state.observations >= needed:
         outcome = "ok"
         summary = (
-            f"escalation rate {len(escalated)}/{n}: {bound} "
-            f"does not exceed max_rate {trigger.max_rate}"
-        )
-    evidence = {
-        "summary": summary,
-        "test": "wilson_one_sided_lower_bound",
-        "max_rate": trigger.max_rate,
-        "min_conversations": trigger.min_conversations,
-        "confidence": trigger.confidence,
-        "conversations": n,
-        "escalated": len(escalated),
-        "rate": len(escalated) / n if n else None,
-        "wilson_lower": lower if n else None,
-        **_ids("conversation_ids", [signal.conversation_id for signal in conversations]),
-        **_ids("escalated_conversation_ids", escalated),
-    }
-    return TriggerResult(
-        trigger.name, trigger.kind, outcome, statistic, trigger.max_rate, _json_safe(evidence)
-    )
-
-
-def _latency_p95(
-    trigger: LatencyP95Trigger, conversations: Sequence[ConversationSignal]
-) -> TriggerResult:
-    timed = [signal for signal in conversations if signal.latency_ms is not None]
-    latencies = [float(signal.latency_ms) for signal in timed if signal.latency_ms is not None]
-    n = len(latencies)
-    # One-sided: a breach claims p95 is above max_ms with probability `confidence`.
-    lower = quantile_lower_bound(latencies, LATENCY_QUANTILE, confidence=trigger.confidence)
-    point = quantile(latencies, LATENCY_QUANTILE) if latencies else None
-    if n < trigger.min_conversations or math.isinf(lower):
-        outcome: TriggerOutcome = "insufficient_data"
-        summary = (
-            f"only {n} conversations with a latency; at least "
-            f"{trigger.min_conversations} are needed"
-        )
-    elif lower > trigger.max_ms:
-        outcome = "breach"
-        summary = (
-            f"p95 latency {point:.0f} ms over {n} conversations: one-sided "
-            f"{_percent(trigger.confidence)} lower bound {lower:.0f} ms exceeds max_ms "
-            f"{trigger.max_ms:.0f}"
+            f"{state.events} {events} in {state.observations} {unit}; highest chart at "
+            f"{ratio:.0%} of its threshold (healthy {healthy['rate']:.2%})"
         )
     else:
-        outcome = "ok"
+        outcome = "insufficient_data"
         summary = (
-            f"p95 latency {point:.0f} ms over {n} conversations: one-sided "
-            f"{_percent(trigger.confidence)} lower bound {lower:.0f} ms does not exceed "
-            f"max_ms {trigger.max_ms:.0f}"
+            f"{state.observations} of the {needed} {unit} needed to clear the version "
+            f"({state.events} {events}; highest chart at {ratio:.0%} of its threshold)"
         )
-    evidence = {
+    evidence: dict[str, Any] = {
         "summary": summary,
-        "test": "order_statistic_one_sided_lower_bound",
-        "quantile": LATENCY_QUANTILE,
-        "max_ms": trigger.max_ms,
-        "min_conversations": trigger.min_conversations,
-        "confidence": trigger.confidence,
-        "conversations": n,
-        "conversations_without_latency": len(conversations) - n,
-        "p95_ms": point,
-        "p95_lower_ms": lower,
-        "max_observed_ms": max(latencies) if latencies else None,
-        **_ids("conversation_ids", [signal.conversation_id for signal in timed]),
+        "test": "bernoulli_cusum_bank",
+        "event": event,
+        "events_word": events,
+        "unit": unit,
+        "healthy": healthy,
+        "degraded_rates": list(trigger.degraded_rates),
+        "false_alarm_every": state.target,
+        "false_alarm_every_days": state.target / per_day if per_day else None,
+        "bank_factor": state.factor,
+        "observations": state.observations,
+        "events": state.events,
+        "needed_to_clear": needed,
+        "charts": explain,
+        "alarm": (
+            {key: value for key, value in state.alarm.items() if key != "explain"}
+            if state.alarm
+            else None
+        ),
+        "resets": state.resets,
+        "history": state.history,
+        "sparkline": sparkline(state.history),
+        f"{unit[:-1]}_ids": chart["event_ids_since_change"],
     }
-    statistic = None if math.isinf(lower) else lower
-    return TriggerResult(
-        trigger.name, trigger.kind, outcome, statistic, trigger.max_ms, _json_safe(evidence)
-    )
+    return TriggerResult(trigger.name, trigger.kind, outcome, round(ratio, 4), 1.0, evidence)
 
 
-def _percent(confidence: float) -> str:
-    # "95%", but "97.5%" rather than a rounded "98%" for a level that is not a whole percent.
-    return f"{confidence * 100:.10g}%"
-
-
-def _ids(key: str, ids: list[int]) -> dict[str, Any]:
-    return {key: ids[:MAX_EVIDENCE_IDS], f"{key}_total": len(ids)}
-
-
-def _json_safe(evidence: dict[str, Any]) -> dict[str, Any]:
-    # Strict JSON (and PostgreSQL's json type) has no infinities: an unbounded side is null.
-    return {
-        key: None if isinstance(value, float) and not math.isfinite(value) else value
-        for key, value in evidence.items()
-    }
+EVENT_WORDS = {
+    "policy_adherence": ("violation", "violations"),
+    "escalation_rate": ("escalation", "escalations"),
+    "latency": ("slow reply", "slow replies"),
+    "negative_sentiment": ("negative conversation", "negative conversations"),
+    "not_contained": ("unresolved conversation", "unresolved conversations"),
+}

@@ -1,17 +1,18 @@
 """Store versioned trigger sets and record each evaluation of an agent version."""
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_
+from sqlalchemy import and_, func, or_, true
 from sqlmodel import Session, col, select
 
 from agentops.actions.service import propose_rollback, rollback_obstacle
 from agentops.agents.service import live_version, mark_known_good, require_own_version
 from agentops.audit.chain import canonical_sha256, sha256_hex
 from agentops.audit.service import add_and_record
-from agentops.errors import NotFoundError, RuleViolation
+from agentops.errors import AgentOpsError, NotFoundError, RuleViolation
 from agentops.store.models import (
     Action,
     Agent,
@@ -22,17 +23,44 @@ from agentops.store.models import (
     Outcome,
     Review,
     ReviewItem,
+    TriggerChart,
     TriggerSet,
     VersionStatus,
     utcnow,
 )
-from agentops.triggers.config import TriggerFile, parse_trigger_text
-from agentops.triggers.evaluate import (
-    ConversationSignal,
-    ReviewedOutcome,
-    TriggerResult,
-    evaluate_trigger,
+from agentops.triggers.acknowledge import acknowledge_false_alarm, is_false_alarm
+from agentops.triggers.config import (
+    AnyTrigger,
+    EscalationRateTrigger,
+    LatencyTrigger,
+    NegativeSentimentTrigger,
+    NotContainedTrigger,
+    TriggerFile,
+    parse_trigger_text,
 )
+from agentops.triggers.cusum import (
+    BankDesign,
+    design_bank,
+    design_measured_bank,
+    estimated_healthy_rate,
+    rate_upper_bound,
+)
+from agentops.triggers.evaluate import (
+    Healthy,
+    Observation,
+    TriggerResult,
+    TriggerState,
+    verdict,
+)
+
+__all__ = [
+    "EvaluationReport",
+    "acknowledge_false_alarm",
+    "evaluate_live_version",
+    "evaluate_version",
+    "is_false_alarm",
+    "register_trigger_set",
+]
 
 
 @dataclass
@@ -143,25 +171,34 @@ def evaluate_version(
     version: AgentVersion,
     trigger_set: TriggerSet,
     actor: str,
+    as_of: datetime | None = None,
 ) -> EvaluationReport:
-    """Run every trigger over the version's conversations and reviews, storing each verdict."""
+    """Feed each trigger's charts what is new up to as_of (default now) and store verdicts."""
     require_own_version(agent, version)
     if trigger_set.agent_id != agent.id:
         raise RuleViolation(
             f"trigger set version {trigger_set.version} does not belong to agent {agent.name!r}"
         )
     triggers = load_trigger_set(trigger_set)
-    reviews = version_reviews(session, version=version)
-    conversations = version_signals(session, version=version)
-    backlog = review_backlog(session, version=version, now=utcnow())
-    results = [
-        evaluate_trigger(trigger, reviews=reviews, conversations=conversations)
-        for trigger in triggers.triggers
-    ]
-    for result in results:
-        if result.kind == "policy_adherence" and backlog["unsettled"]:
-            # Said out loud: this verdict was reached without part of the window's sample.
+    # Windows and cursors end at the evaluation time: a conversation dated in the future
+    # waits for its time instead of pulling the charts past real traffic.
+    as_of = as_of or utcnow()
+    backlog = review_backlog(session, version=version, now=as_of)
+    results = []
+    for trigger in triggers.triggers:
+        result = _evaluate_trigger(
+            session,
+            triggers=triggers,
+            trigger=trigger,
+            agent=agent,
+            version=version,
+            trigger_set=trigger_set,
+            as_of=as_of,
+        )
+        if trigger.unit == "reviews" and backlog["unsettled"]:
+            # Said out loud: this verdict was reached without part of the sample.
             result.evidence["review_backlog"] = backlog
+        results.append(result)
     report = EvaluationReport(
         evaluations=[
             _store_evaluation(
@@ -180,6 +217,353 @@ def evaluate_version(
             session, agent=agent, version=version, actor=actor
         )
     return report
+
+
+def _evaluate_trigger(
+    session: Session,
+    *,
+    triggers: TriggerFile,
+    trigger: AnyTrigger,
+    agent: Agent,
+    version: AgentVersion,
+    trigger_set: TriggerSet,
+    as_of: datetime,
+) -> TriggerResult:
+    chart = _chart_row(session, version=version, trigger_set=trigger_set, name=trigger.name)
+    if chart is None:
+        try:
+            state = start_state(
+                session, triggers=triggers, trigger=trigger, agent=agent, version=version,
+                before=as_of,
+            )
+        except HealthyRateUnknown as exc:
+            return TriggerResult(
+                trigger.name, trigger.kind, "insufficient_data", None, None,
+                {"summary": str(exc), "test": "bernoulli_cusum_bank", "unit": trigger.unit},
+            )
+        chart = TriggerChart(
+            agent_version_id=version.id,  # type: ignore[arg-type]
+            trigger_set_id=trigger_set.id,  # type: ignore[arg-type]
+            trigger_name=trigger.name,
+            state=state.to_json(),
+        )
+    else:
+        state = TriggerState.from_json(chart.state)
+    new, cursor = new_observations(
+        session,
+        trigger=trigger,
+        version=version,
+        as_of=as_of,
+        cursor=(chart.cursor_at, chart.cursor_id, chart.max_seen_id),
+    )
+    state.feed(new)
+    chart.cursor_at, chart.cursor_id, chart.max_seen_id = cursor
+    chart.state = state.to_json()
+    chart.updated_at = utcnow()
+    session.add(chart)
+    session.flush()
+    return verdict(
+        trigger,
+        state,
+        needed=needed_to_clear(state, trigger),
+        unit=trigger.unit,
+        per_day=triggers.per_day(trigger),
+    )
+
+
+def needed_to_clear(state: TriggerState, trigger: AnyTrigger) -> int:
+    """Observations after which a quiet bank clears the version.
+
+    By then a degradation at the top of the range would, on average, have been noticed.
+    """
+    bank = BankDesign(
+        state.healthy["rate"], state.healthy["calibrated_rate"], state.target,
+        tuple(state.chart_designs()),
+    )
+    return math.ceil(bank.delay_bound(trigger.degraded_high))
+
+
+class HealthyRateUnknown(AgentOpsError):
+    """The healthy rate is to be measured, but there is not enough data to measure it."""
+
+
+def start_state(
+    session: Session,
+    *,
+    triggers: TriggerFile,
+    trigger: AnyTrigger,
+    agent: Agent,
+    version: AgentVersion,
+    before: datetime,
+) -> TriggerState:
+    """Calibrate a fresh bank for the trigger on this version."""
+    target = triggers.observations(trigger)
+    try:
+        if trigger.healthy_rate is not None:
+            healthy = Healthy(trigger.healthy_rate, trigger.healthy_rate, "stated")
+            bank = design_bank(
+                healthy_rate=trigger.healthy_rate,
+                degraded_low=trigger.degraded_low,
+                degraded_high=trigger.degraded_high,
+                target=target,
+            )
+        else:
+            healthy = measured_healthy(
+                session, trigger=trigger, agent=agent, version=version, before=before
+            )
+            assert healthy.successes is not None and healthy.n is not None
+            bank = design_measured_bank(
+                successes=healthy.successes,
+                n=healthy.n,
+                guarantee=trigger.guarantee,
+                degraded_low=trigger.degraded_low,
+                degraded_high=trigger.degraded_high,
+                target=target,
+            )
+    except ValueError as exc:
+        raise HealthyRateUnknown(f"cannot calibrate {trigger.name}: {exc}") from exc
+    return TriggerState.start(bank, healthy)
+
+
+def measured_healthy(
+    session: Session,
+    *,
+    trigger: AnyTrigger,
+    agent: Agent,
+    version: AgentVersion,
+    before: datetime,
+) -> Healthy:
+    """The healthy rate counted on the last known-good version, with its upper bound."""
+    source = session.exec(
+        select(AgentVersion)
+        .where(
+            AgentVersion.agent_id == agent.id,
+            AgentVersion.id != version.id,
+            col(AgentVersion.known_good_at).is_not(None),
+            col(AgentVersion.known_good_at) <= before,
+        )
+        .order_by(col(AgentVersion.known_good_at).desc(), col(AgentVersion.id).desc())
+    ).first()
+    if source is None:
+        raise HealthyRateUnknown(
+            f"{trigger.name} measures its healthy rate on the last known-good version, "
+            f"and {agent.name} has none other than {version.version}"
+        )
+    observations, _ = new_observations(
+        session, trigger=trigger, version=source, as_of=before, cursor=(None, None, None)
+    )
+    n = len(observations)
+    if n < trigger.min_healthy_samples:
+        raise HealthyRateUnknown(
+            f"{trigger.name}: only {n} {trigger.unit} on last known-good {source.version}; "
+            f"measuring the healthy rate needs {trigger.min_healthy_samples}"
+        )
+    successes = sum(observation.event for observation in observations)
+    return Healthy(
+        rate=estimated_healthy_rate(successes, n),
+        calibrated_rate=rate_upper_bound(successes, n, confidence=trigger.guarantee),
+        source=f"last known good {source.version}",
+        successes=successes,
+        n=n,
+        guarantee=trigger.guarantee,
+    )
+
+
+def _chart_row(
+    session: Session, *, version: AgentVersion, trigger_set: TriggerSet, name: str
+) -> TriggerChart | None:
+    return session.exec(
+        select(TriggerChart).where(
+            TriggerChart.agent_version_id == version.id,
+            TriggerChart.trigger_set_id == trigger_set.id,
+            TriggerChart.trigger_name == name,
+        )
+    ).first()
+
+
+Cursor = tuple[datetime | None, int | None, int | None]
+
+
+def new_observations(
+    session: Session,
+    *,
+    trigger: AnyTrigger,
+    version: AgentVersion,
+    as_of: datetime,
+    cursor: Cursor,
+) -> tuple[list[Observation], Cursor]:
+    """The version's observations after the cursor and up to as_of, in time order."""
+    if trigger.unit == "reviews":
+        return _new_reviews(session, version=version, as_of=as_of, cursor=cursor)
+    return _new_conversations(session, trigger=trigger, version=version, as_of=as_of, cursor=cursor)
+
+
+def _after(at_column: Any, id_column: Any, cursor: Cursor) -> Any:
+    at, last_id, max_seen = cursor
+    if at is None or last_id is None:
+        return true()
+    later = or_(at_column > at, and_(at_column == at, id_column > last_id))
+    return or_(later, id_column > max_seen) if max_seen is not None else later
+
+
+def _advance(cursor: Cursor, observations: list[Observation]) -> Cursor:
+    if not observations:
+        return cursor
+    at, last_id, max_seen = cursor
+    newest = max(observations, key=lambda o: (o.at, o.id))
+    if at is None or last_id is None or (newest.at, newest.id) > (at, last_id):
+        at, last_id = newest.at, newest.id
+    highest = max(o.id for o in observations)
+    return at, last_id, highest if max_seen is None else max(max_seen, highest)
+
+
+def _new_conversations(
+    session: Session,
+    *,
+    trigger: AnyTrigger,
+    version: AgentVersion,
+    as_of: datetime,
+    cursor: Cursor,
+) -> tuple[list[Observation], Cursor]:
+    rows = session.exec(
+        select(
+            Conversation.id,
+            Conversation.started_at,
+            Conversation.escalated,
+            Conversation.contained,
+            Conversation.sentiment,
+            Conversation.latency_ms,
+        )
+        .where(
+            Conversation.agent_version_id == version.id,
+            Conversation.started_at <= as_of,
+            _after(Conversation.started_at, Conversation.id, cursor),
+        )
+        .order_by(col(Conversation.started_at), col(Conversation.id))
+    ).all()
+    observations = []
+    seen = []
+    for conversation_id, started_at, escalated, contained, sentiment, latency in rows:
+        seen.append(Observation(conversation_id, started_at, False))  # type: ignore[arg-type]
+        event = conversation_event(
+            trigger, escalated=escalated, contained=contained, sentiment=sentiment,
+            latency_ms=latency,
+        )
+        if event is not None:
+            observations.append(Observation(conversation_id, started_at, event))  # type: ignore[arg-type]
+    return observations, _advance(cursor, seen)
+
+
+def conversation_event(
+    trigger: AnyTrigger,
+    *,
+    escalated: bool,
+    contained: bool,
+    sentiment: float,
+    latency_ms: int | None,
+) -> bool | None:
+    """Whether a conversation counts as the trigger's event; None if it says nothing."""
+    if isinstance(trigger, EscalationRateTrigger):
+        return escalated
+    if isinstance(trigger, NotContainedTrigger):
+        return not contained
+    if isinstance(trigger, NegativeSentimentTrigger):
+        return sentiment < trigger.below
+    if isinstance(trigger, LatencyTrigger):
+        return None if latency_ms is None else latency_ms > trigger.limit_ms
+    raise TypeError(f"{trigger.kind} is not a conversation trigger")
+
+
+def _new_reviews(
+    session: Session, *, version: AgentVersion, as_of: datetime, cursor: Cursor
+) -> tuple[list[Observation], Cursor]:
+    # An item waiting for its blind second review or for adjudication counts in no trigger;
+    # once settled it counts with its final verdict, at the time it was settled.
+    settled_at = _settled_at()
+    rows = session.exec(
+        select(
+            Review.id,
+            settled_at,
+            func.coalesce(ReviewItem.final_violation, Review.violation),
+            ReviewItem.conversation_id,
+        )
+        .join(ReviewItem, col(Review.review_item_id) == col(ReviewItem.id))
+        .join(Conversation, col(ReviewItem.conversation_id) == col(Conversation.id))
+        .where(
+            Conversation.agent_version_id == version.id,
+            _settled(),
+            settled_at <= as_of,
+            _after(settled_at, Review.id, cursor),
+        )
+        .order_by(settled_at, col(Review.id))
+    ).all()
+    if not rows:
+        return [], cursor
+    # A conversation reviewed again (say under a newer rubric) still counts once: only
+    # its first settled review is an observation.
+    first: dict[int, tuple[datetime, int]] = {}
+    for review_id, at, conversation_id in session.exec(
+        select(Review.id, settled_at, ReviewItem.conversation_id)
+        .join(ReviewItem, col(Review.review_item_id) == col(ReviewItem.id))
+        .where(col(ReviewItem.conversation_id).in_({row[3] for row in rows}), _settled())
+    ).all():
+        key = (at, review_id)
+        if conversation_id not in first or key < first[conversation_id]:
+            first[conversation_id] = key  # type: ignore[assignment]
+    observations = [
+        Observation(review_id, at, bool(violation))  # type: ignore[arg-type]
+        for review_id, at, violation, conversation_id in rows
+        if first[conversation_id] == (at, review_id)
+    ]
+    seen = [Observation(r[0], r[1], False) for r in rows]  # type: ignore[arg-type]
+    return observations, _advance(cursor, seen)
+
+
+def settled_reviews(
+    session: Session, *, version: AgentVersion, as_of: datetime | None = None
+) -> list[Observation]:
+    """Every review observation the version's triggers count, from the start."""
+    observations, _ = _new_reviews(
+        session, version=version, as_of=as_of or utcnow(), cursor=(None, None, None)
+    )
+    return observations
+
+
+def _settled_at() -> Any:
+    # The column type keeps the result a timezone-aware datetime on SQLite too.
+    return func.coalesce(
+        ReviewItem.settled_at, Review.submitted_at, type_=ReviewItem.__table__.c.settled_at.type
+    )
+
+
+def _settled() -> Any:
+    return or_(col(ReviewItem.stage).is_(None), col(ReviewItem.stage) == "done")
+
+
+def review_backlog(session: Session, *, version: AgentVersion, now: datetime) -> dict[str, Any]:
+    """The version's sampled items without a settled verdict: how many, how many overdue."""
+    due = func.coalesce(
+        ReviewItem.due_at, ReviewItem.created_at, type_=ReviewItem.__table__.c.due_at.type
+    )
+    rows = session.exec(
+        select(due)
+        .select_from(ReviewItem)
+        .join(Conversation, col(ReviewItem.conversation_id) == col(Conversation.id))
+        .where(
+            Conversation.agent_version_id == version.id,
+            or_(col(ReviewItem.stage).is_(None), col(ReviewItem.stage) != "done"),
+            or_(col(ReviewItem.stage).is_not(None), ReviewItem.status != ItemStatus.reviewed),
+        )
+    ).all()
+    overdue = sum(1 for moment in rows if moment <= now)
+    return {
+        "unsettled": len(rows),
+        "overdue": overdue,
+        "note": (
+            f"{len(rows)} sampled conversation(s) not yet reviewed ({overdue} overdue): "
+            "this evaluation ran without them"
+        ),
+    }
 
 
 def evaluate_live_version(
@@ -257,95 +641,4 @@ def _store_evaluation(
     return evaluation
 
 
-def version_reviews(session: Session, *, version: AgentVersion) -> list[ReviewedOutcome]:
-    """The first submitted review of each of the version's conversations, in order.
-
-    A conversation reviewed again (say under a newer rubric) still counts once, and the
-    sequence the sequential test already read never changes behind it. An item still
-    waiting for its second review or for adjudication counts in no trigger; once settled it
-    counts with its final verdict, from the moment it was settled.
-    """
-    # The column type keeps the result a timezone-aware datetime on SQLite too.
-    settled_at = func.coalesce(
-        ReviewItem.settled_at, Review.submitted_at, type_=ReviewItem.__table__.c.settled_at.type
-    )
-    rows = session.exec(
-        select(
-            Review.id,
-            ReviewItem.conversation_id,
-            func.coalesce(ReviewItem.final_violation, Review.violation),
-            settled_at,
-        )
-        .join(ReviewItem, col(Review.review_item_id) == col(ReviewItem.id))
-        .join(Conversation, col(ReviewItem.conversation_id) == col(Conversation.id))
-        .where(
-            Conversation.agent_version_id == version.id,
-            or_(col(ReviewItem.stage).is_(None), col(ReviewItem.stage) == "done"),
-        )
-        .order_by(settled_at, col(Review.id))
-    ).all()
-    seen: set[int] = set()
-    outcomes: list[ReviewedOutcome] = []
-    for review_id, conversation_id, violation, submitted_at in rows:
-        if conversation_id in seen:
-            continue
-        seen.add(conversation_id)
-        outcomes.append(
-            ReviewedOutcome(
-                review_id=review_id,  # type: ignore[arg-type]
-                conversation_id=conversation_id,
-                violation=bool(violation),
-                submitted_at=submitted_at,
-            )
-        )
-    return outcomes
-
-
-def review_backlog(session: Session, *, version: AgentVersion, now: datetime) -> dict[str, Any]:
-    """The version's sampled items without a settled verdict: how many, how many overdue."""
-    due = func.coalesce(
-        ReviewItem.due_at, ReviewItem.created_at, type_=ReviewItem.__table__.c.due_at.type
-    )
-    rows = session.exec(
-        select(due)
-        .select_from(ReviewItem)
-        .join(Conversation, col(ReviewItem.conversation_id) == col(Conversation.id))
-        .where(
-            Conversation.agent_version_id == version.id,
-            or_(col(ReviewItem.stage).is_(None), col(ReviewItem.stage) != "done"),
-            or_(col(ReviewItem.stage).is_not(None), ReviewItem.status != ItemStatus.reviewed),
-        )
-    ).all()
-    overdue = sum(1 for moment in rows if moment <= now)
-    return {
-        "unsettled": len(rows),
-        "overdue": overdue,
-        "note": (
-            f"{len(rows)} sampled conversation(s) not yet reviewed ({overdue} overdue): "
-            "this evaluation ran without them"
-        ),
-    }
-
-
-def version_signals(session: Session, *, version: AgentVersion) -> list[ConversationSignal]:
-    """Escalation, latency and start time of every conversation the version handled."""
-    rows = session.exec(
-        select(
-            Conversation.id,
-            Conversation.escalated,
-            Conversation.latency_ms,
-            Conversation.started_at,
-        )
-        .where(Conversation.agent_version_id == version.id)
-        .order_by(col(Conversation.started_at), col(Conversation.id))
-    ).all()
-    return [
-        ConversationSignal(
-            conversation_id=conversation_id,  # type: ignore[arg-type]
-            escalated=escalated,
-            latency_ms=latency,
-            started_at=started_at,
-        )
-        for conversation_id, escalated, latency, started_at in rows
-    ]
 

@@ -18,6 +18,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
 from agentops.actions import service as actions
+from agentops.actions.decisions import NoWaker, decide_and_wake
 from agentops.actions.next_steps import ActionView, next_steps
 from agentops.actions.rules import UNDECIDED_STATUSES
 from agentops.agents import service as agents
@@ -621,25 +622,27 @@ async def action_decide(request: Request, action_id: int) -> Response:
     if choice not in {d.value for d in Decision}:
         return _error(request, "choose approve or reject", status_code=400)
     reason = form.get("reason", "").strip() or None
-    engine = request.app.state.engine
-    with write_session(engine) as session:
-        try:
-            actions.decide(
-                session,
-                action_id=action_id,
-                actor=user.actor,
-                decision=Decision(choice),
-                reason=reason,
-            )
-        except actions.ApprovalRefused as refused:
-            session.commit()  # the refusal itself belongs in the audit trail
-            message = str(refused)
-        except NotFoundError as missing:
-            return _error(request, str(missing), status_code=404)
-        except RuleViolation as refused:
-            message = str(refused)
-        else:
-            message = ""
+    # The same decide-then-wake as Slack: with Slack on, its server waker resumes the gate
+    # or executes the approval here; otherwise a gate polling the store picks it up.
+    slack = getattr(request.app.state, "slack", None)
+    waker = slack.waker if slack is not None else NoWaker()
+    try:
+        decide_and_wake(
+            request.app.state.engine,
+            action_id=action_id,
+            actor=user.actor,
+            decision=Decision(choice),
+            reason=reason,
+            waker=waker,
+        )
+    except actions.ApprovalRefused as refused:  # already committed with the refusal
+        message = str(refused)
+    except NotFoundError as missing:
+        return _error(request, str(missing), status_code=404)
+    except RuleViolation as refused:
+        message = str(refused)
+    else:
+        message = ""
     if message:
         with _reading(request) as session:
             return _action_page(

@@ -3,7 +3,7 @@ sample plans with inclusion probabilities, double review, adjudication, disputes
 the rubric each agent names
 
 Revision ID: 0005
-Revises: 0002
+Revises: 0006
 Create Date: 2026-11-26 03:20:00
 """
 
@@ -14,7 +14,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "0005"
-down_revision: str | None = "0002"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

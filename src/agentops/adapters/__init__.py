@@ -1,0 +1,1 @@
+"""Edge adapters to outside services (HTTP); the domain folders import none of them."""

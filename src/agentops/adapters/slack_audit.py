@@ -1,0 +1,38 @@
+"""Post a checkpoint to a Slack channel: a copy of the tree head outside the database.
+
+An edge adapter (HTTP); the checkpoint itself is built and signed in audit/checkpoints.py.
+"""
+
+import json
+
+import httpx
+
+from agentops.audit.checkpoints import Checkpoint
+from agentops.http_client import excerpt
+
+SLACK_API = "https://slack.com/api"
+
+
+def checkpoint_message(checkpoint: Checkpoint) -> str:
+    """The Slack text: the signed body and its signature, verbatim."""
+    body = json.dumps({"checkpoint": checkpoint.body, "signature": checkpoint.signature})
+    return f"agentops audit checkpoint ({checkpoint.tree_size} events)\n```{body}```"
+
+
+def post_checkpoint(
+    checkpoint: Checkpoint,
+    *,
+    token: str,
+    channel: str,
+    base_url: str = SLACK_API,
+    transport: httpx.BaseTransport | None = None,
+) -> None:
+    """Send the checkpoint with chat.postMessage; raises RuntimeError when Slack refuses."""
+    with httpx.Client(base_url=base_url, timeout=10, transport=transport) as client:
+        response = client.post(
+            "/chat.postMessage",
+            headers={"Authorization": f"Bearer {token}"},
+            json={"channel": channel, "text": checkpoint_message(checkpoint)},
+        )
+    if response.status_code != 200 or not response.json().get("ok"):
+        raise RuntimeError(f"Slack refused the checkpoint: {excerpt(response.text)}")
