@@ -9,7 +9,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
 
 from agentops.agents.emails import normalise_email
@@ -33,16 +34,17 @@ def signing_key(session: Session, *, configured: str | None = None) -> str:
     stored = session.get(WebSecret, 1)
     if stored is not None:
         return stored.secret
-    try:
-        # A savepoint: if another process creates the key at the same moment, use theirs.
-        with session.begin_nested():
-            stored = WebSecret(id=1, secret=secrets.token_urlsafe(32))
-            session.add(stored)
-        return stored.secret
-    except IntegrityError:
-        stored = session.get(WebSecret, 1)
-        assert stored is not None
-        return stored.secret
+    # Insert-if-absent in one statement: if another process creates the key at the same
+    # moment, theirs stays and is read back (no savepoint, so no commit hooks fire here).
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(
+        insert(WebSecret)
+        .values(id=1, secret=secrets.token_urlsafe(32), created_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["id"])
+    )
+    stored = session.get(WebSecret, 1, populate_existing=True)
+    assert stored is not None
+    return stored.secret
 
 
 def register_person(

@@ -176,9 +176,10 @@ async def signin(request: Request) -> Response:
     """Redeem a sign-in link and start a session."""
     form = await request.form()
     token = str(form.get("token", ""))
+    key = web_key(request)  # before the write lock: reading the key may itself write
     try:
         with _writing(request) as session:
-            person = redeem_login_link(session, token=token, key=web_key(request))
+            person = redeem_login_link(session, token=token, key=key)
             person_id = person.id
     except SignInRefused as refused:
         return _page(request, "signin.html", {"error": str(refused)}, status_code=400)
