@@ -9,7 +9,7 @@ from agentops.agents import service as agents
 from agentops.http_client import display_url
 from agentops.ingestion.platform_client import PlatformClient
 from agentops.ingestion.service import import_conversations, records_from_platform
-from agentops.review.rubric import require_rubric
+from agentops.review.rubric import rubric_for_agent
 from agentops.sampling.service import sample_agent_window
 from agentops.settings import get_settings
 from agentops.store.db import engine_scope
@@ -57,7 +57,7 @@ def draw_samples(
     """Sample each version that served traffic in the window into the review queue."""
     with engine_scope() as engine, Session(engine) as session:
         agent = agents.get_agent(session, name=agent_name)
-        rubric = require_rubric(session)
+        rubric = rubric_for_agent(session, agent=agent)
         results = sample_agent_window(
             session,
             agent=agent,

@@ -10,6 +10,8 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")  # tests talk to 127.0.0.1 only
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
+# One review per item unless a test asks for double review (tests of it set the share).
+os.environ.setdefault("AGENTOPS_REVIEW_DOUBLE_SHARE", "0")
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -97,3 +99,31 @@ def tau_airline() -> Path:
     if not (TAU_AIRLINE / "conversations.json").exists():
         pytest.skip(f"shared tau-airline data not found at {TAU_AIRLINE}")
     return TAU_AIRLINE
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+# Module scope, not session: Playwright's sync API keeps an asyncio loop running while it
+# is open, and Prefect then treats every later test as async code (coroutines come back).
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """One headless Debian Chromium per test module (Playwright never downloads one)."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS
+        )
+        yield browser
+        browser.close()

@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from agentops.actions.deployer import request_signature
 from agentops.agents.actors import Actor, Channel, person_actor
@@ -25,7 +25,7 @@ from agentops.agents.service import (
     set_live,
 )
 from agentops.demo.fake_services import LoopbackServer
-from agentops.store.models import Agent, AgentVersion, Conversation, Role
+from agentops.store.models import Agent, AgentVersion, Conversation, Person, Role
 
 OWNER, BACKUP, OPS = "owner@x.io", "backup@x.io", "ops@x.io"
 TRANSFER_TOOL = "transfer_to_human_agents"
@@ -217,3 +217,124 @@ def unreachable_url() -> str:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+# --- review queue and web sign-in -------------------------------------------------------
+
+REVIEW_RUBRIC = """\
+name: support
+version: 1
+criteria:
+  - key: confirm
+    severity: critical
+    description: Explicit yes before changes.
+  - key: grounded
+    severity: major
+    description: No invented facts.
+  - key: tone
+    severity: minor
+    description: Friendly tone.
+"""
+
+
+def review_queue(
+    session: Session,
+    *,
+    count: int = 3,
+    turns: int = 4,
+    agent: Agent | None = None,
+    version: AgentVersion | None = None,
+    margin: float = 0.05,
+) -> Agent:
+    """An agent (default: a new 'airline' v1) with `count` conversations, a sample queued.
+
+    With the default margin a small count is queued whole; a tiny margin queues nearly all.
+    """
+    from datetime import UTC, timedelta
+
+    from agentops.review.rubric import register_rubric
+    from agentops.sampling.service import sample_window
+
+    start = datetime(2026, 11, 1, 9, tzinfo=UTC)
+    if agent is None:
+        agent = agent_named(session)
+    if version is None:
+        version = ensure_version(session, agent=agent, version="v1", actor="test")
+    rubric = register_rubric(session, text=REVIEW_RUBRIC, source="r.yaml", actor="test")
+    session.add_all(
+        conversation(
+            agent,
+            version,
+            external_id=f"chat-{i}",
+            started_at=start + timedelta(minutes=i),
+            transcript=chat_transcript(turns),
+        )
+        for i in range(count)
+    )
+    session.flush()
+    sample_window(
+        session,
+        agent=agent,
+        version=version,
+        rubric=rubric,
+        seed=1,
+        window_start=start,
+        window_end=start + timedelta(days=1),
+        margin=margin,
+        actor="test",
+    )
+    session.commit()
+    return agent
+
+
+def chat_transcript(turns: int) -> list[dict[str, Any]]:
+    """A support chat of `turns` messages with a tool call and its result in every round."""
+    messages: list[dict[str, Any]] = []
+    for i in range(turns):
+        match i % 4:
+            case 0:
+                messages.append({"role": "user", "content": f"Please change booking {i}."})
+            case 1:
+                messages.append(
+                    {
+                        "role": "assistant",
+                        "content": None,
+                        "tool_calls": [
+                            {
+                                "id": f"call-{i}",
+                                "type": "function",
+                                "function": {
+                                    "name": "get_reservation_details",
+                                    "arguments": f'{{"reservation_id": "R{i}"}}',
+                                },
+                            }
+                        ],
+                    }
+                )
+            case 2:
+                messages.append(
+                    {"role": "tool", "tool_call_id": f"call-{i - 1}", "content": '{"ok": true}'}
+                )
+            case _:
+                messages.append({"role": "assistant", "content": f"Done with booking {i}."})
+    return messages
+
+
+def login_token(session: Session, email: str, *, role: Role = Role.reviewer) -> str:
+    """A fresh one-time sign-in token for the person (registered with the role if new)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from agentops.agents.signin import issue_login_link, register_person, signing_key
+
+    if session.exec(select(Person).where(Person.email == email)).first() is None:
+        register_person(session, email=email, role=role, actor="test")
+    link = issue_login_link(
+        session,
+        email=email,
+        key=signing_key(session),
+        base_url="http://web.test",
+        minutes=15,
+        actor="test",
+    )
+    session.commit()
+    return parse_qs(urlsplit(link).query)["token"][0]

@@ -1,8 +1,10 @@
 """`agentops demo` as a user runs it: a separate process, its own Prefect server, SQLite."""
 
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,9 @@ from agentops.store.models import (
     ActionStatus,
     Approval,
     Evaluation,
+    ItemStatus,
     Outcome,
+    ReviewItem,
 )
 from agentops.triggers.backtest import backtest
 from agentops.triggers.service import latest_trigger_set, load_trigger_set
@@ -28,7 +32,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def test_demo_runs_the_whole_runbook(tmp_path: Path) -> None:
+def test_demo_runs_the_whole_runbook(tmp_path: Path, browser: object) -> None:
     agentops = Path(sys.executable).parent / "agentops"
     env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
     env.pop("AGENTOPS_DATABASE_URL", None)
@@ -61,6 +65,8 @@ def test_demo_runs_the_whole_runbook(tmp_path: Path) -> None:
         ]
         assert {a.channel for a in session.exec(select(Approval))} == {"slack"}
         assert verify_chain(session) == []
+        left = session.exec(select(ReviewItem).where(ReviewItem.status == ItemStatus.open)).all()
+        assert left, "the demo leaves a queue for people to review"
 
         # Replaying the stored history reproduces the breach that really proposed action 1.
         rollback = done[0]
@@ -86,3 +92,53 @@ def test_demo_runs_the_whole_runbook(tmp_path: Path) -> None:
         difference = v2.difference(alarm)
         assert difference is not None and difference.total_seconds() <= 0
     engine.dispose()
+    review_the_demo_queue_in_a_browser(tmp_path, env, browser, output)
+
+
+def review_the_demo_queue_in_a_browser(
+    workdir: Path, env: dict[str, str], browser: object, demo_output: str
+) -> None:
+    """What the summary tells a new user to run: serve, open the printed link, review by keys."""
+    printed = next(line for line in demo_output.splitlines() if "serve --sign-in" in line)
+    command = printed.split("browser: ", 1)[1].split()
+    database = command[0].split("=", 1)[1]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "agentops"), *command[2:], "--port", str(port)],
+        cwd=workdir,
+        env={**env, "AGENTOPS_DATABASE_URL": database},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        link = ""
+        for line in server.stdout:
+            if "/signin?token=" in line:
+                link = line.split(": ", 1)[1].strip()
+                break
+        assert link.startswith(f"http://127.0.0.1:{port}/signin?token="), link
+        context = browser.new_context()  # type: ignore[attr-defined]
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        for _ in range(50):  # uvicorn binds just after the link is printed
+            try:
+                page.goto(link)
+                break
+            except Exception:
+                time.sleep(0.1)
+        page.keyboard.press("Enter")  # sign in
+        page.wait_for_url("**/review")
+        page.keyboard.press("Enter")  # start reviewing
+        page.wait_for_selector("#verdict")
+        first = page.url
+        page.keyboard.press("Enter")  # every criterion passes: submit, open the next
+        page.wait_for_url(lambda url: url != first and "notice=reviewed" in url)
+        assert "Verdict saved" in page.inner_text("main")
+        context.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

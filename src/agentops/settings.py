@@ -42,6 +42,26 @@ class Settings(BaseSettings):
     # An execution older than this is reconciled with the deployer by the sweeper.
     deploy_timeout_s: int = Field(default=600, gt=0, le=DAY_S)
     max_future_skew_s: int = Field(default=300, ge=0, le=DAY_S)
+    # How often triggers are evaluated (deployments/serve.py: every 15 minutes); a sampled
+    # item is due for review within one such cadence.
+    evaluation_interval_s: int = Field(default=900, gt=0, le=WEEK_S)
+    # Share of sampled items that get a second, blind review (disagreements are adjudicated).
+    review_double_share: float = Field(default=0.1, ge=0, le=1)
+    # Senior reviewers who adjudicate (comma-separated emails); admins always may.
+    review_seniors: str = ""
+    # How long after a verdict is settled the agent's owner may dispute it.
+    dispute_window_hours: int = Field(default=72, gt=0, le=24 * 90)
+    # Web sign-in. The signing key for sessions and sign-in links: unset, a random key is
+    # kept in the store so `agentops people login-link` and `agentops serve` agree.
+    web_secret: SecretStr | None = None
+    # Where people reach `agentops serve` (for sign-in links); unset, its --host and --port.
+    web_base_url: str | None = None
+    login_link_minutes: int = Field(default=15, gt=0, le=DAY_S // 60)
+    web_session_hours: int = Field(default=12, gt=0, le=24 * 30)
+    # Comma-separated addresses or networks of the single-sign-on proxy; only requests from
+    # them may name the user in web_identity_header (e.g. oauth2-proxy's X-Forwarded-Email).
+    web_trusted_proxies: str = ""
+    web_identity_header: str = "X-Forwarded-Email"
     # An approval whose gate never ran it is executed by the sweeper after this long.
     run_approved_after_s: int = Field(default=300, ge=0, le=DAY_S)
     # The audit trail: Ed25519 key for checkpoints and export manifests (`agentops audit

@@ -8,6 +8,7 @@ from agentops.agents import service as agents
 from agentops.cli.common import console, store_session, user_errors, warn
 from agentops.cli.safe_text import styled
 from agentops.orchestration import api_configured, ensure_rollout_limit, rollout_limit_name
+from agentops.review.rubric import assign_rubric
 from agentops.store.models import AgentVersion, Person, VersionStatus
 
 app = typer.Typer(help="Register agents, name their owners and see their versions.")
@@ -150,3 +151,17 @@ def add_version(
         status = created.status
     note = "" if status == VersionStatus.candidate else f" (already known, {status.value})"
     console.print(f"{name} {version}: {VersionStatus.candidate.value}{note}.")
+
+
+@app.command("set-rubric")
+@user_errors
+def set_rubric(
+    name: str = typer.Argument(..., help="Agent name."),
+    rubric: str = typer.Argument(..., help="Rubric name (its highest stored version is used)."),
+) -> None:
+    """Name the rubric the agent's samples are reviewed against."""
+    with store_session() as session:
+        agent = agents.get_agent(session, name=name)
+        chosen = assign_rubric(session, agent=agent, name=rubric, actor="cli")
+        shown = f"{name} is reviewed against rubric {chosen.name} v{chosen.version}."
+    console.print(shown)

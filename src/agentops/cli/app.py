@@ -12,6 +12,7 @@ from agentops.cli import (
     agents_cmd,
     audit_cmd,
     db_cmd,
+    people_cmd,
     prefect_cmd,
     report_cmd,
     review_cmd,
@@ -37,6 +38,7 @@ app.add_typer(actions_cmd.app, name="actions")
 app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(prefect_cmd.app, name="prefect")
+app.add_typer(people_cmd.app, name="people")
 app.command("import")(import_file)
 app.command("sample")(runbook_cmd.sample)
 app.command("evaluate")(runbook_cmd.evaluate)

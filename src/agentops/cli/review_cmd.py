@@ -7,11 +7,23 @@ from rich.table import Table
 from sqlmodel import Session
 
 from agentops.agents import service as agents
-from agentops.cli.common import acting_user, console, id_argument, store_session, user_errors
+from agentops.cli.common import (
+    acting_person,
+    acting_user,
+    console,
+    id_argument,
+    store_session,
+    user_errors,
+)
 from agentops.cli.transcript_view import transcript_panel
 from agentops.review import service as review
+from agentops.review.agreement import Interval
+from agentops.review.queries import adherence_estimate, ageing_by_agent, agreement_report
+from agentops.review.queue import AGEING_BUCKETS
 from agentops.review.rubric import register_rubric
+from agentops.sampling.estimate import Estimate
 from agentops.settings import get_settings
+from agentops.store.models import utcnow
 from agentops.textfiles import read_text_file
 
 app = typer.Typer(help="Claim sampled conversations and record verdicts per rubric criterion.")
@@ -109,10 +121,96 @@ def submit(
 @app.command("status")
 @user_errors
 def status(agent: str | None = typer.Option(None, "--agent", help="Only this agent.")) -> None:
-    """Count open, claimed and reviewed items."""
+    """Count open, claimed and reviewed items, and how overdue the unreviewed ones are."""
     with store_session() as session:
         target = agents.get_agent(session, name=agent) if agent else None
         counts = review.queue_counts(session, agent=target)
+        ageing = ageing_by_agent(session, now=utcnow(), agent=target)
     table = Table("open", "claimed", "reviewed")
     table.add_row(*(str(counts.get(key, 0)) for key in ("open", "claimed", "reviewed")))
     console.print(table)
+    if not ageing:
+        return
+    buckets = [label for label, _ in AGEING_BUCKETS]
+    by_agent = Table("agent", *buckets, "overdue")
+    for row in ageing:
+        by_agent.add_row(row.agent, *(str(row.buckets[b]) for b in buckets), str(row.overdue))
+    console.print(by_agent)
+
+
+@app.command("estimate")
+@user_errors
+def estimate(
+    agent: str = typer.Argument(..., help="Agent whose adherence to estimate."),
+    version: str | None = typer.Option(None, "--version", help="Version (default: every one)."),
+) -> None:
+    """The weighted (Hájek) adherence rate with its 95% interval and n, per stratum too."""
+    with store_session() as session:
+        target = agents.get_agent(session, name=agent)
+        versions = (
+            [agents.get_version(session, agent=target, version=version)]
+            if version
+            else agents.list_versions(session, agent=target)
+        )
+        results = [(v.version, adherence_estimate(session, version=v)) for v in versions]
+    table = Table("version", "stratum", "adherence", "95% interval", "n", "effective n")
+    for label, result in results:
+        for stratum, part in [("all", result), *result.strata.items()]:
+            table.add_row(label, stratum, *_estimate_cells(part))
+    console.print(table)
+
+
+def _estimate_cells(result: Estimate) -> list[str]:
+    if result.rate is None:
+        return ["-", "-", "0", "-"]
+    return [
+        f"{result.rate:.1%}",
+        f"{result.low:.1%} - {result.high:.1%}",
+        str(result.n),
+        f"{result.effective_n:.1f}",
+    ]
+
+
+@app.command("agreement")
+@user_errors
+def agreement(agent: str | None = typer.Option(None, "--agent", help="Only this agent.")) -> None:
+    """How often blind second reviews agree: raw, Cohen's kappa, Gwet's AC1 (95% bootstrap)."""
+    with store_session() as session:
+        target = agents.get_agent(session, name=agent) if agent else None
+        criteria, pairs = agreement_report(session, agent=target)
+    if not criteria and not pairs:
+        console.print("No item has a second review yet.")
+        return
+    table = Table("criterion / reviewer pair", "n", "raw agreement", "Cohen's kappa", "Gwet's AC1")
+    for row in [*criteria, *pairs]:
+        result = row.result
+        table.add_row(
+            row.label,
+            str(result.n),
+            _interval(result.raw),
+            _interval(result.kappa),
+            _interval(result.ac1),
+        )
+    console.print(table)
+
+
+def _interval(value: Interval) -> str:
+    if value.value is None:
+        return "-"
+    if value.low is None or value.high is None:
+        return f"{value.value:.2f}"
+    return f"{value.value:.2f} ({value.low:.2f} to {value.high:.2f})"
+
+
+@app.command("dispute")
+@user_errors
+def dispute(
+    item_id: int = id_argument("A reviewed item of your agent."),
+    who: str | None = typer.Option(None, "--as", help="Your email (the agent's owner or backup)."),
+    reason: str = typer.Option(..., "--reason", help="Why the verdict is wrong."),
+) -> None:
+    """Send a settled verdict to adjudication (the agent's owner or backup, within the window)."""
+    with store_session() as session:
+        actor = acting_person(session, who)
+        review.dispute_verdict(session, item_id=item_id, actor=actor, reason=reason)
+    console.print(f"Item {item_id} is disputed: it counts in no trigger until adjudicated.")

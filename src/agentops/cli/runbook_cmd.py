@@ -2,17 +2,22 @@
 
 import math
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import typer
+import yaml
+from pydantic import ValidationError
 from rich.table import Table
 
 from agentops.agents import service as agents
 from agentops.cli.common import console, err_console, fail, store_session, user_errors
 from agentops.cli.safe_text import styled
-from agentops.review.rubric import require_rubric
+from agentops.review.rubric import rubric_for_agent
+from agentops.sampling.plan import SamplePlan
 from agentops.sampling.service import sample_agent_window
 from agentops.store.models import Outcome
+from agentops.textfiles import read_text_file
 from agentops.triggers.service import evaluate_live_version
 
 MAX_WINDOW_HOURS = 24 * 366
@@ -33,10 +38,14 @@ def sample(
     max_size: int | None = typer.Option(
         50, "--max", min=1, max=100_000, help="Cap per version and window."
     ),
+    plan_file: Path | None = typer.Option(
+        None, "--plan", help="A stratified sample plan (YAML file)."
+    ),
 ) -> None:
     """Draw a reproducible review sample from a window of stored conversations."""
     if not (math.isfinite(hours) and math.isfinite(margin)):
         raise fail("--hours and --margin must be finite numbers")
+    plan = _load_plan(plan_file) if plan_file else None
     window_end = end or datetime.now(UTC)
     if window_end.tzinfo is None:
         window_end = window_end.replace(tzinfo=UTC)  # a bare timestamp means UTC here
@@ -46,12 +55,13 @@ def sample(
         results = sample_agent_window(
             session,
             agent=target,
-            rubric=require_rubric(session),
+            rubric=rubric_for_agent(session, agent=target),
             window_start=window_start,
             window_end=window_end,
             seed=seed,
             margin=margin,
             max_size=max_size,
+            plan=plan,
             actor="cli",
         )
         rows = [result.summary() for result in results]
@@ -64,6 +74,19 @@ def sample(
     for row in rows:
         table.add_row(str(row["version"]), str(row["population"]), str(row["sampled"]))
     console.print(table)
+
+
+def _load_plan(path: Path) -> SamplePlan:
+    text = read_text_file(path, what="sample plan")
+    try:
+        data = yaml.safe_load(text)
+        return SamplePlan.model_validate(data or {})
+    except yaml.YAMLError:
+        raise fail(f"{path}: not valid YAML") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "plan"
+        raise fail(f"{path}: {where}: {first['msg']}") from None
 
 
 @user_errors

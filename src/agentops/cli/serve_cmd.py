@@ -14,16 +14,21 @@ def serve(
         "--socket-mode",
         help="Receive Slack clicks over Socket Mode (AGENTOPS_SLACK_APP_TOKEN), no public URL.",
     ),
+    sign_in: str | None = typer.Option(
+        None, "--sign-in", help="Print a one-time sign-in link for this registered person."
+    ),
 ) -> None:
     """Serve agentops over HTTP until stopped (Ctrl-C)."""
     import uvicorn
 
+    from agentops.cli.people_cmd import issue_link
     from agentops.serve.app import create_app
     from agentops.settings import get_settings
 
     settings = get_settings()
     if socket_mode and settings.slack_app_token is None:
         raise fail("--socket-mode needs AGENTOPS_SLACK_APP_TOKEN (an xapp- app-level token)")
+    base = settings.web_base_url or f"http://{host}:{port}"
     app = create_app(settings=settings)
     socket_client = None
     if socket_mode:
@@ -37,6 +42,15 @@ def serve(
         "Socket Mode" if socket_mode else "/slack/events" if app.state.slack else "not configured"
     )
     console.print(f"agentops serving on http://{host}:{port} (health: /healthz; {slack})")
+    if sign_in:
+        console.print(f"Sign in as {sign_in}: {issue_link(sign_in, base_url=base)}", soft_wrap=True)
+    else:
+        console.print(
+            f"Sign in: open the link printed by `agentops people login-link EMAIL --base-url "
+            f"{base}` (register people with `agentops people add EMAIL --role reviewer`), "
+            "or start with `agentops serve --sign-in EMAIL`.",
+            soft_wrap=True,
+        )
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
     except OSError as exc:

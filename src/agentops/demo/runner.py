@@ -155,6 +155,13 @@ def print_summary(console: Console, result: DemoResult, *, total_seconds: float)
         f"Explore the trail: AGENTOPS_DATABASE_URL={result.database_url} "
         f"{_agentops_command()} audit log"
     )
+    from agentops.demo.scenario import REVIEWERS
+
+    console.print(
+        f"Review its queue in the browser: AGENTOPS_DATABASE_URL={result.database_url} "
+        f"{_agentops_command()} serve --sign-in {REVIEWERS[0]}",
+        soft_wrap=True,
+    )
 
 
 def _agentops_command() -> str:

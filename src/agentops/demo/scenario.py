@@ -28,7 +28,7 @@ from agentops.flows.sample_conversations import sample_conversations
 from agentops.packaged import example_text
 from agentops.review import service as review
 from agentops.review.rubric import register_rubric
-from agentops.store.db import make_engine
+from agentops.store.db import make_engine, write_session
 from agentops.store.migrate import ensure_schema
 from agentops.store.models import Action, ActionStatus, Decision, Evaluation, Outcome, Role
 from agentops.triggers.service import register_trigger_set
@@ -154,7 +154,7 @@ class Scenario:
         self.services.set_live_version(DEMO_AGENT, version)
         self.say(f"[bold yellow]{version} goes live[/] (routine release by {RELEASE_MANAGER})")
 
-    def serve_hour(self) -> dict[str, Any]:
+    def serve_hour(self, *, simulated_reviews: bool = True) -> dict[str, Any]:
         """One hour of traffic, then the scheduled sampling, reviews and evaluation."""
         version = self.services.live_version(DEMO_AGENT)
         records = generate_conversations(
@@ -178,7 +178,9 @@ class Scenario:
                 platform_url=self.services.url,
             ),
         )
-        reviewed, violations = self.watch.run("review", self.work_queue)
+        reviewed, violations = (
+            self.watch.run("review", self.work_queue) if simulated_reviews else (0, 0)
+        )
         summary = self.watch.run(
             "evaluate triggers", lambda: evaluate_triggers(agent_name=DEMO_AGENT)
         )
@@ -256,7 +258,8 @@ class Scenario:
 
     def _approve_from_cli(self, action_id: int, approver: str) -> None:
         time.sleep(1.0)  # the owner reads the evidence before deciding
-        with Session(self.engine) as session:
+        # The write lock up front: the waiting flow polls the same SQLite file meanwhile.
+        with write_session(self.engine) as session:
             actions.decide(
                 session,
                 action_id=action_id,
@@ -322,6 +325,9 @@ class Scenario:
             lambda: self.gate(redeploy_agent, action_id, approver=OWNER),
         )
         self.serve_hour()
+        # One more hour whose sample nobody simulated reviews: left for people in the browser.
+        self.serve_hour(simulated_reviews=False)
+        self.say("v3's latest sample is left in the review queue for you (see the summary)")
 
     def finish(self) -> None:
         """Verify the trail and show the decisions it holds."""

@@ -45,3 +45,36 @@ def is_violation(findings: Mapping[str, bool], severities: Mapping[str, Severity
     return any(
         not passed and severities[key] in VIOLATING_SEVERITIES for key, passed in findings.items()
     )
+
+
+# Ageing buckets, most urgent first: (label, upper bound of "due minus now").
+AGEING_BUCKETS: tuple[tuple[str, timedelta | None], ...] = (
+    ("overdue > 1 h", timedelta(hours=-1)),
+    ("overdue", timedelta(0)),
+    ("due < 15 min", timedelta(minutes=15)),
+    ("due later", None),
+)
+
+
+def ageing_bucket(due_at: datetime, now: datetime) -> str:
+    """The ageing bucket of an unreviewed item due at `due_at`."""
+    left = due_at - now
+    for label, bound in AGEING_BUCKETS:
+        if bound is None or left <= bound:
+            return label
+    raise AssertionError("the last bucket is unbounded")
+
+
+def missing_notes(
+    findings: Mapping[str, bool],
+    severities: Mapping[str, Severity],
+    notes: Mapping[str, str],
+) -> list[str]:
+    """Failed critical or major criteria without a note: the verdict needs its reason."""
+    return [
+        key
+        for key, passed in findings.items()
+        if not passed
+        and severities[key] in VIOLATING_SEVERITIES
+        and not (notes.get(key) or "").strip()
+    ]

@@ -9,9 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlmodel import Session, select
 
 from agentops.audit.chain import canonical_sha256
-from agentops.audit.service import record_event
+from agentops.audit.service import add_and_record, record_event
 from agentops.errors import AgentOpsError, NotFoundError, RuleViolation
-from agentops.store.models import Rubric, RubricCriterion, Severity
+from agentops.store.models import Agent, Rubric, RubricCriterion, Severity
 from agentops.yaml_locations import dotted_path, mapping_entry
 
 KEY_PATTERN = r"[a-z0-9][a-z0-9-]*"
@@ -183,6 +183,26 @@ def require_rubric(session: Session, *, name: str | None = None) -> Rubric:
     if rubric is None:
         wanted = f"rubric {name!r}" if name else "rubric"
         raise NotFoundError(f"no {wanted} stored: add one with `agentops rubric add FILE`")
+    return rubric
+
+
+def rubric_for_agent(session: Session, *, agent: Agent) -> Rubric:
+    """The rubric the agent names (its highest version); else the newest one registered."""
+    return require_rubric(session, name=agent.rubric_name)
+
+
+def assign_rubric(session: Session, *, agent: Agent, name: str, actor: str) -> Rubric:
+    """Make the agent's reviews use the named rubric from now on (audited)."""
+    rubric = require_rubric(session, name=name)
+    agent.rubric_name = rubric.name
+    add_and_record(
+        session,
+        row=agent,
+        actor=actor,
+        kind="agent.rubric_assigned",
+        entity_type="agent",
+        payload={"agent": agent.name, "rubric": rubric.name, "version": rubric.version},
+    )
     return rubric
 
 

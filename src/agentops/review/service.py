@@ -1,26 +1,30 @@
 """The human review queue: claim an item under a lease, judge it against the rubric."""
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, func, or_, update
+from sqlalchemy import ColumnElement, and_, exists, func, or_, update
 from sqlmodel import Session, select
 
+from agentops.agents.actors import Actor
 from agentops.agents.emails import normalise_email
 from agentops.agents.service import ensure_person, get_person
 from agentops.audit.service import add_and_record, record_event
 from agentops.errors import NotFoundError, RuleViolation
 from agentops.review.queue import is_violation, lease_until, validate_findings
 from agentops.review.rubric import criteria_for
+from agentops.settings import get_settings
 from agentops.store.models import (
     Agent,
     Conversation,
+    ExtraReview,
     ItemStatus,
     Person,
     Review,
     ReviewFinding,
     ReviewItem,
+    ReviewSkip,
     Role,
     Rubric,
     RubricCriterion,
@@ -29,6 +33,10 @@ from agentops.store.models import (
 
 # A lost compare-and-set means another reviewer just took the row; a few retries suffice.
 CLAIM_ATTEMPTS = 5
+
+
+class LeaseLost(RuleViolation):
+    """The reviewer's claim ended (expired and taken over, released, or reviewed elsewhere)."""
 
 
 @dataclass(frozen=True)
@@ -57,7 +65,7 @@ def claim_next(
     if held is not None:
         return held
     for _attempt in range(CLAIM_ATTEMPTS):
-        candidate = _next_claimable(session, agent=agent, now=now)
+        candidate = _next_claimable(session, agent=agent, now=now, reviewer=reviewer)
         if candidate is None:
             return None
         previous_holder = candidate.claimed_by_id
@@ -71,6 +79,7 @@ def claim_next(
                 payload={
                     "conversation_id": candidate.conversation_id,
                     "lease_expires_at": expires,
+                    "lease_token": candidate.lease_token,
                     "took_over_from": _email_of(session, previous_holder),
                 },
             )
@@ -102,16 +111,38 @@ def _claimable(now: datetime) -> ColumnElement[bool]:
     )
 
 
-def _next_claimable(session: Session, *, agent: Agent | None, now: datetime) -> ReviewItem | None:
-    query = select(ReviewItem).where(_claimable(now))
+def queue_order() -> tuple[ColumnElement[datetime], ColumnElement[int]]:
+    """Oldest due first; items queued before due times existed fall back to their age."""
+    return (
+        func.coalesce(ReviewItem.due_at, ReviewItem.created_at),
+        ReviewItem.id,  # type: ignore[return-value]
+    )
+
+
+def _next_claimable(
+    session: Session, *, agent: Agent | None, now: datetime, reviewer: Person
+) -> ReviewItem | None:
+    skipped = exists().where(
+        ReviewSkip.review_item_id == ReviewItem.id, ReviewSkip.person_id == reviewer.id
+    )
+    # A second review must be someone else's, and blind; adjudication is for seniors.
+    reviewed_first = exists().where(
+        Review.review_item_id == ReviewItem.id, Review.reviewer_id == reviewer.id
+    )
+    reviewed_later = exists().where(
+        ExtraReview.review_item_id == ReviewItem.id, ExtraReview.reviewer_id == reviewer.id
+    )
+    query = select(ReviewItem).where(_claimable(now), ~skipped, ~reviewed_first, ~reviewed_later)
+    if not is_senior(reviewer):
+        query = query.where(
+            or_(ReviewItem.stage.is_(None), ReviewItem.stage != STAGE_ADJUDICATION)  # type: ignore[union-attr]
+        )
     if agent is not None:
         query = query.join(Conversation).where(Conversation.agent_id == agent.id)
     # SKIP LOCKED lets concurrent reviewers on PostgreSQL pass over rows another is taking;
     # SQLite ignores it and serialises writers instead.
     query = (
-        query.order_by(ReviewItem.created_at, ReviewItem.id)  # type: ignore[arg-type]
-        .limit(1)
-        .with_for_update(skip_locked=True, of=ReviewItem)  # type: ignore[arg-type]
+        query.order_by(*queue_order()).limit(1).with_for_update(skip_locked=True, of=ReviewItem)  # type: ignore[arg-type]
     )
     return session.exec(query).first()
 
@@ -128,6 +159,7 @@ def _take(
             claimed_by_id=reviewer.id,
             claimed_at=now,
             lease_expires_at=expires,
+            lease_token=ReviewItem.lease_token + 1,
         )
         .execution_options(synchronize_session=False)
     )
@@ -143,11 +175,18 @@ def _email_of(session: Session, person_id: int | None) -> str | None:
 
 
 def release_claim(
-    session: Session, *, item_id: int, reviewer_email: str, now: datetime | None = None
+    session: Session,
+    *,
+    item_id: int,
+    reviewer_email: str,
+    lease_token: int | None = None,
+    now: datetime | None = None,
 ) -> ReviewItem:
-    """Hand an unfinished item back to the queue."""
+    """Hand an unfinished item back to the queue (only by the holder of the current lease)."""
     now = now or utcnow()
     item = _locked_item(session, item_id=item_id)
+    if lease_token is not None:
+        _require_lease(session, item=item, reviewer_email=reviewer_email, lease_token=lease_token)
     reviewer = _claimant(session, item=item, reviewer_email=reviewer_email)
     item.status = ItemStatus.open
     item.claimed_by_id = None
@@ -164,6 +203,87 @@ def release_claim(
     return item
 
 
+def renew_lease(
+    session: Session,
+    *,
+    item_id: int,
+    reviewer_email: str,
+    lease_token: int,
+    lease_minutes: int,
+    now: datetime | None = None,
+) -> ReviewItem:
+    """Extend the reviewer's lease (a heartbeat); raises LeaseLost once it is gone."""
+    now = now or utcnow()
+    item = _locked_item(session, item_id=item_id)
+    _require_lease(
+        session, item=item, reviewer_email=reviewer_email, lease_token=lease_token, now=now
+    )
+    # Not audited: a heartbeat every few seconds would drown the trail; claims and verdicts are.
+    item.lease_expires_at = lease_until(now, lease_minutes)
+    session.add(item)
+    session.flush()
+    return item
+
+
+def skip_item(
+    session: Session,
+    *,
+    item_id: int,
+    reviewer_email: str,
+    lease_token: int,
+    reason: str,
+    now: datetime | None = None,
+) -> ReviewItem:
+    """Pass an item back with a reason; it is not offered to this reviewer again."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise RuleViolation("say why you skip this item")
+    if len(reason) > 1000:
+        raise RuleViolation("a skip reason is at most 1000 characters")
+    item = release_claim(
+        session, item_id=item_id, reviewer_email=reviewer_email, lease_token=lease_token, now=now
+    )
+    reviewer = get_person(session, email=reviewer_email)
+    add_and_record(
+        session,
+        row=ReviewSkip(
+            review_item_id=item.id,  # type: ignore[arg-type]
+            person_id=reviewer.id,  # type: ignore[arg-type]
+            reason=reason,
+            skipped_at=now or utcnow(),
+        ),
+        actor=reviewer.email,
+        kind="review.skipped",
+        entity_type="review_item",
+        payload={"review_item_id": item.id, "reason": reason},
+    )
+    return item
+
+
+def _require_lease(
+    session: Session,
+    *,
+    item: ReviewItem,
+    reviewer_email: str,
+    lease_token: int,
+    now: datetime | None = None,
+) -> None:
+    """The fencing check: this reviewer still holds the very claim the token came from."""
+    now = now or utcnow()
+    holder = _email_of(session, item.claimed_by_id)
+    held = (
+        item.status == ItemStatus.claimed
+        and holder == normalise_email(reviewer_email)
+        and item.lease_token == lease_token
+        and (item.lease_expires_at is None or item.lease_expires_at > now)
+    )
+    if not held:
+        raise LeaseLost(
+            f"your lease on review item {item.id} was lost (it expired or was taken over): "
+            "your verdict was not saved; claim the next item"
+        )
+
+
 def submit_review(
     session: Session,
     *,
@@ -172,12 +292,22 @@ def submit_review(
     findings: Mapping[str, bool],
     notes: dict[str, str] | None = None,
     comment: str | None = None,
+    not_applicable: Collection[str] = (),
+    lease_token: int | None = None,
     now: datetime | None = None,
-) -> Review:
-    """Record the reviewer's pass/fail judgement on every criterion and the resulting verdict."""
+) -> Review | ExtraReview:
+    """Record the reviewer's judgement on every criterion and the resulting verdict.
+
+    Criteria named in `not_applicable` count as passed; with `lease_token` the submit is
+    refused (LeaseLost) unless it comes from the reviewer's current claim.
+    """
     now = now or utcnow()
     notes = notes or {}
     item = _locked_item(session, item_id=item_id)
+    if lease_token is not None:
+        _require_lease(
+            session, item=item, reviewer_email=reviewer_email, lease_token=lease_token, now=now
+        )
     reviewer = _claimant(session, item=item, reviewer_email=reviewer_email)
     if item.lease_expires_at is not None and item.lease_expires_at <= now:
         raise RuleViolation(
@@ -190,7 +320,24 @@ def submit_review(
     validate_findings(set(severities), findings)
     if stray := sorted(notes.keys() - severities.keys()):
         raise RuleViolation(f"notes refer to unknown criteria: {', '.join(stray)}")
+    if stray := sorted(set(not_applicable) - severities.keys()):
+        raise RuleViolation(f"not-applicable names unknown criteria: {', '.join(stray)}")
+    findings = {key: passed or key in not_applicable for key, passed in findings.items()}
     violation = is_violation(findings, severities)
+    marks = {
+        key: "na" if key in not_applicable else "pass" if findings[key] else "fail"
+        for key in severities
+    }
+    if item.stage in {STAGE_SECOND, STAGE_ADJUDICATION}:
+        return _later_review(
+            session,
+            item=item,
+            reviewer=reviewer,
+            violation=violation,
+            marks=marks,
+            notes=notes,
+            now=now,
+        )
     review = Review(
         review_item_id=item.id,  # type: ignore[arg-type]
         reviewer_id=reviewer.id,  # type: ignore[arg-type]
@@ -200,8 +347,20 @@ def submit_review(
     )
     session.add(review)
     session.flush()
-    _add_findings(session, review=review, criteria=criteria, findings=findings, notes=notes)
-    item.status = ItemStatus.reviewed
+    _add_findings(
+        session,
+        review=review,
+        criteria=criteria,
+        findings=findings,
+        notes=notes,
+        not_applicable=not_applicable,
+    )
+    if item.needs_second:
+        # Back to the queue for someone else, who will not see this verdict.
+        item.stage = STAGE_SECOND
+        _reopen(item)
+    else:
+        _settle(item, violation=violation, now=now)
     session.add(item)
     session.flush()
     record_event(
@@ -216,9 +375,153 @@ def submit_review(
             "rubric": {"name": rubric.name, "version": rubric.version},  # type: ignore[union-attr]
             "verdict": "violation" if violation else "pass",
             "failed": [c.key for c in criteria if not findings[c.key]],
+            "not_applicable": sorted(not_applicable),
+            "round": "first",
+            "second_review_due": item.needs_second,
         },
     )
     return review
+
+
+STAGE_SECOND, STAGE_ADJUDICATION, STAGE_DONE = "second", "adjudication", "done"
+
+
+def _reopen(item: ReviewItem) -> None:
+    item.status = ItemStatus.open
+    item.claimed_by_id = None
+    item.claimed_at = None
+    item.lease_expires_at = None
+
+
+def _settle(item: ReviewItem, *, violation: bool, now: datetime) -> None:
+    """The verdict that counts in triggers from now on."""
+    item.stage = STAGE_DONE
+    item.status = ItemStatus.reviewed
+    item.final_violation = violation
+    item.settled_at = now
+
+
+def _later_review(
+    session: Session,
+    *,
+    item: ReviewItem,
+    reviewer: Person,
+    violation: bool,
+    marks: dict[str, str],
+    notes: Mapping[str, str],
+    now: datetime,
+) -> ExtraReview:
+    """The blind second review, or the adjudication that settles a disagreement."""
+    purpose = item.stage
+    if reviewer.id in _reviewer_ids(session, item_id=item.id):  # type: ignore[arg-type]
+        raise RuleViolation(f"you already reviewed item {item.id}: someone else must")
+    if purpose == STAGE_ADJUDICATION and not is_senior(reviewer):
+        raise RuleViolation(f"item {item.id} waits for adjudication by a senior reviewer")
+    extra = ExtraReview(
+        review_item_id=item.id,  # type: ignore[arg-type]
+        reviewer_id=reviewer.id,  # type: ignore[arg-type]
+        purpose=purpose,  # type: ignore[arg-type]
+        violation=violation,
+        findings=marks,
+        notes=dict(notes) or None,
+        submitted_at=now,
+    )
+    session.add(extra)
+    session.flush()
+    first = session.exec(select(Review).where(Review.review_item_id == item.id)).one()
+    if purpose == STAGE_SECOND and first.violation != violation:
+        item.stage = STAGE_ADJUDICATION
+        _reopen(item)
+        outcome = "disagreement: sent to adjudication"
+    else:
+        _settle(item, violation=violation, now=now)
+        outcome = "settled"
+    session.add(item)
+    session.flush()
+    record_event(
+        session,
+        actor=reviewer.email,
+        kind="review.adjudicated" if purpose == STAGE_ADJUDICATION else "review.second_submitted",
+        entity_type="review_item",
+        entity_id=item.id,
+        payload={
+            "conversation_id": item.conversation_id,
+            "verdict": "violation" if violation else "pass",
+            "first_verdict": "violation" if first.violation else "pass",
+            "failed": sorted(key for key, mark in marks.items() if mark == "fail"),
+            "outcome": outcome,
+        },
+    )
+    return extra
+
+
+def is_senior(person: Person) -> bool:
+    """Admins and the configured senior reviewers adjudicate."""
+    seniors = {
+        normalise_email(email)
+        for email in get_settings().review_seniors.split(",")
+        if email.strip()
+    }
+    return person.role == Role.admin or person.email in seniors
+
+
+def _reviewer_ids(session: Session, *, item_id: int) -> set[int]:
+    first = session.exec(select(Review.reviewer_id).where(Review.review_item_id == item_id))
+    later = session.exec(
+        select(ExtraReview.reviewer_id).where(ExtraReview.review_item_id == item_id)
+    )
+    return set(first) | set(later)
+
+
+def dispute_verdict(
+    session: Session,
+    *,
+    item_id: int,
+    actor: Actor,
+    reason: str,
+    now: datetime | None = None,
+) -> ReviewItem:
+    """The agent's owner (or backup) sends a settled verdict to adjudication, with a reason."""
+    now = now or utcnow()
+    reason = (reason or "").strip()
+    if not reason:
+        raise RuleViolation("a dispute needs a reason")
+    item = _locked_item(session, item_id=item_id)
+    conversation = session.get(Conversation, item.conversation_id)
+    agent = session.get(Agent, conversation.agent_id)  # type: ignore[union-attr]
+    assert agent is not None
+    if actor.person_id is None or actor.person_id not in {agent.owner_id, agent.backup_id}:
+        raise RuleViolation(f"only {agent.name}'s owner or backup may dispute its verdicts")
+    settled = item.settled_at
+    if item.status != ItemStatus.reviewed or settled is None:
+        raise RuleViolation(f"review item {item.id} has no settled verdict to dispute")
+    window = timedelta(hours=get_settings().dispute_window_hours)
+    if now - settled > window:
+        raise RuleViolation(
+            f"the dispute window for item {item.id} closed at {(settled + window).isoformat()}"
+        )
+    previous = item.final_violation
+    item.stage = STAGE_ADJUDICATION
+    _reopen(item)
+    item.final_violation = None
+    item.settled_at = None
+    item.disputed_by_id = actor.person_id
+    item.disputed_at = now
+    item.dispute_reason = reason
+    add_and_record(
+        session,
+        row=item,
+        actor=actor.label,
+        kind="review.disputed",
+        entity_type="review_item",
+        payload={
+            "conversation_id": item.conversation_id,
+            "verdict": "violation" if previous else "pass",
+            "reason": reason,
+            "channel": actor.channel.value,
+        },
+    )
+    return item
 
 
 def _add_findings(
@@ -228,6 +531,7 @@ def _add_findings(
     criteria: list[RubricCriterion],
     findings: Mapping[str, bool],
     notes: Mapping[str, str],
+    not_applicable: Collection[str],
 ) -> None:
     session.add_all(
         ReviewFinding(
@@ -236,6 +540,7 @@ def _add_findings(
             severity=c.severity,
             passed=bool(findings[c.key]),
             note=notes.get(c.key),
+            not_applicable=c.key in not_applicable,
         )
         for c in criteria
     )

@@ -1,14 +1,18 @@
 """Sample a window of one agent version's conversations into the review queue."""
 
+import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session, select
 
 from agentops.agents.service import require_own_version
 from agentops.audit.service import add_and_record, record_event
 from agentops.errors import RuleViolation
+from agentops.sampling.plan import Drawn, SamplePlan, Unit
+from agentops.sampling.plan import draw as draw_by_plan
 from agentops.sampling.sampler import draw_sample, required_sample_size
+from agentops.settings import get_settings
 from agentops.signals.compute import SignalInput, compute_signals
 from agentops.store.models import (
     Agent,
@@ -53,9 +57,15 @@ def sample_window(
     confidence: float = 0.95,
     expected_rate: float = 0.5,
     max_size: int | None = None,
+    plan: SamplePlan | None = None,
     actor: str,
 ) -> SampleResult:
-    """Record the window's signals and queue a reproducible random sample for review."""
+    """Record the window's signals and queue a reproducible random sample for review.
+
+    With a `plan` the sample is stratified and drawn by salted hash; without one it is a
+    simple random sample sized by Cochran's formula. Either way every item stores its
+    inclusion probability and stratum, for the weighted estimate.
+    """
     require_own_version(agent, version)
     _check_window(start=window_start, end=window_end, cap=max_size)
     conversations = _window_conversations(
@@ -70,16 +80,26 @@ def sample_window(
         actor=actor,
     )
     population = len(conversations)
-    size = _sample_size(
-        population, margin=margin, confidence=confidence, expected_rate=expected_rate, cap=max_size
-    )
     key = _sample_key(
         agent=agent, version=version, rubric=rubric, start=window_start, end=window_end
     )
-    drawn = draw_sample([c.id for c in conversations], size=size, seed=seed, key=key)  # type: ignore[misc]
-    method = _method(
-        margin=margin, confidence=confidence, expected_rate=expected_rate, cap=max_size
-    )
+    if plan is not None:
+        design = draw_by_plan(plan, [_unit(c) for c in conversations])
+        drawn = [d.id for d in design]
+        method = f"stratified-plan-v{plan.version}({plan.allocation},floor={plan.floor})"
+    else:
+        size = _sample_size(
+            population,
+            margin=margin,
+            confidence=confidence,
+            expected_rate=expected_rate,
+            cap=max_size,
+        )
+        drawn = draw_sample([c.id for c in conversations], size=size, seed=seed, key=key)  # type: ignore[misc]
+        method = _method(
+            margin=margin, confidence=confidence, expected_rate=expected_rate, cap=max_size
+        )
+        design = [Drawn(cid, "all", len(drawn) / population) for cid in drawn]
     sample = Sample(
         agent_version_id=version.id,  # type: ignore[arg-type]
         rubric_id=rubric.id,  # type: ignore[arg-type]
@@ -89,10 +109,11 @@ def sample_window(
         population=population,
         size=len(drawn),
         method=method,
+        plan=plan.model_dump(mode="json") if plan is not None else None,
     )
     session.add(sample)
     session.flush()
-    items, already_queued = _queue_drawn(session, sample=sample, rubric=rubric, drawn=drawn)
+    items, already_queued = _queue_drawn(session, sample=sample, rubric=rubric, drawn=design)
     record_event(
         session,
         actor=actor,
@@ -134,6 +155,7 @@ def sample_agent_window(
     seed: int,
     margin: float = 0.05,
     max_size: int | None = None,
+    plan: SamplePlan | None = None,
     actor: str,
 ) -> list[SampleResult]:
     """Sample every version that served the agent's traffic in the window."""
@@ -148,6 +170,7 @@ def sample_agent_window(
             seed=seed,
             margin=margin,
             max_size=max_size,
+            plan=plan,
             actor=actor,
         )
         for version in versions_with_traffic(
@@ -259,15 +282,49 @@ def _record_signals(
     return snapshot
 
 
+def double_review_drawn(*, sample_id: int, conversation_id: int, share: float) -> bool:
+    """Whether this item is in the random share that gets a second, blind review."""
+    digest = hashlib.sha256(f"double:{sample_id}:{conversation_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < share
+
+
+def _unit(conversation: Conversation) -> Unit:
+    return Unit(
+        id=conversation.id,  # type: ignore[arg-type]
+        external_id=conversation.external_id,
+        channel=conversation.channel,
+        intent=conversation.intent,
+        escalated=conversation.escalated,
+    )
+
+
 def _queue_drawn(
-    session: Session, *, sample: Sample, rubric: Rubric, drawn: list[int]
+    session: Session, *, sample: Sample, rubric: Rubric, drawn: list[Drawn]
 ) -> tuple[list[ReviewItem], list[int]]:
     """Queue the drawn conversations not yet queued for this rubric; return those skipped too."""
-    already_queued = _already_queued(session, rubric=rubric, conversation_ids=drawn)
+    ids = [d.id for d in drawn]
+    already_queued = _already_queued(session, rubric=rubric, conversation_ids=ids)
+    # Due at the next trigger evaluation after one full cadence: a verdict later than that
+    # misses the evaluation it was sampled for.
+    settings = get_settings()
+    due = sample.created_at + timedelta(seconds=settings.evaluation_interval_s)
     items = [
-        ReviewItem(sample_id=sample.id, conversation_id=cid, rubric_id=rubric.id)  # type: ignore[arg-type]
-        for cid in drawn
-        if cid not in already_queued
+        ReviewItem(
+            sample_id=sample.id,  # type: ignore[arg-type]
+            conversation_id=d.id,
+            rubric_id=rubric.id,  # type: ignore[arg-type]
+            due_at=due,
+            inclusion_probability=d.inclusion_probability,
+            stratum=d.stratum,
+            # A salted hash, like the draw: the same items get a second review on a re-run.
+            needs_second=double_review_drawn(
+                sample_id=sample.id,  # type: ignore[arg-type]
+                conversation_id=d.id,
+                share=settings.review_double_share,
+            ),
+        )
+        for d in drawn
+        if d.id not in already_queued
     ]
     session.add_all(items)
     session.flush()

@@ -9,6 +9,7 @@ from agentops.settings import Settings, get_settings
 from agentops.slack import mount_slack
 from agentops.store.db import make_engine
 from agentops.store.migrate import ensure_schema
+from agentops.web.routes import mount_web
 
 
 def create_app(*, settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
@@ -30,5 +31,6 @@ def create_app(*, settings: Settings | None = None, engine: Engine | None = None
             return JSONResponse({"ok": False, "store": exc.__class__.__name__}, status_code=503)
         return JSONResponse({"ok": True, "store": "ok"})
 
+    mount_web(app)
     mount_slack(app, settings=settings, engine=engine)
     return app

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, ForeignKey, Integer, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, ForeignKey, Integer, Text, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 
@@ -94,6 +94,8 @@ class Agent(SQLModel, table=True):
         ),
     )
     created_at: datetime = Field(default_factory=utcnow)
+    # The rubric its reviews use (highest version of this name); None: the newest registered.
+    rubric_name: str | None = None
 
 
 class AgentVersion(SQLModel, table=True):
@@ -156,6 +158,8 @@ class Sample(SQLModel, table=True):
     size: int
     method: str
     created_at: datetime = Field(default_factory=utcnow)
+    # The stratified plan that drew it (None: a simple random sample).
+    plan: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class SignalSnapshot(SQLModel, table=True):
@@ -182,6 +186,23 @@ class ReviewItem(SQLModel, table=True):
     claimed_at: datetime | None = None
     lease_expires_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
+    # A fencing token: bumped on every claim, so a submit from a lost lease is recognised.
+    lease_token: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # Review by this time or the next trigger evaluation runs without the verdict.
+    due_at: datetime | None = Field(default=None, index=True)
+    # The sample's design: the weighted (Hájek) estimate needs both.
+    inclusion_probability: float | None = None
+    stratum: str | None = None
+    # Double review: drawn for a second, blind review; `stage` is None (one review),
+    # "second" (waiting for it), "adjudication" (disagreement or dispute) or "done".
+    needs_second: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    stage: str | None = None
+    # The verdict that counts in triggers, and since when (None while still in review).
+    final_violation: bool | None = None
+    settled_at: datetime | None = None
+    disputed_by_id: int | None = Field(default=None, foreign_key="person.id")
+    disputed_at: datetime | None = None
+    dispute_reason: str | None = Field(default=None, sa_column=Column(Text))
 
 
 class Review(SQLModel, table=True):
@@ -201,6 +222,52 @@ class ReviewFinding(SQLModel, table=True):
     severity: Severity
     passed: bool
     note: str | None = None
+    # Not applicable to this conversation: counts as no failure.
+    not_applicable: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+
+
+class ExtraReview(SQLModel, table=True):
+    """A second (blind) review or an adjudication of an item; the first is a Review."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    review_item_id: int = Field(foreign_key="reviewitem.id", index=True)
+    reviewer_id: int = Field(foreign_key="person.id")
+    purpose: str  # "second" or "adjudication"
+    violation: bool
+    # criterion key -> "pass", "fail" or "na"
+    findings: dict[str, str] = Field(sa_column=Column(JSON, nullable=False))
+    notes: dict[str, str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    submitted_at: datetime = Field(default_factory=utcnow)
+
+
+class ReviewSkip(SQLModel, table=True):
+    """A reviewer passed an item over, with why; it is not offered to them again."""
+
+    __table_args__ = (UniqueConstraint("review_item_id", "person_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    review_item_id: int = Field(foreign_key="reviewitem.id", index=True)
+    person_id: int = Field(foreign_key="person.id")
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    skipped_at: datetime = Field(default_factory=utcnow)
+
+
+class LoginLink(SQLModel, table=True):
+    """A one-time sign-in link: only its hash is stored, so the table cannot be replayed."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_sha256: str = Field(unique=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    expires_at: datetime
+    used_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class WebSecret(SQLModel, table=True):
+    """The store's signing key for sessions and links when AGENTOPS_WEB_SECRET is unset."""
+
+    id: int = Field(default=1, primary_key=True)
+    secret: str
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class TriggerSet(SQLModel, table=True):

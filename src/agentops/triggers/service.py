@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, true
+from sqlalchemy import and_, func, or_, true
 from sqlmodel import Session, col, select
 
 from agentops.actions.service import propose_rollback, rollback_obstacle
@@ -19,6 +19,7 @@ from agentops.store.models import (
     AgentVersion,
     Conversation,
     Evaluation,
+    ItemStatus,
     Outcome,
     Review,
     ReviewItem,
@@ -182,6 +183,22 @@ def evaluate_version(
     # Windows and cursors end at the evaluation time: a conversation dated in the future
     # waits for its time instead of pulling the charts past real traffic.
     as_of = as_of or utcnow()
+    backlog = review_backlog(session, version=version, now=as_of)
+    results = []
+    for trigger in triggers.triggers:
+        result = _evaluate_trigger(
+            session,
+            triggers=triggers,
+            trigger=trigger,
+            agent=agent,
+            version=version,
+            trigger_set=trigger_set,
+            as_of=as_of,
+        )
+        if trigger.unit == "reviews" and backlog["unsettled"]:
+            # Said out loud: this verdict was reached without part of the sample.
+            result.evidence["review_backlog"] = backlog
+        results.append(result)
     report = EvaluationReport(
         evaluations=[
             _store_evaluation(
@@ -189,18 +206,10 @@ def evaluate_version(
                 agent=agent,
                 version=version,
                 trigger_set=trigger_set,
-                result=_evaluate_trigger(
-                    session,
-                    triggers=triggers,
-                    trigger=trigger,
-                    agent=agent,
-                    version=version,
-                    trigger_set=trigger_set,
-                    as_of=as_of,
-                ),
+                result=result,
                 actor=actor,
             )
-            for trigger in triggers.triggers
+            for result in results
         ]
     )
     if report.all_ok and version.status == VersionStatus.live:
@@ -468,37 +477,93 @@ def conversation_event(
 def _new_reviews(
     session: Session, *, version: AgentVersion, as_of: datetime, cursor: Cursor
 ) -> tuple[list[Observation], Cursor]:
+    # An item waiting for its blind second review or for adjudication counts in no trigger;
+    # once settled it counts with its final verdict, at the time it was settled.
+    settled_at = _settled_at()
     rows = session.exec(
-        select(Review.id, Review.submitted_at, Review.violation, ReviewItem.conversation_id)
+        select(
+            Review.id,
+            settled_at,
+            func.coalesce(ReviewItem.final_violation, Review.violation),
+            ReviewItem.conversation_id,
+        )
         .join(ReviewItem, col(Review.review_item_id) == col(ReviewItem.id))
         .join(Conversation, col(ReviewItem.conversation_id) == col(Conversation.id))
         .where(
             Conversation.agent_version_id == version.id,
-            Review.submitted_at <= as_of,
-            _after(Review.submitted_at, Review.id, cursor),
+            _settled(),
+            settled_at <= as_of,
+            _after(settled_at, Review.id, cursor),
         )
-        .order_by(col(Review.submitted_at), col(Review.id))
+        .order_by(settled_at, col(Review.id))
     ).all()
     if not rows:
         return [], cursor
     # A conversation reviewed again (say under a newer rubric) still counts once: only
-    # its first review is an observation.
+    # its first settled review is an observation.
     first: dict[int, tuple[datetime, int]] = {}
-    for review_id, submitted_at, conversation_id in session.exec(
-        select(Review.id, Review.submitted_at, ReviewItem.conversation_id)
+    for review_id, at, conversation_id in session.exec(
+        select(Review.id, settled_at, ReviewItem.conversation_id)
         .join(ReviewItem, col(Review.review_item_id) == col(ReviewItem.id))
-        .where(col(ReviewItem.conversation_id).in_({row[3] for row in rows}))
+        .where(col(ReviewItem.conversation_id).in_({row[3] for row in rows}), _settled())
     ).all():
-        key = (submitted_at, review_id)
+        key = (at, review_id)
         if conversation_id not in first or key < first[conversation_id]:
             first[conversation_id] = key  # type: ignore[assignment]
     observations = [
-        Observation(review_id, submitted_at, violation)  # type: ignore[arg-type]
-        for review_id, submitted_at, violation, conversation_id in rows
-        if first[conversation_id] == (submitted_at, review_id)
+        Observation(review_id, at, bool(violation))  # type: ignore[arg-type]
+        for review_id, at, violation, conversation_id in rows
+        if first[conversation_id] == (at, review_id)
     ]
     seen = [Observation(r[0], r[1], False) for r in rows]  # type: ignore[arg-type]
     return observations, _advance(cursor, seen)
+
+
+def settled_reviews(
+    session: Session, *, version: AgentVersion, as_of: datetime | None = None
+) -> list[Observation]:
+    """Every review observation the version's triggers count, from the start."""
+    observations, _ = _new_reviews(
+        session, version=version, as_of=as_of or utcnow(), cursor=(None, None, None)
+    )
+    return observations
+
+
+def _settled_at() -> Any:
+    # The column type keeps the result a timezone-aware datetime on SQLite too.
+    return func.coalesce(
+        ReviewItem.settled_at, Review.submitted_at, type_=ReviewItem.__table__.c.settled_at.type
+    )
+
+
+def _settled() -> Any:
+    return or_(col(ReviewItem.stage).is_(None), col(ReviewItem.stage) == "done")
+
+
+def review_backlog(session: Session, *, version: AgentVersion, now: datetime) -> dict[str, Any]:
+    """The version's sampled items without a settled verdict: how many, how many overdue."""
+    due = func.coalesce(
+        ReviewItem.due_at, ReviewItem.created_at, type_=ReviewItem.__table__.c.due_at.type
+    )
+    rows = session.exec(
+        select(due)
+        .select_from(ReviewItem)
+        .join(Conversation, col(ReviewItem.conversation_id) == col(Conversation.id))
+        .where(
+            Conversation.agent_version_id == version.id,
+            or_(col(ReviewItem.stage).is_(None), col(ReviewItem.stage) != "done"),
+            or_(col(ReviewItem.stage).is_not(None), ReviewItem.status != ItemStatus.reviewed),
+        )
+    ).all()
+    overdue = sum(1 for moment in rows if moment <= now)
+    return {
+        "unsettled": len(rows),
+        "overdue": overdue,
+        "note": (
+            f"{len(rows)} sampled conversation(s) not yet reviewed ({overdue} overdue): "
+            "this evaluation ran without them"
+        ),
+    }
 
 
 def evaluate_live_version(

@@ -1,0 +1,1 @@
+"""Web pages for reviewers, owners, managers and admins, on the `agentops serve` app."""
