@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from sqlmodel import Session, select
 
 from agentops.actions.deployer import request_signature
+from agentops.actions.service import propose_rollback
 from agentops.agents.actors import Actor, Channel, person_actor
 from agentops.agents.service import (
     ensure_person,
@@ -25,7 +26,7 @@ from agentops.agents.service import (
     set_live,
 )
 from agentops.demo.fake_services import LoopbackServer
-from agentops.store.models import Agent, AgentVersion, Conversation, Person, Role
+from agentops.store.models import Action, Agent, AgentVersion, Conversation, Person, Role
 
 OWNER, BACKUP, OPS = "owner@x.io", "backup@x.io", "ops@x.io"
 TRANSFER_TOOL = "transfer_to_human_agents"
@@ -58,6 +59,20 @@ def degraded_fleet(session: Session) -> Fleet:
     bad = ensure_version(session, agent=agent, version="v2", actor="test")
     set_live(session, agent=agent, version=bad, actor="test")
     return Fleet(agent=agent, good=good, bad=bad)
+
+
+def breach_rollback(session: Session, fleet: Fleet, *, reason: str = "breach") -> Action:
+    """The rollback of the fleet's degraded v2 to v1, proposed as a trigger breach would."""
+    action = propose_rollback(
+        session,
+        agent=fleet.agent,
+        from_version=fleet.bad,
+        evaluation=None,
+        actor="flow:evaluate-triggers",
+        reason=reason,
+    )
+    assert action is not None and action.id is not None
+    return action
 
 
 def conversation(

@@ -8,12 +8,12 @@ from sqlmodel import Session
 
 from agentops.actions.deployer import HttpDeployer
 from agentops.actions.executor import execute_approved
-from agentops.actions.service import decide, get_action, propose_rollback
+from agentops.actions.service import decide, get_action
 from agentops.agents.service import get_agent, live_version
 from agentops.audit.chain import canonical_json
 from agentops.audit.service import iter_events, verify_chain
 from agentops.store.models import ActionStatus, Agent, Decision
-from factories import OWNER, FakeDeployer, as_person, degraded_fleet, serve
+from factories import OWNER, FakeDeployer, as_person, breach_rollback, degraded_fleet, serve
 
 SECRET = "sup3r-secret-deployer-token"
 
@@ -23,15 +23,7 @@ def approved(engine: Engine) -> int:
     """An owner-approved rollback of airline v2 to v1."""
     with Session(engine) as session:
         fleet = degraded_fleet(session)
-        action = propose_rollback(
-            session,
-            agent=fleet.agent,
-            from_version=fleet.bad,
-            evaluation=None,
-            actor="flow:evaluate-triggers",
-            reason="breach",
-        )
-        assert action is not None and action.id is not None
+        action = breach_rollback(session, fleet)
         decide(
             session,
             action_id=action.id,

@@ -37,23 +37,10 @@ from agentops.store.models import (
     Rubric,
     Severity,
 )
-from factories import agent_named, calls_transfer, conversation
+from factories import REVIEW_RUBRIC, agent_named, calls_transfer, conversation
 
 EXAMPLE_RUBRIC = Path(__file__).resolve().parents[1] / "deployments" / "rubric.example.yaml"
-RUBRIC = """\
-name: support
-version: 1
-criteria:
-  - key: confirm
-    severity: critical
-    description: Explicit yes before changes.
-  - key: grounded
-    severity: major
-    description: No invented facts.
-  - key: tone
-    severity: minor
-    description: Friendly tone.
-"""
+RUBRIC = REVIEW_RUBRIC
 T0 = datetime(2024, 5, 1, 9, tzinfo=UTC)
 ALL_PASS = {"confirm": True, "grounded": True, "tone": True}
 ALICE, BOB = "alice@x.io", "bob@x.io"

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from agentops.actions.decisions import NoWaker, decide_and_wake
-from agentops.actions.service import get_action, propose_redeploy, propose_rollback
+from agentops.actions.service import get_action, propose_redeploy
 from agentops.actions.sweeper import sweep
 from agentops.agents.service import ensure_version, set_live
 from agentops.audit.service import iter_events, verify_chain
@@ -31,6 +31,7 @@ from factories import (
     FakeDeployer,
     agent_named,
     as_person,
+    breach_rollback,
     degraded_fleet,
     serve,
 )
@@ -76,15 +77,7 @@ def rollback_setup(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Setup:
     timeouts(monkeypatch, owner=30, backup=30)
     with Session(engine) as session:
         fleet = degraded_fleet(session)
-        action = propose_rollback(
-            session,
-            agent=fleet.agent,
-            from_version=fleet.bad,
-            evaluation=None,
-            actor="trigger:escalation-rate",
-            reason="escalation rate breached",
-        )
-        assert action is not None
+        action = breach_rollback(session, fleet, reason="escalation rate breached")
         session.commit()
         return Setup(action_id=action.id, good_id=fleet.good.id, bad_id=fleet.bad.id)  # type: ignore[arg-type]
 

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from agentops.actions.service import open_approval, propose_rollback
+from agentops.actions.service import open_approval
 from agentops.review import service as review
 from agentops.serve.app import create_app
 from agentops.settings import Settings
@@ -25,7 +25,7 @@ from agentops.store.models import (
     Role,
     utcnow,
 )
-from factories import OWNER, degraded_fleet, login_token, review_queue, serve
+from factories import OWNER, breach_rollback, degraded_fleet, login_token, review_queue, serve
 
 RITA = "rita@x.io"
 SCREENSHOTS = os.environ.get("AGENTOPS_SCREENSHOTS")
@@ -127,15 +127,7 @@ def test_a_reviewer_is_blocked_from_the_admin_page(
 def test_an_owner_approves_a_rollback_on_the_web(page: object, site: str, engine: Engine) -> None:
     with Session(engine) as session:
         fleet = degraded_fleet(session)
-        action = propose_rollback(
-            session,
-            agent=fleet.agent,
-            from_version=fleet.bad,
-            evaluation=None,
-            actor="flow:evaluate-triggers",
-            reason="policy adherence breached",
-        )
-        assert action is not None and action.id is not None
+        action = breach_rollback(session, fleet, reason="policy adherence breached")
         open_approval(
             session,
             action_id=action.id,
