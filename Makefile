@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-integration lint bench bench-production clean
+.PHONY: demo test test-integration lint bench bench-production bench-scale clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ bench: $(STAMP)
 
 bench-production: $(STAMP)
 	$(BIN)/python benchmarks/production_latency.py
+
+# Fleet scale (issue 11): a long run with 1M-record stores; add ARGS=--quick for minutes.
+bench-scale: $(STAMP)
+	$(BIN)/python benchmarks/scale.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .agentops
