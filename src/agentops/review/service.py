@@ -30,6 +30,7 @@ from agentops.store.models import (
     RubricCriterion,
     utcnow,
 )
+from agentops.triggers.withdrawn import verdict_withdrawn
 
 # A lost compare-and-set means another reviewer just took the row; a few retries suffice.
 CLAIM_ATTEMPTS = 5
@@ -505,6 +506,7 @@ def dispute_verdict(
     _reopen(item)
     item.final_violation = None
     item.settled_at = None
+    verdict_withdrawn(session, version_id=conversation.agent_version_id)  # type: ignore[union-attr]
     item.disputed_by_id = actor.person_id
     item.disputed_at = now
     item.dispute_reason = reason
