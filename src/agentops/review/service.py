@@ -30,7 +30,7 @@ from agentops.store.models import (
     RubricCriterion,
     utcnow,
 )
-from agentops.triggers.withdrawn import verdict_withdrawn
+from agentops.triggers.replays import verdict_settled_late, verdict_withdrawn
 
 # A lost compare-and-set means another reviewer just took the row; a few retries suffice.
 CLAIM_ATTEMPTS = 5
@@ -436,6 +436,7 @@ def _later_review(
         outcome = "disagreement: sent to adjudication"
     else:
         _settle(item, violation=violation, now=now)
+        verdict_settled_late(session, conversation_id=item.conversation_id, settled_at=now)
         outcome = "settled"
     session.add(item)
     session.flush()
