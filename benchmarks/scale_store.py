@@ -12,10 +12,12 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import orjson
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -71,7 +73,10 @@ def register_fleet(engine: Engine, *, agent: str = "fleet-agent") -> Fleet:
     """An agent with a live v1 and a rubric, registered through the services."""
     with Session(engine) as session:
         row = register_agent(
-            session, name=agent, owner_email="owner@bench.io", backup_email="backup@bench.io",
+            session,
+            name=agent,
+            owner_email="owner@bench.io",
+            backup_email="backup@bench.io",
             actor="bench",
         )
         version = ensure_version(session, agent=row, version="v1", actor="bench")
@@ -83,39 +88,45 @@ def register_fleet(engine: Engine, *, agent: str = "fleet-agent") -> Fleet:
         return Fleet(row.id, version.id, rubric.id, reviewer.id)  # type: ignore[arg-type]
 
 
-def _facts(record: dict[str, Any], cache: dict[int, dict[str, Any]]) -> dict[str, Any]:
-    # The generated records share the 100 tau-airline message lists: parse each once.
-    key = id(record["messages"])
-    if key not in cache:
+def _facts(record: dict[str, Any], cache: dict[bytes, dict[str, Any]]) -> dict[str, Any]:
+    # The generated records repeat the 100 tau-airline transcripts: parse each one once.
+    blob = orjson.dumps(record["messages"])
+    if blob not in cache:
         parsed = parse_record(record)
-        cache[key] = {
+        cache[blob] = {
             "intent": parsed.intent,
             "escalated": parsed.escalated,
             "contained": parsed.contained,
             "sentiment": parsed.sentiment,
-            "transcript": orjson.dumps(record["messages"]).decode(),
+            "transcript": blob.decode(),
         }
-    return cache[key]
+    return cache[blob]
 
 
 def conversation_rows(
-    fleet: Fleet, *, count: int, per_day: int, end: datetime
+    fleet: Fleet,
+    *,
+    count: int,
+    per_day: int,
+    end: datetime,
+    first_day: int = 0,
+    prefix: str = "d",
 ) -> Iterator[dict[str, Any]]:
-    """`count` conversations at `per_day` a day, the newest day first, ending at `end`.
+    """`count` conversations at `per_day` a day, day `first_day` back from `end` first.
 
-    Every store's newest day is the same `per_day` records, so a window near `end` holds
-    the same traffic whatever the store's size; a larger store adds older days.
+    Day 0 ends at `end`; a store grown by older days keeps the same newest day, so a
+    window near `end` holds the same traffic whatever the store's size. A part-day keeps
+    that day's newest records.
     """
-    cache: dict[int, dict[str, Any]] = {}
+    cache: dict[bytes, dict[str, Any]] = {}
     imported = utcnow()
-    for day in range((count + per_day - 1) // per_day):
-        size = min(per_day, count - day * per_day)
-        for record in generated_records(
-            per_day, end=end - day * DAY, span=DAY, prefix=f"d{day}", seed=7
-        ):
-            if size == 0:
-                break
-            size -= 1
+    days = (count + per_day - 1) // per_day
+    for day in range(first_day, first_day + days):
+        size = min(per_day, count - (day - first_day) * per_day)
+        records = generated_records(
+            per_day, end=end - day * DAY, span=DAY, prefix=f"{prefix}{day}", seed=7
+        )
+        for record in islice(records, per_day - size, None):
             yield {
                 "agent_id": fleet.agent_id,
                 "agent_version_id": fleet.version_id,
@@ -129,11 +140,9 @@ def conversation_rows(
             }
 
 
-def store_conversations(
-    engine: Engine, fleet: Fleet, *, count: int, per_day: int, end: datetime
-) -> None:
-    """Bulk-insert the generated conversations (see conversation_rows)."""
-    rows = conversation_rows(fleet, count=count, per_day=per_day, end=end)
+def store_conversations(engine: Engine, fleet: Fleet, *, count: int, **layout: Any) -> None:
+    """Bulk-insert the generated conversations (layout: see conversation_rows)."""
+    rows = conversation_rows(fleet, count=count, **layout)
     if engine.dialect.name == "postgresql":
         _copy_rows(engine, "conversation", COLUMNS, rows)
     else:
@@ -194,53 +203,59 @@ def _copy_rows(
         raw.close()
 
 
-
 def store_reviewed_history(
     engine: Engine,
     fleet: Fleet,
     *,
     reviews: int,
-    per_day: int,
-    end: datetime,
     violation_rate: float = 0.03,
     review_delay: timedelta = timedelta(minutes=30),
+    **layout: Any,
 ) -> None:
-    """`reviews` conversations of v1 (see conversation_rows), each reviewed and settled.
+    """`reviews` conversations (layout: see conversation_rows), each reviewed and settled.
 
     A review is submitted and settled `review_delay` after its conversation started, as
     one reviewer working the queue would; verdicts are violations at `violation_rate`.
     """
-    start_id = _next_id(engine, "conversation")
-    store_conversations(engine, fleet, count=reviews, per_day=per_day, end=end)
+    first_conversation = _next_id(engine, "conversation")
+    store_conversations(engine, fleet, count=reviews, **layout)
     with engine.connect() as conn:
-        rows = conn.exec_driver_sql(
-            "SELECT id, started_at FROM conversation WHERE id >= %s ORDER BY id" % start_id
+        rows = conn.execute(
+            text("SELECT id, started_at FROM conversation WHERE id >= :first ORDER BY id"),
+            {"first": first_conversation},
         ).all()
     first_item = _next_id(engine, "reviewitem")
     first_review = _next_id(engine, "review")
-    sample_id = _sample(engine, fleet, end=end, size=len(rows))
-    rng = random.Random(11)
+    sample_id = _sample(engine, fleet, size=len(rows))
+    rng = random.Random(first_conversation)
     items: list[tuple[Any, ...]] = []
     verdicts: list[tuple[Any, ...]] = []
     for offset, (conversation_id, started_at) in enumerate(rows):
         started = _as_utc(started_at)
         settled = started + review_delay
         violation = rng.random() < violation_rate
-        items.append(
-            (first_item + offset, sample_id, conversation_id, fleet.rubric_id, "reviewed",
-             started, 1.0, "all", False, "done", violation, settled, 1)
-        )
-        verdicts.append(
-            (first_review + offset, first_item + offset, fleet.reviewer_id, violation, settled)
-        )
+        item_id = first_item + offset
+        item = (item_id, sample_id, conversation_id, fleet.rubric_id, "reviewed", started)
+        items.append((*item, 1.0, "all", False, "done", violation, settled, 1))
+        verdicts.append((first_review + offset, item_id, fleet.reviewer_id, violation, settled))
     _bulk(engine, "reviewitem", ITEM_COLUMNS, items)
     _bulk(engine, "review", REVIEW_COLUMNS, verdicts)
 
 
 ITEM_COLUMNS = (
-    "id", "sample_id", "conversation_id", "rubric_id", "status", "created_at",
-    "inclusion_probability", "stratum", "needs_second", "stage", "final_violation",
-    "settled_at", "lease_token",
+    "id",
+    "sample_id",
+    "conversation_id",
+    "rubric_id",
+    "status",
+    "created_at",
+    "inclusion_probability",
+    "stratum",
+    "needs_second",
+    "stage",
+    "final_violation",
+    "settled_at",
+    "lease_token",
 )
 REVIEW_COLUMNS = ("id", "review_item_id", "reviewer_id", "violation", "submitted_at")
 
@@ -256,13 +271,13 @@ def _next_id(engine: Engine, table: str) -> int:
         return int(conn.exec_driver_sql(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {table}").scalar())
 
 
-def _sample(engine: Engine, fleet: Fleet, *, end: datetime, size: int) -> int:
+def _sample(engine: Engine, fleet: Fleet, *, size: int) -> int:
     with Session(engine) as session:
         sample = Sample(
             agent_version_id=fleet.version_id,
             rubric_id=fleet.rubric_id,
-            window_start=end - DAY,
-            window_end=end,
+            window_start=utcnow() - DAY,
+            window_end=utcnow(),
             seed=0,
             population=size,
             size=size,
@@ -277,7 +292,7 @@ def _bulk(
     engine: Engine, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
 ) -> None:
     if engine.dialect.name == "postgresql":
-        _copy_rows(engine, table, columns, iter(dict(zip(columns, row)) for row in rows))
+        _copy_rows(engine, table, columns, (dict(zip(columns, row, strict=True)) for row in rows))
         with engine.begin() as conn:
             # Explicit ids leave the sequence behind: move it past them.
             conn.exec_driver_sql(
@@ -290,12 +305,11 @@ def _bulk(
     try:
         cursor = raw.cursor()
         sql = (
-            f"INSERT INTO {table} ({', '.join(columns)}) "
-            f"VALUES ({', '.join('?' for _ in columns)})"
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
         )
         for start in range(0, len(rows), BATCH):
             _insert_batch(
-                cursor, sql, [tuple(map(_sqlite_value, row)) for row in rows[start:start + BATCH]]
+                cursor, sql, [tuple(map(_sqlite_value, row)) for row in rows[start : start + BATCH]]
             )
     finally:
         raw.close()
