@@ -131,7 +131,22 @@ def _measured(queue: Any, function: Callable[..., Any], args: tuple[Any, ...]) -
         result: Any = function(*args)
     except BaseException as exc:  # reported to the parent, which raises it there
         result = exc
-    queue.put((result, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+    queue.put((result, _peak_rss_mb()))
+
+
+def _peak_rss_mb() -> float:
+    """This process image's peak RSS in MB.
+
+    Linux carries ru_maxrss across exec: a spawned child reports at least the parent's
+    peak. VmHWM belongs to the new address space alone, so it is read first.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def in_fresh_process(function: Callable[..., Any], *args: Any) -> tuple[Any, float]:

@@ -1,7 +1,6 @@
 """Flow: evaluate the written rollback triggers for an agent's live version."""
 
 from prefect import flow, get_run_logger, task
-from sqlmodel import Session
 
 from agentops.actions.service import record_flow_run
 from agentops.agents import service as agents
@@ -15,7 +14,9 @@ ACTOR = "flow:evaluate-triggers"
 @task(name="evaluate-live-version")
 def evaluate_agent(*, agent_name: str, triggers_file: str | None) -> dict[str, object]:
     """Run every trigger on the live version; propose a rollback on a breach."""
-    with engine_scope() as engine, Session(engine) as session:
+    # The write lock first: on SQLite two evaluations then take turns instead of one
+    # failing on a stale read (PostgreSQL locks each trigger's chart row instead).
+    with engine_scope() as engine, write_session(engine) as session:
         agent = agents.get_agent(session, name=agent_name)
         trigger_set = None
         if triggers_file:
@@ -29,7 +30,7 @@ def evaluate_agent(*, agent_name: str, triggers_file: str | None) -> dict[str, o
         version, report = evaluate_live_version(
             session, agent=agent, actor=ACTOR, trigger_set=trigger_set
         )
-        session.commit()
+        session.flush()
         action = report.proposed_action
         summary = {
             "version": version.version,

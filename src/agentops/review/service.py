@@ -30,6 +30,7 @@ from agentops.store.models import (
     RubricCriterion,
     utcnow,
 )
+from agentops.triggers.replays import verdict_settled_late, verdict_withdrawn
 
 # A lost compare-and-set means another reviewer just took the row; a few retries suffice.
 CLAIM_ATTEMPTS = 5
@@ -435,6 +436,7 @@ def _later_review(
         outcome = "disagreement: sent to adjudication"
     else:
         _settle(item, violation=violation, now=now)
+        verdict_settled_late(session, conversation_id=item.conversation_id, settled_at=now)
         outcome = "settled"
     session.add(item)
     session.flush()
@@ -505,6 +507,7 @@ def dispute_verdict(
     _reopen(item)
     item.final_violation = None
     item.settled_at = None
+    verdict_withdrawn(session, version_id=conversation.agent_version_id)  # type: ignore[union-attr]
     item.disputed_by_id = actor.person_id
     item.disputed_at = now
     item.dispute_reason = reason

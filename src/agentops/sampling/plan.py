@@ -4,18 +4,21 @@ Conversations are grouped into strata (by default channel x intent x escalated).
 sample size comes from the target interval half-width; it is shared out proportionally
 (with a floor per stratum) or by Neyman allocation. Within a stratum the conversations
 with the smallest salted hashes of their ids are taken, so re-running the plan draws the
-same sample, and each one's inclusion probability is n_h / N_h.
+same sample, and each one's inclusion probability is n_h / N_h. A stratum's conversations
+can be streamed past the draw (draw_streamed), which keeps only the sample in memory.
 """
 
 import hashlib
+import heapq
 import math
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agentops.sampling.sampler import required_sample_size
+from agentops.sampling.sampler import PopulationChanged, required_sample_size
 
 STRATUM_FIELDS = ("channel", "intent", "escalated")
 
@@ -119,19 +122,49 @@ def draw(
     plan: SamplePlan, units: Sequence[Unit], *, spreads: Mapping[str, float] | None = None
 ) -> list[Drawn]:
     """The plan's sample of these units: the same units give the same sample, every time."""
-    strata: dict[str, list[Unit]] = {}
-    for unit in units:
-        strata.setdefault(stratum_of(unit, plan.strata), []).append(unit)
-    sizes = {h: len(members) for h, members in strata.items()}
+    sizes = Counter(stratum_of(unit, plan.strata) for unit in units)
+    return draw_streamed(plan, units, sizes=sizes, spreads=spreads)
+
+
+def draw_streamed(
+    plan: SamplePlan,
+    units: Iterable[Unit],
+    *,
+    sizes: Mapping[str, int],
+    spreads: Mapping[str, float] | None = None,
+) -> list[Drawn]:
+    """The same sample as draw, from units streamed in id order with their strata sizes known.
+
+    Each stratum keeps only its n_h smallest salted ranks, so memory follows the sample,
+    not the window. Raises PopulationChanged when the units do not add up to `sizes`.
+    """
     shares = allocate(
         sizes,
-        plan_size(plan, len(units)),
+        plan_size(plan, sum(sizes.values())),
         allocation=plan.allocation,
         floor=plan.floor,
         spreads=spreads,
     )
-    drawn = []
-    for h, members in sorted(strata.items()):
-        chosen = sorted(members, key=lambda u: salted_rank(plan.salt, u.external_id))[: shares[h]]
-        drawn.extend(Drawn(u.id, h, shares[h] / sizes[h]) for u in chosen)
+    # Max-heaps of (rank, id) by negation: the top is the largest kept, the one to replace.
+    kept: dict[str, list[tuple[int, int]]] = {h: [] for h in sizes}
+    seen: Counter[str] = Counter()
+    for unit in units:
+        stratum = stratum_of(unit, plan.strata)
+        seen[stratum] += 1
+        share = shares.get(stratum, 0)
+        if share == 0:
+            continue
+        entry = (-int(salted_rank(plan.salt, unit.external_id), 16), -unit.id)
+        heap = kept[stratum]
+        if len(heap) < share:
+            heapq.heappush(heap, entry)
+        elif entry > heap[0]:
+            heapq.heapreplace(heap, entry)
+    if seen != Counter(sizes):
+        raise PopulationChanged("the window's conversations changed while it was sampled")
+    drawn = [
+        Drawn(-negated_id, stratum, shares[stratum] / sizes[stratum])
+        for stratum, heap in kept.items()
+        for _, negated_id in heap
+    ]
     return sorted(drawn, key=lambda d: d.id)

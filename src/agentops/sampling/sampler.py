@@ -6,6 +6,10 @@ from collections.abc import Sequence
 from statistics import NormalDist
 
 
+class PopulationChanged(ValueError):
+    """The population streamed past a draw is not the one it was sized for."""
+
+
 def required_sample_size(
     population: int,
     *,
@@ -33,9 +37,18 @@ def required_sample_size(
 
 def draw_sample(ids: Sequence[int], *, size: int, seed: int, key: str) -> list[int]:
     """A simple random sample without replacement, identical for the same ids, size, seed, key."""
-    if size < 0:
-        raise ValueError(f"sample size must not be negative, got {size}")
     # Sorting first makes the draw independent of the order the ids were fetched in.
     population = sorted(set(ids))
+    return [population[p] for p in draw_positions(len(population), size=size, seed=seed, key=key)]
+
+
+def draw_positions(population: int, *, size: int, seed: int, key: str) -> list[int]:
+    """The sorted positions draw_sample takes from a sorted population of this size.
+
+    random.sample picks positions from the length alone, so the store can hand over just
+    the ids at these positions instead of the whole window.
+    """
+    if size < 0:
+        raise ValueError(f"sample size must not be negative, got {size}")
     rng = random.Random(f"{seed}:{key}")
-    return sorted(rng.sample(population, min(size, len(population))))
+    return sorted(rng.sample(range(population), min(size, population)))

@@ -1,19 +1,28 @@
-"""Sample a window of one agent version's conversations into the review queue."""
+"""Sample a window of one agent version's conversations into the review queue.
+
+The window is read through the (version, time) index: its signals as SQL aggregates, then
+only ids (or, for a plan, the few columns that make strata) streamed in id order while
+the draw keeps what it takes. Memory follows the sample; transcripts are never read.
+"""
 
 import hashlib
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlmodel import Session, select
+from sqlalchemy import func
+from sqlmodel import Session, col, select
 
 from agentops.agents.service import require_own_version
 from agentops.audit.service import add_and_record, record_event
 from agentops.errors import RuleViolation
-from agentops.sampling.plan import Drawn, SamplePlan, Unit
-from agentops.sampling.plan import draw as draw_by_plan
-from agentops.sampling.sampler import draw_sample, required_sample_size
+from agentops.sampling.plan import Drawn, SamplePlan, Unit, draw_streamed, stratum_of
+from agentops.sampling.sampler import PopulationChanged, draw_positions, required_sample_size
 from agentops.settings import get_settings
-from agentops.signals.compute import SignalInput, compute_signals
+from agentops.signals.compute import Signals
+from agentops.signals.window import Window, WindowSignals, unindexed_id, window_signals
 from agentops.store.models import (
     Agent,
     AgentVersion,
@@ -23,6 +32,11 @@ from agentops.store.models import (
     Sample,
     SignalSnapshot,
 )
+
+# Rows fetched per round trip while a window streams past the draw.
+STREAM_BATCH = 5_000
+# A window that keeps changing under the draw (PostgreSQL, a concurrent import) is retried.
+DRAW_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -68,38 +82,41 @@ def sample_window(
     """
     require_own_version(agent, version)
     _check_window(start=window_start, end=window_end, cap=max_size)
-    conversations = _window_conversations(
-        session, version=version, start=window_start, end=window_end
-    )
-    snapshot = _record_signals(
-        session,
-        version=version,
-        conversations=conversations,
-        start=window_start,
-        end=window_end,
-        actor=actor,
-    )
-    population = len(conversations)
     key = _sample_key(
         agent=agent, version=version, rubric=rubric, start=window_start, end=window_end
     )
-    if plan is not None:
-        design = draw_by_plan(plan, [_unit(c) for c in conversations])
-        drawn = [d.id for d in design]
-        method = f"stratified-plan-v{plan.version}({plan.allocation},floor={plan.floor})"
-    else:
-        size = _sample_size(
+    counted, design = _draw(
+        session,
+        version=version,
+        start=window_start,
+        end=window_end,
+        plan=plan,
+        size_for=lambda population: _sample_size(
             population,
             margin=margin,
             confidence=confidence,
             expected_rate=expected_rate,
             cap=max_size,
-        )
-        drawn = draw_sample([c.id for c in conversations], size=size, seed=seed, key=key)  # type: ignore[misc]
+        ),
+        seed=seed,
+        key=key,
+    )
+    population = counted.signals.conversations
+    if plan is not None:
+        method = f"stratified-plan-v{plan.version}({plan.allocation},floor={plan.floor})"
+    else:
         method = _method(
             margin=margin, confidence=confidence, expected_rate=expected_rate, cap=max_size
         )
-        design = [Drawn(cid, "all", len(drawn) / population) for cid in drawn]
+    drawn = [d.id for d in design]
+    snapshot = _record_signals(
+        session,
+        version=version,
+        signals=counted.signals,
+        start=window_start,
+        end=window_end,
+        actor=actor,
+    )
     sample = Sample(
         agent_version_id=version.id,  # type: ignore[arg-type]
         rubric_id=rubric.id,  # type: ignore[arg-type]
@@ -183,20 +200,22 @@ def versions_with_traffic(
     session: Session, *, agent: Agent, window_start: datetime, window_end: datetime
 ) -> list[AgentVersion]:
     """The agent's versions that served conversations in [window_start, window_end)."""
+    # One index probe per version on (version, time): an agent has few versions, and the
+    # window may hold a great many conversations.
+    served = (
+        select(Conversation.id)
+        .where(
+            Conversation.agent_version_id == AgentVersion.id,
+            Conversation.started_at >= window_start,
+            Conversation.started_at < window_end,
+        )
+        .exists()
+    )
     return list(
         session.exec(
             select(AgentVersion)
-            .where(
-                AgentVersion.agent_id == agent.id,
-                AgentVersion.id.in_(  # type: ignore[union-attr]
-                    select(Conversation.agent_version_id).where(
-                        Conversation.agent_id == agent.id,
-                        Conversation.started_at >= window_start,
-                        Conversation.started_at < window_end,
-                    )
-                ),
-            )
-            .order_by(AgentVersion.id)  # type: ignore[arg-type]
+            .where(AgentVersion.agent_id == agent.id, served)
+            .order_by(col(AgentVersion.id))
         )
     )
 
@@ -224,34 +243,95 @@ def _sample_size(
     return size if cap is None else min(size, cap)
 
 
-def _window_conversations(
-    session: Session, *, version: AgentVersion, start: datetime, end: datetime
-) -> list[Conversation]:
-    return list(
-        session.exec(
-            select(Conversation)
-            .where(
-                Conversation.agent_version_id == version.id,
-                Conversation.started_at >= start,
-                Conversation.started_at < end,
+def _draw(
+    session: Session,
+    *,
+    version: AgentVersion,
+    start: datetime,
+    end: datetime,
+    plan: SamplePlan | None,
+    size_for: Callable[[int], int],
+    seed: int,
+    key: str,
+) -> tuple[WindowSignals, list[Drawn]]:
+    """The window's signals and its sample, both over the same rows."""
+    for _ in range(DRAW_ATTEMPTS):
+        counted = window_signals(session, window=Window(version.id, start, end))  # type: ignore[arg-type]
+        # Later reads stop at the highest id counted: rows stored meanwhile wait for the
+        # next window. PostgreSQL may still commit a lower id late; then draw again.
+        window = Window(version.id, start, end, counted.last_id)  # type: ignore[arg-type]
+        population = counted.signals.conversations
+        try:
+            if plan is not None:
+                return counted, _draw_by_plan(session, plan=plan, window=window)
+            design = _draw_simple(
+                session,
+                window=window,
+                population=population,
+                size=size_for(population),
+                seed=seed,
+                key=key,
             )
-            .order_by(Conversation.id)  # type: ignore[arg-type]
-        )
+            return counted, design
+        except PopulationChanged:
+            continue
+    raise RuleViolation(
+        "conversations kept arriving in the window while it was sampled: "
+        "sample it again once the import has finished"
     )
+
+
+def _draw_simple(
+    session: Session, *, window: Window, population: int, size: int, seed: int, key: str
+) -> list[Drawn]:
+    """draw_sample's sample of the window, reading ids in order and keeping the drawn."""
+    positions = draw_positions(population, size=size, seed=seed, key=key)
+    wanted = iter(positions)
+    target = next(wanted, None)
+    drawn: list[Drawn] = []
+    seen = 0
+    for position, conversation_id in enumerate(_streamed(session, select(Conversation.id), window)):
+        seen += 1
+        if position == target:
+            drawn.append(Drawn(conversation_id, "all", len(positions) / population))
+            target = next(wanted, None)
+    if seen != population:
+        raise PopulationChanged("the window's conversations changed while it was sampled")
+    return drawn
+
+
+def _draw_by_plan(session: Session, *, plan: SamplePlan, window: Window) -> list[Drawn]:
+    """The plan's sample: strata sizes by GROUP BY, then one pass keeping only the drawn."""
+    facts = (Conversation.channel, Conversation.intent, Conversation.escalated)
+    sizes: Counter[str] = Counter()
+    for channel, intent, escalated, count in session.exec(
+        window.apply(select(*facts, func.count())).group_by(*facts)
+    ):
+        unit = Unit(id=0, external_id="", channel=channel, intent=intent, escalated=escalated)
+        sizes[stratum_of(unit, plan.strata)] += count
+    columns = select(Conversation.id, Conversation.external_id, *facts)
+    units = (
+        Unit(id=row[0], external_id=row[1], channel=row[2], intent=row[3], escalated=row[4])
+        for row in _streamed(session, columns, window)
+    )
+    return draw_streamed(plan, units, sizes=sizes)
+
+
+def _streamed(session: Session, query: Any, window: Window) -> Iterator[Any]:
+    """The query's rows over the window in id order, fetched in batches."""
+    ordered = window.apply(query).order_by(unindexed_id())
+    yield from session.exec(ordered.execution_options(yield_per=STREAM_BATCH))
 
 
 def _record_signals(
     session: Session,
     *,
     version: AgentVersion,
-    conversations: list[Conversation],
+    signals: Signals,
     start: datetime,
     end: datetime,
     actor: str,
 ) -> SignalSnapshot:
-    signals = compute_signals(
-        [SignalInput(c.escalated, c.contained, c.sentiment, c.latency_ms) for c in conversations]
-    )
     snapshot = SignalSnapshot(
         agent_version_id=version.id,  # type: ignore[arg-type]
         window_start=start,
@@ -286,16 +366,6 @@ def double_review_drawn(*, sample_id: int, conversation_id: int, share: float) -
     """Whether this item is in the random share that gets a second, blind review."""
     digest = hashlib.sha256(f"double:{sample_id}:{conversation_id}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64 < share
-
-
-def _unit(conversation: Conversation) -> Unit:
-    return Unit(
-        id=conversation.id,  # type: ignore[arg-type]
-        external_id=conversation.external_id,
-        channel=conversation.channel,
-        intent=conversation.intent,
-        escalated=conversation.escalated,
-    )
 
 
 def _queue_drawn(

@@ -1,7 +1,7 @@
 """Window-level health signals computed from per-conversation facts (pure)."""
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 
@@ -33,8 +33,12 @@ def nearest_rank_percentile(values: Sequence[float], percentile: float) -> float
     if not values:
         return None
     ordered = sorted(values)
-    rank = math.ceil(percentile / 100 * len(ordered))
-    return float(ordered[rank - 1])
+    return float(ordered[nearest_rank(len(ordered), percentile) - 1])
+
+
+def nearest_rank(count: int, percentile: float) -> int:
+    """The 1-based rank of the nearest-rank percentile among `count` sorted values."""
+    return math.ceil(percentile / 100 * count)
 
 
 def compute_signals(items: Sequence[SignalInput]) -> Signals:
@@ -47,6 +51,18 @@ def compute_signals(items: Sequence[SignalInput]) -> Signals:
         conversations=count,
         escalation_rate=sum(item.escalated for item in items) / count,
         containment_rate=sum(item.contained for item in items) / count,
-        mean_sentiment=sum(item.sentiment for item in items) / count,
+        mean_sentiment=plain_sum(item.sentiment for item in items) / count,
         p95_latency_ms=nearest_rank_percentile(latencies, 95),
     )
+
+
+def plain_sum(values: Iterable[float]) -> float:
+    """Left-to-right floating-point addition, as SQL's SUM does it over ordered rows.
+
+    Python 3.12's sum() compensates rounding; the window signals the store computes in SQL
+    must equal this, so the order and the arithmetic are spelled out.
+    """
+    total = 0.0
+    for value in values:
+        total += value
+    return total

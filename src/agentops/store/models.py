@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, ForeignKey, Integer, Text, UniqueConstraint, false
+from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, Text, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 
@@ -130,10 +130,17 @@ class RubricCriterion(SQLModel, table=True):
 
 
 class Conversation(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("agent_id", "external_id"),)
+    __table_args__ = (
+        # Also the agent's index: agent_id leads it.
+        UniqueConstraint("agent_id", "external_id"),
+        # A version's window, and its stream in (time, id) order, straight from the index.
+        Index("ix_conversation_version_time", "agent_version_id", "started_at", "id"),
+        # A version's rows stored after a given id: late arrivals, whatever their time.
+        Index("ix_conversation_version_id", "agent_version_id", "id"),
+    )
     id: int | None = Field(default=None, primary_key=True)
-    agent_id: int = Field(foreign_key="agent.id", index=True)
-    agent_version_id: int = Field(foreign_key="agentversion.id", index=True)
+    agent_id: int = Field(foreign_key="agent.id")
+    agent_version_id: int = Field(foreign_key="agentversion.id")
     external_id: str
     started_at: datetime = Field(index=True)
     channel: str = "chat"
@@ -199,7 +206,8 @@ class ReviewItem(SQLModel, table=True):
     stage: str | None = None
     # The verdict that counts in triggers, and since when (None while still in review).
     final_violation: bool | None = None
-    settled_at: datetime | None = None
+    # Indexed: an evaluation reads the verdicts settled since its last one.
+    settled_at: datetime | None = Field(default=None, index=True)
     disputed_by_id: int | None = Field(default=None, foreign_key="person.id")
     disputed_at: datetime | None = None
     dispute_reason: str | None = Field(default=None, sa_column=Column(Text))
@@ -211,7 +219,7 @@ class Review(SQLModel, table=True):
     reviewer_id: int = Field(foreign_key="person.id")
     violation: bool
     notes: str | None = Field(default=None, sa_column=Column(Text))
-    submitted_at: datetime = Field(default_factory=utcnow)
+    submitted_at: datetime = Field(default_factory=utcnow, index=True)
 
 
 class ReviewFinding(SQLModel, table=True):
@@ -397,6 +405,9 @@ class TriggerChart(SQLModel, table=True):
     cursor_at: datetime | None = None
     cursor_id: int | None = None
     max_seen_id: int | None = None
+    # A counted verdict was withdrawn (disputed): the next evaluation of a review trigger
+    # replays the version's reviews from the start instead of reading on from the cursor.
+    replay: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

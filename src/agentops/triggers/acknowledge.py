@@ -26,10 +26,13 @@ def acknowledge_false_alarm(session: Session, *, action: Action, actor: str) -> 
     """
     version = session.get(AgentVersion, action.from_version_id)
     assert version is not None  # the action's foreign key
+    # Locked: an evaluation running meanwhile must not write back the alarmed state.
     charts = session.exec(
         select(TriggerChart)
         .where(TriggerChart.agent_version_id == version.id)
         .order_by(col(TriggerChart.id))
+        .with_for_update()
+        .execution_options(populate_existing=True)
     ).all()
     reset: list[str] = []
     for chart in charts:
@@ -37,7 +40,11 @@ def acknowledge_false_alarm(session: Session, *, action: Action, actor: str) -> 
         if state.alarm is None:
             continue
         alarm = state.alarm
-        state.reset()
+        # Where in the stream it was acknowledged, for a replay to reset at the same point.
+        mark = None
+        if chart.cursor_at is not None and chart.cursor_id is not None:
+            mark = (chart.cursor_at, chart.cursor_id)
+        state.reset(mark=mark)
         chart.state = state.to_json()
         chart.updated_at = utcnow()
         session.add(chart)
@@ -60,3 +67,4 @@ def acknowledge_false_alarm(session: Session, *, action: Action, actor: str) -> 
         )
     session.flush()
     return reset
+

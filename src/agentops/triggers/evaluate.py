@@ -8,7 +8,7 @@ version's whole history.
 import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from agentops.triggers.config import AnyTrigger
@@ -21,6 +21,8 @@ MAX_EVIDENCE_IDS = 500
 # The statistic's history for the evidence's small chart: at most this many points.
 HISTORY_POINTS = 120
 SPARK = "▁▂▃▄▅▆▇█"
+# Before every observation: where a reset acknowledged before any data falls.
+STREAM_START = (datetime.min.replace(tzinfo=UTC), 0)
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,9 @@ class TriggerState:
     history: list[list[float]] = field(default_factory=list)
     stride: int = 1
     resets: int = 0
+    # Where each acknowledged false alarm fell in the stream: the cursor's [time, id] then
+    # (None: before the first observation). A replay re-applies them at those points.
+    reset_marks: list[list[Any]] = field(default_factory=list)
 
     @classmethod
     def start(cls, bank: BankDesign, healthy: Healthy) -> "TriggerState":
@@ -141,13 +146,43 @@ class TriggerState:
                     "explain": self.explain(),
                 }
 
-    def reset(self) -> None:
-        """Acknowledge a false alarm: every chart back to zero, watching continues."""
+    def reset(self, *, mark: tuple[datetime, int] | None = None) -> None:
+        """Acknowledge a false alarm after the observation `mark`: charts back to zero."""
+        self.reset_marks.append([mark[0].isoformat(), mark[1]] if mark else None)  # type: ignore[arg-type]
+        self._zero_charts()
+
+    def _zero_charts(self) -> None:
         self.charts = [ChartState() for _ in self.charts]
         self.event_ids = [[] for _ in self.charts]
         self.alarm = None
         self.resets += 1
         self.history.append([float(self.observations), 0.0])
+
+    def replay(self, observations: Iterable[Observation]) -> None:
+        """Start again from zero and feed the whole stream, re-applying each reset in place.
+
+        The calibration stays: the result is what feeding this stream from the start,
+        with the same acknowledgements, would have given.
+        """
+        marks = sorted(
+            (datetime.fromisoformat(mark[0]), mark[1]) if mark else STREAM_START
+            for mark in self.reset_marks
+        )
+        self.charts = [ChartState() for _ in self.charts]
+        self.event_ids = [[] for _ in self.charts]
+        self.observations = self.events = self.resets = 0
+        self.alarm = None
+        self.history, self.stride = [], 1
+        pending = iter(marks)
+        mark = next(pending, None)
+        for observation in observations:
+            while mark is not None and (observation.at, observation.id) > mark:
+                self._zero_charts()
+                mark = next(pending, None)
+            self.feed([observation])
+        while mark is not None:
+            self._zero_charts()
+            mark = next(pending, None)
 
     def _remember(self, position: int) -> None:
         if position % self.stride:

@@ -1,11 +1,13 @@
 """Store versioned trigger sets and record each evaluation of an agent version."""
 
+import functools
 import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, true
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from agentops.actions.service import propose_rollback, rollback_obstacle
@@ -17,27 +19,16 @@ from agentops.store.models import (
     Action,
     Agent,
     AgentVersion,
-    Conversation,
     Evaluation,
-    ItemStatus,
     Outcome,
-    Review,
-    ReviewItem,
     TriggerChart,
     TriggerSet,
     VersionStatus,
     utcnow,
 )
+from agentops.triggers import observations
 from agentops.triggers.acknowledge import acknowledge_false_alarm, is_false_alarm
-from agentops.triggers.config import (
-    AnyTrigger,
-    EscalationRateTrigger,
-    LatencyTrigger,
-    NegativeSentimentTrigger,
-    NotContainedTrigger,
-    TriggerFile,
-    parse_trigger_text,
-)
+from agentops.triggers.config import AnyTrigger, TriggerFile, parse_trigger_text
 from agentops.triggers.cusum import (
     BankDesign,
     design_bank,
@@ -51,6 +42,14 @@ from agentops.triggers.evaluate import (
     TriggerResult,
     TriggerState,
     verdict,
+)
+from agentops.triggers.observations import (
+    NO_CURSOR,
+    ConversationFacts,
+    Cursor,
+    conversation_observations,
+    new_conversations,
+    new_reviews,
 )
 
 __all__ = [
@@ -161,7 +160,14 @@ def _find_trigger_set(session: Session, *, agent: Agent, version: int) -> Trigge
 
 def load_trigger_set(trigger_set: TriggerSet) -> TriggerFile:
     """The validated triggers of a stored trigger set."""
-    return parse_trigger_text(trigger_set.content, source=trigger_set.source)
+    return _parsed(trigger_set.content, trigger_set.source)
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed(content: str, source: str) -> TriggerFile:
+    # A stored trigger set never changes and TriggerFile is frozen: parse each one once
+    # per process instead of on every evaluation.
+    return parse_trigger_text(content, source=source)
 
 
 def evaluate_version(
@@ -184,6 +190,8 @@ def evaluate_version(
     # waits for its time instead of pulling the charts past real traffic.
     as_of = as_of or utcnow()
     backlog = review_backlog(session, version=version, now=as_of)
+    # The conversation triggers usually share a cursor: read what is new for them once.
+    reads: dict[Cursor, tuple[list[ConversationFacts], Cursor]] = {}
     results = []
     for trigger in triggers.triggers:
         result = _evaluate_trigger(
@@ -194,6 +202,7 @@ def evaluate_version(
             version=version,
             trigger_set=trigger_set,
             as_of=as_of,
+            reads=reads,
         )
         if trigger.unit == "reviews" and backlog["unsettled"]:
             # Said out loud: this verdict was reached without part of the sample.
@@ -228,37 +237,45 @@ def _evaluate_trigger(
     version: AgentVersion,
     trigger_set: TriggerSet,
     as_of: datetime,
+    reads: dict[Cursor, tuple[list[ConversationFacts], Cursor]],
 ) -> TriggerResult:
-    chart = _chart_row(session, version=version, trigger_set=trigger_set, name=trigger.name)
+    chart = _locked_chart(session, version=version, trigger_set=trigger_set, name=trigger.name)
     if chart is None:
         try:
             state = start_state(
-                session, triggers=triggers, trigger=trigger, agent=agent, version=version,
+                session,
+                triggers=triggers,
+                trigger=trigger,
+                agent=agent,
+                version=version,
                 before=as_of,
             )
         except HealthyRateUnknown as exc:
             return TriggerResult(
-                trigger.name, trigger.kind, "insufficient_data", None, None,
+                trigger.name,
+                trigger.kind,
+                "insufficient_data",
+                None,
+                None,
                 {"summary": str(exc), "test": "bernoulli_cusum_bank", "unit": trigger.unit},
             )
-        chart = TriggerChart(
-            agent_version_id=version.id,  # type: ignore[arg-type]
-            trigger_set_id=trigger_set.id,  # type: ignore[arg-type]
-            trigger_name=trigger.name,
-            state=state.to_json(),
+        chart = _create_chart(
+            session, version=version, trigger_set=trigger_set, name=trigger.name, state=state
         )
-    else:
-        state = TriggerState.from_json(chart.state)
-    new, cursor = new_observations(
-        session,
-        trigger=trigger,
-        version=version,
-        as_of=as_of,
-        cursor=(chart.cursor_at, chart.cursor_id, chart.max_seen_id),
+    state = TriggerState.from_json(chart.state)
+    # A withdrawn verdict (a dispute) changes the past: replay the reviews from the start.
+    replay = chart.replay and trigger.unit == "reviews"
+    cursor = NO_CURSOR if replay else (chart.cursor_at, chart.cursor_id, chart.max_seen_id)
+    new, cursor = _read(
+        session, trigger=trigger, version=version, as_of=as_of, cursor=cursor, reads=reads
     )
-    state.feed(new)
+    if replay:
+        state.replay(new)
+    else:
+        state.feed(new)
     chart.cursor_at, chart.cursor_id, chart.max_seen_id = cursor
     chart.state = state.to_json()
+    chart.replay = False
     chart.updated_at = utcnow()
     session.add(chart)
     session.flush()
@@ -271,13 +288,38 @@ def _evaluate_trigger(
     )
 
 
+def _read(
+    session: Session,
+    *,
+    trigger: AnyTrigger,
+    version: AgentVersion,
+    as_of: datetime,
+    cursor: Cursor,
+    reads: dict[Cursor, tuple[list[ConversationFacts], Cursor]],
+) -> tuple[list[Observation], Cursor]:
+    """New observations for the trigger; conversations read once per cursor and evaluation."""
+    if trigger.unit == "reviews":
+        return new_reviews(session, version_id=version.id, as_of=as_of, cursor=cursor)  # type: ignore[arg-type]
+    if cursor not in reads:
+        reads[cursor] = new_conversations(
+            session,
+            version_id=version.id,  # type: ignore[arg-type]
+            as_of=as_of,
+            cursor=cursor,
+        )
+    rows, advanced = reads[cursor]
+    return conversation_observations(trigger, rows), advanced
+
+
 def needed_to_clear(state: TriggerState, trigger: AnyTrigger) -> int:
     """Observations after which a quiet bank clears the version.
 
     By then a degradation at the top of the range would, on average, have been noticed.
     """
     bank = BankDesign(
-        state.healthy["rate"], state.healthy["calibrated_rate"], state.target,
+        state.healthy["rate"],
+        state.healthy["calibrated_rate"],
+        state.target,
         tuple(state.chart_designs()),
     )
     return math.ceil(bank.delay_bound(trigger.degraded_high))
@@ -350,7 +392,7 @@ def measured_healthy(
             f"and {agent.name} has none other than {version.version}"
         )
     observations, _ = new_observations(
-        session, trigger=trigger, version=source, as_of=before, cursor=(None, None, None)
+        session, trigger=trigger, version=source, as_of=before, cursor=NO_CURSOR
     )
     n = len(observations)
     if n < trigger.min_healthy_samples:
@@ -369,19 +411,52 @@ def measured_healthy(
     )
 
 
-def _chart_row(
+def _locked_chart(
     session: Session, *, version: AgentVersion, trigger_set: TriggerSet, name: str
 ) -> TriggerChart | None:
+    """The chart row, locked until commit: concurrent evaluations take turns, each reading
+    on from where the last one stopped (SQLite has one writer at a time anyway)."""
     return session.exec(
-        select(TriggerChart).where(
+        select(TriggerChart)
+        .where(
             TriggerChart.agent_version_id == version.id,
             TriggerChart.trigger_set_id == trigger_set.id,
             TriggerChart.trigger_name == name,
         )
+        .with_for_update()
+        .execution_options(populate_existing=True)
     ).first()
 
 
-Cursor = tuple[datetime | None, int | None, int | None]
+def _create_chart(
+    session: Session,
+    *,
+    version: AgentVersion,
+    trigger_set: TriggerSet,
+    name: str,
+    state: TriggerState,
+) -> TriggerChart:
+    """Insert the fresh chart unless another evaluation just did; return the stored one."""
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    now = utcnow()
+    session.execute(
+        insert(TriggerChart)
+        .values(
+            agent_version_id=version.id,
+            trigger_set_id=trigger_set.id,
+            trigger_name=name,
+            state=state.to_json(),
+            replay=False,
+            created_at=now,
+            updated_at=now,
+        )
+        .on_conflict_do_nothing(
+            index_elements=["agent_version_id", "trigger_set_id", "trigger_name"]
+        )
+    )
+    chart = _locked_chart(session, version=version, trigger_set=trigger_set, name=name)
+    assert chart is not None  # inserted here or by the evaluation that won
+    return chart
 
 
 def new_observations(
@@ -393,177 +468,29 @@ def new_observations(
     cursor: Cursor,
 ) -> tuple[list[Observation], Cursor]:
     """The version's observations after the cursor and up to as_of, in time order."""
-    if trigger.unit == "reviews":
-        return _new_reviews(session, version=version, as_of=as_of, cursor=cursor)
-    return _new_conversations(session, trigger=trigger, version=version, as_of=as_of, cursor=cursor)
-
-
-def _after(at_column: Any, id_column: Any, cursor: Cursor) -> Any:
-    at, last_id, max_seen = cursor
-    if at is None or last_id is None:
-        return true()
-    later = or_(at_column > at, and_(at_column == at, id_column > last_id))
-    return or_(later, id_column > max_seen) if max_seen is not None else later
-
-
-def _advance(cursor: Cursor, observations: list[Observation]) -> Cursor:
-    if not observations:
-        return cursor
-    at, last_id, max_seen = cursor
-    newest = max(observations, key=lambda o: (o.at, o.id))
-    if at is None or last_id is None or (newest.at, newest.id) > (at, last_id):
-        at, last_id = newest.at, newest.id
-    highest = max(o.id for o in observations)
-    return at, last_id, highest if max_seen is None else max(max_seen, highest)
-
-
-def _new_conversations(
-    session: Session,
-    *,
-    trigger: AnyTrigger,
-    version: AgentVersion,
-    as_of: datetime,
-    cursor: Cursor,
-) -> tuple[list[Observation], Cursor]:
-    rows = session.exec(
-        select(
-            Conversation.id,
-            Conversation.started_at,
-            Conversation.escalated,
-            Conversation.contained,
-            Conversation.sentiment,
-            Conversation.latency_ms,
-        )
-        .where(
-            Conversation.agent_version_id == version.id,
-            Conversation.started_at <= as_of,
-            _after(Conversation.started_at, Conversation.id, cursor),
-        )
-        .order_by(col(Conversation.started_at), col(Conversation.id))
-    ).all()
-    observations = []
-    seen = []
-    for conversation_id, started_at, escalated, contained, sentiment, latency in rows:
-        seen.append(Observation(conversation_id, started_at, False))  # type: ignore[arg-type]
-        event = conversation_event(
-            trigger, escalated=escalated, contained=contained, sentiment=sentiment,
-            latency_ms=latency,
-        )
-        if event is not None:
-            observations.append(Observation(conversation_id, started_at, event))  # type: ignore[arg-type]
-    return observations, _advance(cursor, seen)
-
-
-def conversation_event(
-    trigger: AnyTrigger,
-    *,
-    escalated: bool,
-    contained: bool,
-    sentiment: float,
-    latency_ms: int | None,
-) -> bool | None:
-    """Whether a conversation counts as the trigger's event; None if it says nothing."""
-    if isinstance(trigger, EscalationRateTrigger):
-        return escalated
-    if isinstance(trigger, NotContainedTrigger):
-        return not contained
-    if isinstance(trigger, NegativeSentimentTrigger):
-        return sentiment < trigger.below
-    if isinstance(trigger, LatencyTrigger):
-        return None if latency_ms is None else latency_ms > trigger.limit_ms
-    raise TypeError(f"{trigger.kind} is not a conversation trigger")
-
-
-def _new_reviews(
-    session: Session, *, version: AgentVersion, as_of: datetime, cursor: Cursor
-) -> tuple[list[Observation], Cursor]:
-    # An item waiting for its blind second review or for adjudication counts in no trigger;
-    # once settled it counts with its final verdict, at the time it was settled.
-    settled_at = _settled_at()
-    rows = session.exec(
-        select(
-            Review.id,
-            settled_at,
-            func.coalesce(ReviewItem.final_violation, Review.violation),
-            ReviewItem.conversation_id,
-        )
-        .join(ReviewItem, col(Review.review_item_id) == col(ReviewItem.id))
-        .join(Conversation, col(ReviewItem.conversation_id) == col(Conversation.id))
-        .where(
-            Conversation.agent_version_id == version.id,
-            _settled(),
-            settled_at <= as_of,
-            _after(settled_at, Review.id, cursor),
-        )
-        .order_by(settled_at, col(Review.id))
-    ).all()
-    if not rows:
-        return [], cursor
-    # A conversation reviewed again (say under a newer rubric) still counts once: only
-    # its first settled review is an observation.
-    first: dict[int, tuple[datetime, int]] = {}
-    for review_id, at, conversation_id in session.exec(
-        select(Review.id, settled_at, ReviewItem.conversation_id)
-        .join(ReviewItem, col(Review.review_item_id) == col(ReviewItem.id))
-        .where(col(ReviewItem.conversation_id).in_({row[3] for row in rows}), _settled())
-    ).all():
-        key = (at, review_id)
-        if conversation_id not in first or key < first[conversation_id]:
-            first[conversation_id] = key  # type: ignore[assignment]
-    observations = [
-        Observation(review_id, at, bool(violation))  # type: ignore[arg-type]
-        for review_id, at, violation, conversation_id in rows
-        if first[conversation_id] == (at, review_id)
-    ]
-    seen = [Observation(r[0], r[1], False) for r in rows]  # type: ignore[arg-type]
-    return observations, _advance(cursor, seen)
+    return observations.new_observations(
+        session,
+        trigger=trigger,
+        version_id=version.id,  # type: ignore[arg-type]
+        as_of=as_of,
+        cursor=cursor,
+    )
 
 
 def settled_reviews(
     session: Session, *, version: AgentVersion, as_of: datetime | None = None
 ) -> list[Observation]:
     """Every review observation the version's triggers count, from the start."""
-    observations, _ = _new_reviews(
-        session, version=version, as_of=as_of or utcnow(), cursor=(None, None, None)
+    return observations.settled_reviews(
+        session,
+        version_id=version.id,  # type: ignore[arg-type]
+        as_of=as_of or utcnow(),
     )
-    return observations
-
-
-def _settled_at() -> Any:
-    # The column type keeps the result a timezone-aware datetime on SQLite too.
-    return func.coalesce(
-        ReviewItem.settled_at, Review.submitted_at, type_=ReviewItem.__table__.c.settled_at.type
-    )
-
-
-def _settled() -> Any:
-    return or_(col(ReviewItem.stage).is_(None), col(ReviewItem.stage) == "done")
 
 
 def review_backlog(session: Session, *, version: AgentVersion, now: datetime) -> dict[str, Any]:
     """The version's sampled items without a settled verdict: how many, how many overdue."""
-    due = func.coalesce(
-        ReviewItem.due_at, ReviewItem.created_at, type_=ReviewItem.__table__.c.due_at.type
-    )
-    rows = session.exec(
-        select(due)
-        .select_from(ReviewItem)
-        .join(Conversation, col(ReviewItem.conversation_id) == col(Conversation.id))
-        .where(
-            Conversation.agent_version_id == version.id,
-            or_(col(ReviewItem.stage).is_(None), col(ReviewItem.stage) != "done"),
-            or_(col(ReviewItem.stage).is_not(None), ReviewItem.status != ItemStatus.reviewed),
-        )
-    ).all()
-    overdue = sum(1 for moment in rows if moment <= now)
-    return {
-        "unsettled": len(rows),
-        "overdue": overdue,
-        "note": (
-            f"{len(rows)} sampled conversation(s) not yet reviewed ({overdue} overdue): "
-            "this evaluation ran without them"
-        ),
-    }
+    return observations.review_backlog(session, version_id=version.id, now=now)  # type: ignore[arg-type]
 
 
 def evaluate_live_version(
@@ -639,6 +566,3 @@ def _store_evaluation(
         },
     )
     return evaluation
-
-
-
