@@ -1,8 +1,10 @@
 """Point a validation error at the YAML that caused it (pure)."""
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import yaml
+if TYPE_CHECKING:
+    import yaml
 
 
 def dotted_path(parts: Sequence[str | int]) -> str:
@@ -13,8 +15,10 @@ def dotted_path(parts: Sequence[str | int]) -> str:
     return rendered
 
 
-def mapping_entry(node: yaml.Node, key: str) -> tuple[yaml.Node, yaml.Node] | None:
+def mapping_entry(node: "yaml.Node", key: str) -> "tuple[yaml.Node, yaml.Node] | None":
     """The (key node, value node) pair stored under key in a YAML mapping node, if any."""
+    import yaml  # only once a YAML file is being read: importers such as `review next` don't
+
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             if str(key_node.value) == key:

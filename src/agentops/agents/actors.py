@@ -6,7 +6,7 @@ from enum import StrEnum
 from sqlmodel import Session, select
 
 from agentops.agents.emails import normalise_email
-from agentops.store.models import Person
+from agentops.store.core_tables import Person
 
 
 class Channel(StrEnum):

@@ -6,7 +6,7 @@ from agentops.agents.emails import normalise_email
 from agentops.agents.names import check_email, check_name
 from agentops.audit.service import add_and_record, record_event
 from agentops.errors import NotFoundError, RuleViolation
-from agentops.store.models import Agent, AgentVersion, Person, Role, VersionStatus, utcnow
+from agentops.store.core_tables import Agent, AgentVersion, Person, Role, VersionStatus, utcnow
 
 
 def ensure_person(session: Session, *, email: str, role: Role, name: str | None = None) -> Person:

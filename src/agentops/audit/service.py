@@ -14,12 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import (
-    Ed25519PrivateKey,
-    Ed25519PublicKey,
-)
 from sqlalchemy import String, Text, bindparam, cast, delete, insert, text, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.engine import Engine
@@ -36,28 +32,27 @@ from agentops.audit.chain import (
     event_hash_from_text,
     hash_fields,
 )
-from agentops.audit.checkpoints import (
-    Checkpoint,
-    CheckpointMatcher,
-    TreeHead,
-    latest_size,
-    load_checkpoints,
-    write_checkpoint,
-)
-from agentops.audit.export import event_record
 from agentops.audit.merkle import MerkleFrontier
 from agentops.errors import NotFoundError
 from agentops.settings import get_settings
-from agentops.store.models import (
-    Action,
+from agentops.store.core_tables import (
     Agent,
     AgentVersion,
     AuditChainHead,
     AuditEvent,
     AuditPending,
-    Evaluation,
     utcnow,
 )
+
+if TYPE_CHECKING:
+    # Checkpoints, exports and their signatures (cryptography) load only when used: every
+    # command records or reads events, few sign or export them.
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
+
+    from agentops.audit.checkpoints import Checkpoint, CheckpointMatcher, TreeHead
 
 log = logging.getLogger(__name__)
 
@@ -378,8 +373,10 @@ def event_count(session: Session) -> int:
     return session.exec(select(func.count()).select_from(AuditEvent)).one()
 
 
-def tree_head(session: Session) -> TreeHead:
+def tree_head(session: Session) -> "TreeHead":
     """The sealed trail's size, last chain hash and Merkle root, as a checkpoint signs them."""
+    from agentops.audit.checkpoints import TreeHead
+
     row = session.execute(
         select(_HEAD.c.seq, _HEAD.c.hash, _HEAD.c.merkle_frontier).where(_HEAD.c.id == 1)
     ).first()
@@ -425,7 +422,7 @@ class Verification:
 
 
 def verify_trail(
-    session: Session, *, matcher: CheckpointMatcher | None = None
+    session: Session, *, matcher: "CheckpointMatcher | None" = None
 ) -> Verification:
     """Recompute every hash and the Merkle tree in one streaming pass (constant memory)."""
     head = session.execute(
@@ -561,9 +558,11 @@ def verify_chain(session: Session) -> list[ChainProblem]:
 
 
 def take_checkpoint(
-    session: Session, *, directory: Path, key: Ed25519PrivateKey, now: datetime | None = None
-) -> Checkpoint:
+    session: Session, *, directory: Path, key: "Ed25519PrivateKey", now: datetime | None = None
+) -> "Checkpoint":
     """Seal what is pending, then sign the tree head into a checkpoint file in directory."""
+    from agentops.audit.checkpoints import latest_size, write_checkpoint
+
     seal_visible(session)
     head = tree_head(session)
     since = min(latest_size(directory), head.tree_size)
@@ -578,9 +577,11 @@ def take_checkpoint(
 
 
 def verify_with_checkpoints(
-    session: Session, *, directory: Path, public_key: Ed25519PublicKey
+    session: Session, *, directory: Path, public_key: "Ed25519PublicKey"
 ) -> tuple[Verification, list[str], int]:
     """verify_trail plus every checkpoint in directory: (result, unusable files, checked)."""
+    from agentops.audit.checkpoints import CheckpointMatcher, load_checkpoints
+
     checkpoints, unusable = load_checkpoints(directory, public_key=public_key)
     result = verify_trail(session, matcher=CheckpointMatcher(checkpoints))
     return result, unusable, len(checkpoints)
@@ -594,6 +595,8 @@ def export_records(
     agent: str | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Sealed events as export records, oldest first, optionally for one agent's story."""
+    from agentops.audit.export import event_record
+
     related = _agent_entities(session, agent) if agent else None
     query = select(
         *[_EVENTS.c[name] for name in _RECORD_COLUMNS], cast(_EVENTS.c.payload, Text)
@@ -625,6 +628,8 @@ _RECORD_COLUMNS = (
 
 
 def _agent_entities(session: Session, name: str | None) -> set[tuple[str, str]]:
+    from agentops.store.models import Action, Evaluation  # all tables: only exports need them
+
     agent = session.exec(select(Agent).where(Agent.name == name)).first()
     if agent is None:
         raise NotFoundError(f"no agent named {name!r} (see `agentops agents list`)")

@@ -1,6 +1,5 @@
 """`agentops agents …`: who owns which agent, and which version is live."""
 
-import httpx
 import typer
 from rich.table import Table
 
@@ -8,8 +7,7 @@ from agentops.agents import service as agents
 from agentops.cli.common import console, store_session, user_errors, warn
 from agentops.cli.safe_text import styled
 from agentops.orchestration import api_configured, ensure_rollout_limit, rollout_limit_name
-from agentops.review.rubric import assign_rubric
-from agentops.store.models import AgentVersion, Person, VersionStatus
+from agentops.store.core_tables import AgentVersion, Person, VersionStatus
 
 app = typer.Typer(help="Register agents, name their owners and see their versions.")
 
@@ -126,6 +124,8 @@ def register(
 
 def _create_rollout_limit(name: str) -> None:
     # The agent is registered either way; the gate also creates its limit on first use.
+    import httpx  # only when a Prefect server is configured: `agents list` never needs it
+
     try:
         created = ensure_rollout_limit(name)
     except (httpx.HTTPError, OSError) as exc:
@@ -160,6 +160,8 @@ def set_rubric(
     rubric: str = typer.Argument(..., help="Rubric name (its highest stored version is used)."),
 ) -> None:
     """Name the rubric the agent's samples are reviewed against."""
+    from agentops.review.rubric import assign_rubric  # loads YAML: not on `agents list`'s path
+
     with store_session() as session:
         agent = agents.get_agent(session, name=name)
         chosen = assign_rubric(session, agent=agent, name=rubric, actor="cli")

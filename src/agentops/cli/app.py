@@ -1,68 +1,186 @@
-"""The `agentops` command line: a thin edge over the domain services."""
+"""The `agentops` command line: a thin edge over the domain services.
 
+Every command lives in its own module, imported only when that command runs: a command
+pays for its own imports (the store, Prefect, numpy, the web stack) and nobody else's, and
+`agentops --help` lists them all from the table below without importing any.
+"""
+
+import importlib
 import sys
+from dataclasses import dataclass
+from typing import Any
 
 import typer
 
 # Typer 0.29 carries its own fork of click; its exceptions are the ones raised here.
+from typer._click import Command, Context, HelpFormatter
 from typer._click import exceptions as cli_errors
+from typer.core import TyperCommand, TyperGroup
+from typer.models import CommandInfo, TyperInfo
 
-from agentops.cli import (
-    actions_cmd,
-    agents_cmd,
-    audit_cmd,
-    db_cmd,
-    people_cmd,
-    prefect_cmd,
-    report_cmd,
-    review_cmd,
-    runbook_cmd,
-    triggers_cmd,
-)
-from agentops.cli.common import USER_ERROR_EXIT, err_console, fail
-from agentops.cli.fake_services_cmd import fake_services
-from agentops.cli.import_cmd import import_file
-from agentops.cli.serve_cmd import serve
+from agentops.cli.output import USER_ERROR_EXIT, err_console, fail
+
+
+@dataclass(frozen=True)
+class LazyCommand:
+    """Where a command lives and the line `agentops --help` shows for it."""
+
+    module: str  # under agentops.cli
+    attribute: str  # a typer.Typer (a command group) or a command function
+    help: str  # the first paragraph of the command's own help (a test keeps them equal)
+
+
+# In the order `agentops --help` lists them.
+COMMANDS: dict[str, LazyCommand] = {
+    "import": LazyCommand(
+        "import_cmd",
+        "import_file",
+        "Import conversations; bad records are reported and the good ones kept.",
+    ),
+    "sample": LazyCommand(
+        "runbook_cmd",
+        "sample",
+        "Draw a reproducible review sample from a window of stored conversations.",
+    ),
+    "evaluate": LazyCommand(
+        "runbook_cmd",
+        "evaluate",
+        "Evaluate the live version on the registered triggers; a breach proposes a rollback.",
+    ),
+    "approve": LazyCommand(
+        "actions_cmd",
+        "approve",
+        "Approve a proposed rollback or redeploy (owner, or backup after escalation).",
+    ),
+    "reject": LazyCommand("actions_cmd", "reject", "Reject a proposed action, with a reason."),
+    "sweep": LazyCommand(
+        "actions_cmd",
+        "sweep",
+        "Escalate, expire and reconcile actions from their stored deadlines (safe to repeat).",
+    ),
+    "fake-services": LazyCommand(
+        "fake_services_cmd",
+        "fake_services",
+        "Serve a fake agent platform and deployer on 127.0.0.1 until stopped (Ctrl-C).",
+    ),
+    "serve": LazyCommand("serve_cmd", "serve", "Serve agentops over HTTP until stopped (Ctrl-C)."),
+    "report": LazyCommand(
+        "report_cmd",
+        "report",
+        "Write the manager report: incidents, time to detect, decide and roll back.",
+    ),
+    "demo": LazyCommand(
+        "demo_cmd",
+        "demo",
+        "Run the whole runbook end to end on a local SQLite store, no tokens needed.",
+    ),
+    "agents": LazyCommand(
+        "agents_cmd", "app", "Register agents, name their owners and see their versions."
+    ),
+    "review": LazyCommand(
+        "review_cmd", "app", "Claim sampled conversations and record verdicts per rubric criterion."
+    ),
+    "rubric": LazyCommand(
+        "review_cmd", "rubric_app", "The versioned policy rubric reviewers judge against."
+    ),
+    "triggers": LazyCommand(
+        "triggers_cmd", "app", "Rollback triggers, written down before launch."
+    ),
+    "actions": LazyCommand(
+        "actions_cmd", "app", "Proposed rollbacks and redeploys, and their approvals."
+    ),
+    "audit": LazyCommand(
+        "audit_cmd", "app", "Read, seal, sign, export and verify the tamper-evident decision trail."
+    ),
+    "db": LazyCommand("db_cmd", "app", "Manage the store's schema."),
+    "prefect": LazyCommand(
+        "prefect_cmd", "app", "Prepare the Prefect server the deployments run on."
+    ),
+    "people": LazyCommand(
+        "people_cmd",
+        "app",
+        "People who may sign in to the web pages, their roles and sign-in links.",
+    ),
+}
+
+
+class LazyGroup(TyperGroup):
+    """The top-level group: builds a command from its module on first use."""
+
+    # True while the help page is drawn: commands are then listed from the table.
+    _listing = False
+
+    def list_commands(self, ctx: Context) -> list[str]:
+        """Every command's name, in the table's order."""
+        return list(COMMANDS)
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        """The named command, importing its module unless only its help line is wanted."""
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        if self._listing:
+            return TyperCommand(name=cmd_name, help=entry.help)
+        if cmd_name not in self.commands:
+            self.commands[cmd_name] = self._build(cmd_name, entry)
+        return self.commands[cmd_name]
+
+    def format_help(self, ctx: Context, formatter: HelpFormatter) -> None:
+        """The help page, with the command list drawn from the table."""
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
+    def resolve_command(
+        self, ctx: Context, args: list[str]
+    ) -> tuple[str | None, Command | None, list[str]]:
+        """Typer's lookup, with "did you mean" drawn from every command, loaded or not."""
+        try:
+            return self._click_resolve_command(ctx, args)
+        except cli_errors.UsageError as exc:
+            if self.suggest_commands and args:
+                from difflib import get_close_matches
+
+                matches = get_close_matches(args[0], self.list_commands(ctx))
+                if matches:
+                    suggestions = ", ".join(f"{match!r}" for match in matches)
+                    exc.message = f"{exc.message.rstrip('.')}. Did you mean {suggestions}?"
+            raise
+
+    def _build(self, name: str, entry: LazyCommand) -> Command:
+        # Import the command's module and build its command as add_typer/command would.
+        module = importlib.import_module(f"agentops.cli.{entry.module}")
+        target: Any = getattr(module, entry.attribute)
+        if isinstance(target, typer.Typer):
+            return typer.main.get_group_from_info(
+                TyperInfo(target, name=name),
+                pretty_exceptions_short=app.pretty_exceptions_short,
+                rich_markup_mode=self.rich_markup_mode,
+                suggest_commands=self.suggest_commands,
+            )
+        return typer.main.get_command_from_info(
+            CommandInfo(name=name, cls=TyperCommand, callback=target),
+            pretty_exceptions_short=app.pretty_exceptions_short,
+            rich_markup_mode=self.rich_markup_mode,
+        )
+
+
+def _no_options() -> None:
+    # Typer builds a group only for an app with a callback or registered commands; the
+    # commands here are registered lazily, so this empty callback makes `app` a group.
+    pass
+
 
 app = typer.Typer(
+    cls=LazyGroup,
+    callback=_no_options,
     help="Keep live AI agents healthy: review queues, written triggers, gated rollbacks, audit.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-app.add_typer(agents_cmd.app, name="agents")
-app.add_typer(review_cmd.app, name="review")
-app.add_typer(review_cmd.rubric_app, name="rubric")
-app.add_typer(triggers_cmd.app, name="triggers")
-app.add_typer(actions_cmd.app, name="actions")
-app.add_typer(audit_cmd.app, name="audit")
-app.add_typer(db_cmd.app, name="db")
-app.add_typer(prefect_cmd.app, name="prefect")
-app.add_typer(people_cmd.app, name="people")
-app.command("import")(import_file)
-app.command("sample")(runbook_cmd.sample)
-app.command("evaluate")(runbook_cmd.evaluate)
-app.command("approve")(actions_cmd.approve)
-app.command("reject")(actions_cmd.reject)
-app.command("sweep")(actions_cmd.sweep)
-app.command("fake-services")(fake_services)
-app.command("serve")(serve)
-app.command("report")(report_cmd.report)
-
-
-@app.command("demo")
-def demo(
-    seed: int = typer.Option(
-        7, min=0, max=2**32 - 1, help="Seed for traffic, sampling and reviewers."
-    ),
-    keep: bool = typer.Option(
-        False, help="Keep the previous demo database instead of a fresh one."
-    ),
-) -> None:
-    """Run the whole runbook end to end on a local SQLite store, no tokens needed."""
-    from agentops.demo.runner import run_demo
-
-    raise typer.Exit(run_demo(seed=seed, fresh=not keep))
 
 
 def run(argv: list[str] | None = None) -> int:

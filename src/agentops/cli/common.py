@@ -13,29 +13,20 @@ from sqlmodel import Session
 
 from agentops.agents.actors import Actor, Channel, person_actor
 from agentops.agents.emails import normalise_email
-from agentops.cli.safe_text import SafeConsole, one_line, styled
+
+# The consoles and error helpers live in output.py, which app.py loads without the store;
+# command modules keep importing them from here.
+from agentops.cli.output import USER_ERROR_EXIT as USER_ERROR_EXIT
+from agentops.cli.output import console as console
+from agentops.cli.output import err_console as err_console
+from agentops.cli.output import fail as fail
+from agentops.cli.output import warn as warn
 from agentops.errors import AgentOpsError
 from agentops.store.db import DatabaseUrlError, engine_scope, session_scope
 from agentops.store.migrate import ensure_schema
 
-console = SafeConsole()
-err_console = SafeConsole(stderr=True)
-
 P = ParamSpec("P")
 R = TypeVar("R")
-
-USER_ERROR_EXIT = 2
-
-
-def fail(message: str) -> typer.Exit:
-    """Print a user-facing error on one line and return the exit to raise."""
-    err_console.print(styled(("error:", "bold red"), " ", one_line(message)), soft_wrap=True)
-    return typer.Exit(USER_ERROR_EXIT)
-
-
-def warn(message: str) -> None:
-    """Print a warning on stderr (the command goes on)."""
-    err_console.print(styled(("warning:", "yellow"), " ", one_line(message)), soft_wrap=True)
 
 
 def user_errors(command: Callable[P, R]) -> Callable[P, R]:

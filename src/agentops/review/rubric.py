@@ -2,9 +2,8 @@
 
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlmodel import Session, select
 
@@ -13,6 +12,9 @@ from agentops.audit.service import add_and_record, record_event
 from agentops.errors import AgentOpsError, NotFoundError, RuleViolation
 from agentops.store.models import Agent, Rubric, RubricCriterion, Severity
 from agentops.yaml_locations import dotted_path, mapping_entry
+
+if TYPE_CHECKING:
+    import yaml
 
 KEY_PATTERN = r"[a-z0-9][a-z0-9-]*"
 
@@ -63,6 +65,8 @@ class RubricSpec(BaseModel):
 
 def parse_rubric(text: str, *, source: str) -> RubricSpec:
     """Parse and validate rubric YAML, reporting problems with file and line."""
+    import yaml  # here, not at the top: `review next` and other readers never parse a rubric
+
     try:
         root = yaml.compose(text)
         data = yaml.safe_load(text)
@@ -85,7 +89,7 @@ def parse_rubric(text: str, *, source: str) -> RubricSpec:
     return spec
 
 
-def _check_unique_keys(spec: RubricSpec, *, root: yaml.Node | None, source: str) -> None:
+def _check_unique_keys(spec: RubricSpec, *, root: "yaml.Node | None", source: str) -> None:
     seen: set[str] = set()
     problems: list[tuple[int | None, str]] = []
     for index, criterion in enumerate(spec.criteria):
@@ -103,7 +107,7 @@ def _dotted(loc: Sequence[str | int]) -> str:
     return dotted_path(loc) or "(top level)"
 
 
-def _line_of(root: yaml.Node | None, loc: Sequence[Any]) -> int | None:
+def _line_of(root: "yaml.Node | None", loc: Sequence[Any]) -> int | None:
     """The 1-based line of the deepest YAML node the error location reaches."""
     node = root
     if node is None:
@@ -116,7 +120,9 @@ def _line_of(root: yaml.Node | None, loc: Sequence[Any]) -> int | None:
     return node.start_mark.line + 1
 
 
-def _child(node: yaml.Node, part: Any) -> yaml.Node | None:
+def _child(node: "yaml.Node", part: Any) -> "yaml.Node | None":
+    import yaml
+
     if isinstance(node, yaml.SequenceNode) and isinstance(part, int):
         return node.value[part] if part < len(node.value) else None
     entry = mapping_entry(node, str(part))

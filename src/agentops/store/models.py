@@ -1,30 +1,23 @@
 """The SQLModel tables behind agentops: one store for the whole decision trail."""
 
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, Text, UniqueConstraint, false
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
-
-def utcnow() -> datetime:
-    """Current time, timezone-aware in UTC: the form every table stores and returns."""
-    return datetime.now(UTC)
-
-
-class Role(StrEnum):
-    owner = "owner"
-    reviewer = "reviewer"
-    manager = "manager"
-    admin = "admin"
-
-
-class VersionStatus(StrEnum):
-    candidate = "candidate"
-    live = "live"
-    rolled_back = "rolled_back"
-    retired = "retired"
+# The tables nearly every command needs live in core_tables.py (see why there); they are
+# part of this catalogue like the rest.
+from agentops.store.core_tables import Agent as Agent
+from agentops.store.core_tables import AgentVersion as AgentVersion
+from agentops.store.core_tables import AuditChainHead as AuditChainHead
+from agentops.store.core_tables import AuditEvent as AuditEvent
+from agentops.store.core_tables import AuditPending as AuditPending
+from agentops.store.core_tables import Person as Person
+from agentops.store.core_tables import Role as Role
+from agentops.store.core_tables import VersionStatus as VersionStatus
+from agentops.store.core_tables import utcnow as utcnow
 
 
 class Severity(StrEnum):
@@ -66,49 +59,6 @@ class ActionStatus(StrEnum):
 class Decision(StrEnum):
     approve = "approve"
     reject = "reject"
-
-
-class Person(SQLModel, table=True):
-    id: int | None = Field(default=None, primary_key=True)
-    email: str = Field(unique=True, index=True)
-    name: str
-    role: Role
-    created_at: datetime = Field(default_factory=utcnow)
-    # Resolved from the email with Slack's users.lookupByEmail; a click is attributed
-    # to the person whose id matches, never to anything the payload says.
-    slack_user_id: str | None = Field(default=None, unique=True, index=True)
-
-
-class Agent(SQLModel, table=True):
-    id: int | None = Field(default=None, primary_key=True)
-    name: str = Field(unique=True, index=True)
-    owner_id: int = Field(foreign_key="person.id")
-    backup_id: int = Field(foreign_key="person.id")
-    # use_alter: agent and agentversion reference each other, so this key is added last.
-    last_known_good_version_id: int | None = Field(
-        default=None,
-        sa_column=Column(
-            Integer,
-            ForeignKey("agentversion.id", use_alter=True, name="fk_agent_last_known_good"),
-            nullable=True,
-        ),
-    )
-    created_at: datetime = Field(default_factory=utcnow)
-    # The rubric its reviews use (highest version of this name); None: the newest registered.
-    rubric_name: str | None = None
-
-
-class AgentVersion(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("agent_id", "version"),)
-    id: int | None = Field(default=None, primary_key=True)
-    agent_id: int = Field(foreign_key="agent.id", index=True)
-    version: str
-    status: VersionStatus = VersionStatus.candidate
-    created_at: datetime = Field(default_factory=utcnow)
-    went_live_at: datetime | None = None
-    # Every version that ever passed its triggers keeps this, so a rollback can skip back
-    # past a known-good version that later degraded.
-    known_good_at: datetime | None = None
 
 
 class Rubric(SQLModel, table=True):
@@ -337,54 +287,6 @@ class Approval(SQLModel, table=True):
     reason: str | None = Field(default=None, sa_column=Column(Text))
     channel: str
     decided_at: datetime = Field(default_factory=utcnow)
-
-
-class AuditEvent(SQLModel, table=True):
-    id: int | None = Field(default=None, primary_key=True)
-    seq: int = Field(unique=True, index=True)
-    occurred_at: datetime = Field(default_factory=utcnow)
-    actor: str
-    kind: str = Field(index=True)
-    entity_type: str
-    entity_id: str
-    payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
-    prev_hash: str
-    hash: str = Field(unique=True)
-    # Added by migration 0003; None on events recorded before it (and then left out of
-    # the hash, so older chains still verify).
-    channel: str | None = None
-    correlation_id: str | None = Field(default=None, index=True)
-
-
-class AuditChainHead(SQLModel, table=True):
-    """One row, locked only by the sequencer while it seals a batch of pending entries."""
-
-    id: int = Field(default=1, primary_key=True)
-    seq: int = 0
-    hash: str
-    # The Merkle tree's right edge ([size, hex] of perfect subtrees), so a checkpoint
-    # reads the tree head without rereading the trail; None until the sequencer builds it.
-    merkle_frontier: list[Any] | None = Field(default=None, sa_column=Column(JSON))
-
-
-class AuditPending(SQLModel, table=True):
-    """An audit entry written in its writer's transaction, waiting for the sequencer."""
-
-    id: int | None = Field(default=None, primary_key=True)
-    occurred_at: datetime = Field(default_factory=utcnow)
-    actor: str
-    channel: str | None = None
-    correlation_id: str | None = None
-    kind: str
-    entity_type: str
-    entity_id: str
-    # Canonical JSON text, sealed byte for byte as written.
-    payload: str = Field(sa_column=Column(Text, nullable=False))
-
-    @property
-    def seq(self) -> int | None:
-        """None: the sequencer gives the seq when it seals the entry after commit."""
-        return None
 
 
 class TriggerChart(SQLModel, table=True):

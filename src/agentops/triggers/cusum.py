@@ -24,8 +24,10 @@ estimation (guaranteed conditional performance, Gandy and Kvaløy 2013).
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 # Consecutive degraded rates of a bank differ by at most this factor (6% .. 30% in four).
 BANK_SPACING = 1.71
@@ -122,8 +124,10 @@ def lattice(
     return up, down, down_nats / down
 
 
-def run_lengths(*, up: int, down: int, threshold: int, rate: float) -> np.ndarray:
+def run_lengths(*, up: int, down: int, threshold: int, rate: float) -> "np.ndarray":
     """Exact expected observations to alarm from every lattice state 0..threshold-1."""
+    import numpy as np  # here: commands that only read triggers (approve, report) skip numpy
+
     if threshold > MAX_STATES:
         raise ValueError(f"a chart of {threshold} lattice states is too fine to solve")
     states = np.arange(threshold)

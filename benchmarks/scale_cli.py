@@ -1,0 +1,148 @@
+"""CLI start-up for benchmarks/scale.py: how long a command takes before and while it works.
+
+`agentops --help`, `agentops agents list` and `agentops review next` run as fresh processes
+on an empty migrated store, interleaved round by round with `python -c "import sqlmodel"`
+(the database layer's own import), so machine load hits baseline and commands alike. The
+figures are medians over the rounds and their ratios to the baseline's median; the issue's
+target is `agents list` within 1.5x of the baseline.
+
+    python benchmarks/scale_cli.py [--quick] [--runs N] [--database sqlite|postgresql]
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from scale_data import ScaleOptions, migrated_engine, percentile, scratch_database
+
+TARGET_RATIO = 1.5
+FULL_RUNS = 20
+QUICK_RUNS = 10
+REVIEWER = "reviewer@example.com"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One command line timed from process start to exit."""
+
+    label: str
+    argv: tuple[str, ...]
+    expect: str  # text the command must print, so a failing command is not timed as fast
+
+
+def agentops_command() -> tuple[str, ...]:
+    """The installed console script beside this interpreter, else the same entry point."""
+    script = Path(sys.executable).with_name("agentops")
+    if script.exists():
+        return (str(script),)
+    return (sys.executable, "-c", "from agentops.cli.app import main; main()")
+
+
+def cases() -> list[Case]:
+    """The baseline first, then the commands measured against it."""
+    agentops = agentops_command()
+    return [
+        Case('python -c "import sqlmodel"', (sys.executable, "-c", "import sqlmodel"), ""),
+        Case("agentops --help", (*agentops, "--help"), "Commands"),
+        Case("agentops agents list", (*agentops, "agents", "list"), "No agents yet"),
+        Case(
+            "agentops review next",
+            (*agentops, "review", "next", "--as", REVIEWER),
+            "The queue is empty",
+        ),
+    ]
+
+
+def timed(case: Case, env: dict[str, str]) -> float:
+    """Seconds from spawning the command to its exit; a failure stops the benchmark."""
+    started = time.perf_counter()
+    done = subprocess.run(case.argv, env=env, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0 or case.expect not in done.stdout:
+        raise SystemExit(f"{case.label} failed (exit {done.returncode}): {done.stderr.strip()}")
+    return elapsed
+
+
+def measure(url: str, *, runs: int) -> dict[str, list[float]]:
+    """Every case's times over `runs` interleaved rounds on the store at `url`."""
+    env = dict(os.environ, AGENTOPS_DATABASE_URL=url, COLUMNS="100")
+    env.pop("AGENTOPS_USER_EMAIL", None)
+    # An installed package runs from cached bytecode, as sqlmodel's own import does; without
+    # it every run would time compiling agentops' source rather than importing it.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    chosen = cases()
+    for case in chosen:  # one untimed round warms the file cache and bytecode
+        timed(case, env)
+    times: dict[str, list[float]] = {case.label: [] for case in chosen}
+    for _ in range(runs):
+        for case in chosen:
+            times[case.label].append(timed(case, env))
+    return times
+
+
+def report(kind: str, times: dict[str, list[float]], console: Console) -> None:
+    """Print medians, p90 and ratios to the baseline's median."""
+    labels = list(times)
+    baseline = statistics.median(times[labels[0]])
+    table = Table(
+        "command",
+        "median s",
+        "p90 s",
+        "x import sqlmodel",
+        title=f"CLI start-up on an empty migrated {kind} store ({len(times[labels[0]])} runs)",
+    )
+    for label in labels:
+        median = statistics.median(times[label])
+        table.add_row(
+            label,
+            f"{median:.3f}",
+            f"{percentile(times[label], 0.9):.3f}",
+            f"{median / baseline:.2f}",
+        )
+    console.print(table)
+    ratio = statistics.median(times["agentops agents list"]) / baseline
+    verdict = "met" if ratio <= TARGET_RATIO else "NOT met"
+    console.print(f"target: agents list within {TARGET_RATIO}x of import sqlmodel: {verdict}")
+
+
+def run(options: ScaleOptions, console: Console, *, runs: int | None = None) -> None:
+    """Measure and print CLI start-up on each of the options' databases."""
+    # scale.py's --quick shrinks every size; start-up has none, so it means fewer rounds.
+    quick = max(options.ingest_sizes) < 1_000_000
+    rounds = runs or (QUICK_RUNS if quick else FULL_RUNS)
+    for kind in options.databases:
+        with scratch_database(kind, workdir=options.workdir) as url:
+            migrated_engine(url).dispose()
+            report(kind, measure(url, runs=rounds), console)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Standalone entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--quick", action="store_true", help=f"{QUICK_RUNS} rounds, not {FULL_RUNS}"
+    )
+    parser.add_argument("--runs", type=int, help="rounds to time (overrides --quick)")
+    parser.add_argument("--database", choices=["sqlite", "postgresql"], action="append")
+    args = parser.parse_args(argv)
+    options = ScaleOptions()
+    if args.quick:
+        options = replace(options, ingest_sizes=(2_000, 5_000))
+    if args.database:
+        options = replace(options, databases=tuple(args.database))
+    run(options, Console(), runs=args.runs)
+
+
+if __name__ == "__main__":
+    main()
