@@ -59,6 +59,9 @@ def prepare_environment(*, workdir: Path, fresh: bool) -> str:
             "PREFECT_UI_ENABLED": "false",
         }
     )
+    # The temporary server's first start builds its database: on a busy machine that takes
+    # longer than Prefect's 20 s default.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
     from agentops.settings import get_settings
 
     get_settings.cache_clear()
