@@ -18,6 +18,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AGENTOPS_", env_file=".env", extra="ignore")
 
     database_url: str = DEFAULT_DATABASE_URL
+    # SQLite: how long a writer waits for the one write lock before giving up (seconds).
+    sqlite_busy_timeout_s: float = Field(default=30.0, gt=0, le=3600)
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
     # Socket Mode: an app-level token (xapp-…) instead of a public interactivity URL.

@@ -3,8 +3,10 @@
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, update
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, text, update
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
 from agentops.agents.actors import Actor
@@ -12,10 +14,19 @@ from agentops.agents.emails import normalise_email
 from agentops.agents.service import ensure_person, get_person
 from agentops.audit.service import add_and_record, record_event
 from agentops.errors import NotFoundError, RuleViolation
-from agentops.review.queue import is_violation, lease_until, validate_findings
+from agentops.review.queue import (
+    STAGE_ADJUDICATION,
+    STAGE_DONE,
+    STAGE_SECOND,
+    is_violation,
+    lease_until,
+    stage_after_verdict,
+    validate_findings,
+)
 from agentops.review.rubric import criteria_for
 from agentops.settings import get_settings
 from agentops.store.models import (
+    QUEUED_CONDITION,
     Agent,
     Conversation,
     ExtraReview,
@@ -31,7 +42,8 @@ from agentops.store.models import (
     utcnow,
 )
 
-# A lost compare-and-set means another reviewer just took the row; a few retries suffice.
+# SQLite picks then claims in two statements: a lost compare-and-set means another writer
+# (outside BEGIN IMMEDIATE) just took the row; a few retries suffice.
 CLAIM_ATTEMPTS = 5
 
 
@@ -64,27 +76,24 @@ def claim_next(
     held = _held_claim(session, reviewer=reviewer, agent=agent, now=now)
     if held is not None:
         return held
-    for _attempt in range(CLAIM_ATTEMPTS):
-        candidate = _next_claimable(session, agent=agent, now=now, reviewer=reviewer)
-        if candidate is None:
-            return None
-        previous_holder = candidate.claimed_by_id
-        if _take(session, item=candidate, reviewer=reviewer, now=now, expires=expires):
-            record_event(
-                session,
-                actor=reviewer.email,
-                kind="review.claimed",
-                entity_type="review_item",
-                entity_id=candidate.id,
-                payload={
-                    "conversation_id": candidate.conversation_id,
-                    "lease_expires_at": expires,
-                    "lease_token": candidate.lease_token,
-                    "took_over_from": _email_of(session, previous_holder),
-                },
-            )
-            return candidate
-    return None
+    taken = _take_next(session, reviewer=reviewer, agent=agent, now=now, expires=expires)
+    if taken is None:
+        return None
+    item, previous_holder = taken
+    record_event(
+        session,
+        actor=reviewer.email,
+        kind="review.claimed",
+        entity_type="review_item",
+        entity_id=item.id,
+        payload={
+            "conversation_id": item.conversation_id,
+            "lease_expires_at": expires,
+            "lease_token": item.lease_token,
+            "took_over_from": previous_holder,
+        },
+    )
+    return item
 
 
 def _held_claim(
@@ -101,12 +110,18 @@ def _held_claim(
 
 
 def _claimable(now: datetime) -> ColumnElement[bool]:
-    """SQL form of queue.can_claim."""
-    return or_(
-        ReviewItem.status == ItemStatus.open,
-        and_(
-            ReviewItem.status == ItemStatus.claimed,
-            or_(ReviewItem.lease_expires_at.is_(None), ReviewItem.lease_expires_at <= now),  # type: ignore[union-attr,operator]
+    """SQL form of queue.can_claim: not reviewed, and open or with a lease run out.
+
+    The first term is the queue index's condition word for word, so both planners use it
+    (with a bound parameter neither could prove the index applies); no other term is one
+    the status index could serve, which SQLite without statistics would otherwise prefer.
+    """
+    return and_(
+        text(f"reviewitem.{QUEUED_CONDITION}"),
+        or_(
+            ReviewItem.status == ItemStatus.open,
+            ReviewItem.lease_expires_at.is_(None),  # type: ignore[union-attr]
+            ReviewItem.lease_expires_at <= now,  # type: ignore[operator]
         ),
     )
 
@@ -119,9 +134,8 @@ def queue_order() -> tuple[ColumnElement[datetime], ColumnElement[int]]:
     )
 
 
-def _next_claimable(
-    session: Session, *, agent: Agent | None, now: datetime, reviewer: Person
-) -> ReviewItem | None:
+def _next_claimable(*, reviewer: Person, agent: Agent | None, now: datetime) -> Select[Any]:
+    """The first item this reviewer may claim, with its previous holder's email (SQL)."""
     skipped = exists().where(
         ReviewSkip.review_item_id == ReviewItem.id, ReviewSkip.person_id == reviewer.id
     )
@@ -132,39 +146,74 @@ def _next_claimable(
     reviewed_later = exists().where(
         ExtraReview.review_item_id == ReviewItem.id, ExtraReview.reviewer_id == reviewer.id
     )
-    query = select(ReviewItem).where(_claimable(now), ~skipped, ~reviewed_first, ~reviewed_later)
+    previous = aliased(Person)
+    query = (
+        select(ReviewItem.id, previous.email.label("previous_holder"))  # type: ignore[call-overload]
+        .outerjoin(previous, previous.id == ReviewItem.claimed_by_id)
+        .where(_claimable(now))
+        .where(~skipped, ~reviewed_first, ~reviewed_later)
+    )
     if not is_senior(reviewer):
         query = query.where(
             or_(ReviewItem.stage.is_(None), ReviewItem.stage != STAGE_ADJUDICATION)  # type: ignore[union-attr]
         )
     if agent is not None:
-        query = query.join(Conversation).where(Conversation.agent_id == agent.id)
-    # SKIP LOCKED lets concurrent reviewers on PostgreSQL pass over rows another is taking;
-    # SQLite ignores it and serialises writers instead.
-    query = (
-        query.order_by(*queue_order()).limit(1).with_for_update(skip_locked=True, of=ReviewItem)  # type: ignore[arg-type]
-    )
-    return session.exec(query).first()
-
-
-def _take(
-    session: Session, *, item: ReviewItem, reviewer: Person, now: datetime, expires: datetime
-) -> bool:
-    """Claim the item only if it is still claimable at write time (a compare-and-set)."""
-    result = session.exec(
-        update(ReviewItem)
-        .where(ReviewItem.id == item.id, _claimable(now))  # type: ignore[arg-type]
-        .values(
-            status=ItemStatus.claimed,
-            claimed_by_id=reviewer.id,
-            claimed_at=now,
-            lease_expires_at=expires,
-            lease_token=ReviewItem.lease_token + 1,
+        query = query.join(Conversation, Conversation.id == ReviewItem.conversation_id).where(
+            Conversation.agent_id == agent.id
         )
-        .execution_options(synchronize_session=False)
+    # SKIP LOCKED passes over rows other reviewers are claiming right now; NO KEY UPDATE
+    # is the lock an UPDATE of non-key columns takes anyway. SQLite ignores both.
+    return (
+        query.order_by(*queue_order())
+        .limit(1)
+        .with_for_update(skip_locked=True, key_share=True, of=ReviewItem)  # type: ignore[arg-type]
     )
-    session.refresh(item)
-    return result.rowcount == 1
+
+
+# An UPDATE … RETURNING hands back the row as written: load it into the session's object.
+RETURNED_ROWS = {"synchronize_session": False, "populate_existing": True}
+
+
+def _take_next(
+    session: Session, *, reviewer: Person, agent: Agent | None, now: datetime, expires: datetime
+) -> tuple[ReviewItem, str | None] | None:
+    """Claim the first claimable item: (the item, whom it was taken over from), or None."""
+    candidate = _next_claimable(reviewer=reviewer, agent=agent, now=now)
+    claim = {
+        "status": ItemStatus.claimed,
+        "claimed_by_id": reviewer.id,
+        "claimed_at": now,
+        "lease_expires_at": expires,
+        "lease_token": ReviewItem.lease_token + 1,
+    }
+    if session.get_bind().dialect.name == "postgresql":
+        # One statement: find the first row nobody else is claiming, lock it, claim it.
+        picked = candidate.cte("picked")
+        row = session.execute(
+            update(ReviewItem)
+            .where(ReviewItem.id == picked.c.id)  # type: ignore[arg-type]
+            .values(claim)
+            .returning(ReviewItem, picked.c.previous_holder),
+            execution_options=RETURNED_ROWS,
+        ).first()
+        return (row[0], row[1]) if row is not None else None
+    # SQLite has no row locks: under BEGIN IMMEDIATE the transaction already holds the
+    # database's write lock, so picking then claiming is atomic; the compare-and-set
+    # guards callers that began an ordinary (deferred) transaction.
+    for _attempt in range(CLAIM_ATTEMPTS):
+        found = session.execute(candidate).first()
+        if found is None:
+            return None
+        row = session.execute(
+            update(ReviewItem)
+            .where(ReviewItem.id == found.id, _claimable(now))  # type: ignore[arg-type]
+            .values(claim)
+            .returning(ReviewItem),
+            execution_options=RETURNED_ROWS,
+        ).first()
+        if row is not None:
+            return row[0], found.previous_holder
+    return None
 
 
 def _email_of(session: Session, person_id: int | None) -> str | None:
@@ -172,6 +221,52 @@ def _email_of(session: Session, person_id: int | None) -> str | None:
         return None
     person = session.get(Person, person_id)
     return person.email if person else None
+
+
+def _fenced_update(
+    session: Session,
+    *,
+    item: ReviewItem,
+    reviewer: Person,
+    values: Mapping[str, Any],
+    live_at: datetime | None = None,
+) -> None:
+    """Change the item only if the claim read before is still the reviewer's (one statement).
+
+    The row as read carries the fencing token: a takeover bumps it, a release or verdict
+    moves the status, so any change since the read makes this update match nothing.
+    With live_at, the lease must also still run at that time.
+    """
+    query = update(ReviewItem).where(
+        ReviewItem.id == item.id,  # type: ignore[arg-type]
+        ReviewItem.status == ItemStatus.claimed,
+        ReviewItem.claimed_by_id == reviewer.id,
+        ReviewItem.lease_token == item.lease_token,
+        _same_stage(item.stage),
+    )
+    if live_at is not None:
+        query = query.where(_lease_runs(live_at))
+    row = session.execute(
+        query.values(dict(values)).returning(ReviewItem),
+        execution_options=RETURNED_ROWS,
+    ).first()
+    if row is None:
+        raise _lease_lost(item.id)
+
+
+def _same_stage(stage: str | None) -> ColumnElement[bool]:
+    return ReviewItem.stage.is_(None) if stage is None else ReviewItem.stage == stage  # type: ignore[union-attr,return-value]
+
+
+def _lease_runs(now: datetime) -> ColumnElement[bool]:
+    return or_(ReviewItem.lease_expires_at.is_(None), ReviewItem.lease_expires_at > now)  # type: ignore[union-attr,operator]
+
+
+def _lease_lost(item_id: int | None) -> LeaseLost:
+    return LeaseLost(
+        f"your lease on review item {item_id} was lost (it expired or was taken over): "
+        "your verdict was not saved; claim the next item"
+    )
 
 
 def release_claim(
@@ -184,20 +279,23 @@ def release_claim(
 ) -> ReviewItem:
     """Hand an unfinished item back to the queue (only by the holder of the current lease)."""
     now = now or utcnow()
-    item = _locked_item(session, item_id=item_id)
+    item = _current_item(session, item_id=item_id)
     if lease_token is not None:
         _require_lease(session, item=item, reviewer_email=reviewer_email, lease_token=lease_token)
     reviewer = _claimant(session, item=item, reviewer_email=reviewer_email)
-    item.status = ItemStatus.open
-    item.claimed_by_id = None
-    item.claimed_at = None
-    item.lease_expires_at = None
-    add_and_record(
+    _fenced_update(
         session,
-        row=item,
+        item=item,
+        reviewer=reviewer,
+        values=REOPENED,
+        live_at=now if lease_token is not None else None,
+    )
+    record_event(
+        session,
         actor=reviewer.email,
         kind="review.released",
         entity_type="review_item",
+        entity_id=item.id,
         payload={"conversation_id": item.conversation_id},
     )
     return item
@@ -214,15 +312,28 @@ def renew_lease(
 ) -> ReviewItem:
     """Extend the reviewer's lease (a heartbeat); raises LeaseLost once it is gone."""
     now = now or utcnow()
-    item = _locked_item(session, item_id=item_id)
-    _require_lease(
-        session, item=item, reviewer_email=reviewer_email, lease_token=lease_token, now=now
-    )
-    # Not audited: a heartbeat every few seconds would drown the trail; claims and verdicts are.
-    item.lease_expires_at = lease_until(now, lease_minutes)
-    session.add(item)
-    session.flush()
-    return item
+    expires = lease_until(now, lease_minutes)
+    holder = select(Person.id).where(Person.email == normalise_email(reviewer_email))
+    # One statement: the fencing check and the renewal together. Not audited: a heartbeat
+    # every few seconds would drown the trail; claims and verdicts are.
+    row = session.execute(
+        update(ReviewItem)
+        .where(
+            ReviewItem.id == item_id,  # type: ignore[arg-type]
+            ReviewItem.status == ItemStatus.claimed,
+            ReviewItem.lease_token == lease_token,
+            ReviewItem.claimed_by_id == holder.scalar_subquery(),
+            _lease_runs(now),
+        )
+        .values(lease_expires_at=expires)
+        .returning(ReviewItem),
+        execution_options=RETURNED_ROWS,
+    ).first()
+    if row is None:
+        if session.get(ReviewItem, item_id) is None:
+            raise NotFoundError(f"no review item {item_id}")
+        raise _lease_lost(item_id)
+    return row[0]  # type: ignore[no-any-return]
 
 
 def skip_item(
@@ -278,10 +389,7 @@ def _require_lease(
         and (item.lease_expires_at is None or item.lease_expires_at > now)
     )
     if not held:
-        raise LeaseLost(
-            f"your lease on review item {item.id} was lost (it expired or was taken over): "
-            "your verdict was not saved; claim the next item"
-        )
+        raise _lease_lost(item.id)
 
 
 def submit_review(
@@ -299,11 +407,13 @@ def submit_review(
     """Record the reviewer's judgement on every criterion and the resulting verdict.
 
     Criteria named in `not_applicable` count as passed; with `lease_token` the submit is
-    refused (LeaseLost) unless it comes from the reviewer's current claim.
+    refused (LeaseLost) unless it comes from the reviewer's current claim. The rules are
+    checked on the item as read; one fenced update then applies the verdict only if that
+    claim is still the reviewer's, so the row is locked just from there to commit.
     """
     now = now or utcnow()
     notes = notes or {}
-    item = _locked_item(session, item_id=item_id)
+    item = _current_item(session, item_id=item_id)
     if lease_token is not None:
         _require_lease(
             session, item=item, reviewer_email=reviewer_email, lease_token=lease_token, now=now
@@ -338,6 +448,17 @@ def submit_review(
             notes=notes,
             now=now,
         )
+    stage = stage_after_verdict(
+        stage=item.stage, needs_second=item.needs_second, violation=violation, first_violation=None
+    )
+    # Back to the queue for someone else, who will not see this verdict; or settled.
+    _fenced_update(
+        session,
+        item=item,
+        reviewer=reviewer,
+        values=_after_verdict(stage, violation=violation, now=now),
+        live_at=now,
+    )
     review = Review(
         review_item_id=item.id,  # type: ignore[arg-type]
         reviewer_id=reviewer.id,  # type: ignore[arg-type]
@@ -355,14 +476,6 @@ def submit_review(
         notes=notes,
         not_applicable=not_applicable,
     )
-    if item.needs_second:
-        # Back to the queue for someone else, who will not see this verdict.
-        item.stage = STAGE_SECOND
-        _reopen(item)
-    else:
-        _settle(item, violation=violation, now=now)
-    session.add(item)
-    session.flush()
     record_event(
         session,
         actor=reviewer.email,
@@ -383,22 +496,25 @@ def submit_review(
     return review
 
 
-STAGE_SECOND, STAGE_ADJUDICATION, STAGE_DONE = "second", "adjudication", "done"
+# An unclaimed item back in the queue.
+REOPENED: Mapping[str, Any] = {
+    "status": ItemStatus.open,
+    "claimed_by_id": None,
+    "claimed_at": None,
+    "lease_expires_at": None,
+}
 
 
-def _reopen(item: ReviewItem) -> None:
-    item.status = ItemStatus.open
-    item.claimed_by_id = None
-    item.claimed_at = None
-    item.lease_expires_at = None
-
-
-def _settle(item: ReviewItem, *, violation: bool, now: datetime) -> None:
-    """The verdict that counts in triggers from now on."""
-    item.stage = STAGE_DONE
-    item.status = ItemStatus.reviewed
-    item.final_violation = violation
-    item.settled_at = now
+def _after_verdict(stage: str, *, violation: bool, now: datetime) -> dict[str, Any]:
+    """The item's new columns: settled with the verdict that counts from now on, or reopened."""
+    if stage != STAGE_DONE:
+        return {**REOPENED, "stage": stage}
+    return {
+        "stage": STAGE_DONE,
+        "status": ItemStatus.reviewed,
+        "final_violation": violation,
+        "settled_at": now,
+    }
 
 
 def _later_review(
@@ -417,6 +533,19 @@ def _later_review(
         raise RuleViolation(f"you already reviewed item {item.id}: someone else must")
     if purpose == STAGE_ADJUDICATION and not is_senior(reviewer):
         raise RuleViolation(f"item {item.id} waits for adjudication by a senior reviewer")
+    # The first review is never changed once written, so reading it unlocked is safe.
+    first = session.exec(select(Review).where(Review.review_item_id == item.id)).one()
+    stage = stage_after_verdict(
+        stage=purpose, needs_second=item.needs_second, violation=violation,
+        first_violation=first.violation,
+    )  # fmt: skip
+    _fenced_update(
+        session,
+        item=item,
+        reviewer=reviewer,
+        values=_after_verdict(stage, violation=violation, now=now),
+        live_at=now,
+    )
     extra = ExtraReview(
         review_item_id=item.id,  # type: ignore[arg-type]
         reviewer_id=reviewer.id,  # type: ignore[arg-type]
@@ -428,16 +557,7 @@ def _later_review(
     )
     session.add(extra)
     session.flush()
-    first = session.exec(select(Review).where(Review.review_item_id == item.id)).one()
-    if purpose == STAGE_SECOND and first.violation != violation:
-        item.stage = STAGE_ADJUDICATION
-        _reopen(item)
-        outcome = "disagreement: sent to adjudication"
-    else:
-        _settle(item, violation=violation, now=now)
-        outcome = "settled"
-    session.add(item)
-    session.flush()
+    outcome = "disagreement: sent to adjudication" if stage == STAGE_ADJUDICATION else "settled"
     record_event(
         session,
         actor=reviewer.email,
@@ -502,7 +622,8 @@ def dispute_verdict(
         )
     previous = item.final_violation
     item.stage = STAGE_ADJUDICATION
-    _reopen(item)
+    for column, value in REOPENED.items():
+        setattr(item, column, value)
     item.final_violation = None
     item.settled_at = None
     item.disputed_by_id = actor.person_id
@@ -549,6 +670,18 @@ def _add_findings(
 def _locked_item(session: Session, *, item_id: int) -> ReviewItem:
     item = session.exec(
         select(ReviewItem).where(ReviewItem.id == item_id).with_for_update()
+    ).first()
+    if item is None:
+        raise NotFoundError(f"no review item {item_id}")
+    return item
+
+
+def _current_item(session: Session, *, item_id: int) -> ReviewItem:
+    """The item as stored now (no lock: a fenced update re-checks what the rules read)."""
+    item = session.exec(
+        select(ReviewItem)
+        .where(ReviewItem.id == item_id)
+        .execution_options(populate_existing=True)
     ).first()
     if item is None:
         raise NotFoundError(f"no review item {item_id}")
