@@ -252,6 +252,18 @@ def seal_all(engine: Engine, *, wait: bool = True) -> int:
         total += sealed
 
 
+def seal_if_pending(engine: Engine) -> int:
+    """Seal what is committed but pending, for a reader of sealed events; no lock if none.
+
+    Writers leave sealing to the background sealer, so a reader that must see an event
+    the moment its writer committed (the Slack outbox, woken by a decision) seals first.
+    """
+    with Session(engine) as session:
+        if not pending_count(session):
+            return 0
+    return seal_all(engine)
+
+
 def pending_count(session: Session) -> int:
     """Entries recorded but not sealed yet."""
     return session.exec(select(func.count()).select_from(AuditPending)).one()

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, text, update
+from sqlalchemy import ColumnElement, Select, Update, and_, exists, func, or_, text, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
@@ -73,12 +73,11 @@ def claim_next(
     now = now or utcnow()
     expires = lease_until(now, lease_minutes)
     reviewer = ensure_person(session, email=reviewer_email, role=Role.reviewer)
-    held = _held_claim(session, reviewer=reviewer, agent=agent, now=now)
-    if held is not None:
-        return held
+    # The claim only takes an item when the reviewer holds none, so the usual case (the
+    # next item after a verdict) is one statement; otherwise they get the one they hold.
     taken = _take_next(session, reviewer=reviewer, agent=agent, now=now, expires=expires)
     if taken is None:
-        return None
+        return _held_claim(session, reviewer=reviewer, agent=agent, now=now).first()
     item, previous_holder = taken
     record_event(
         session,
@@ -98,7 +97,8 @@ def claim_next(
 
 def _held_claim(
     session: Session, *, reviewer: Person, agent: Agent | None, now: datetime
-) -> ReviewItem | None:
+) -> Any:
+    """The reviewer's live claims (within the agent's queue, if given), oldest first."""
     query = select(ReviewItem).where(
         ReviewItem.status == ItemStatus.claimed,
         ReviewItem.claimed_by_id == reviewer.id,
@@ -106,7 +106,7 @@ def _held_claim(
     )
     if agent is not None:
         query = query.join(Conversation).where(Conversation.agent_id == agent.id)
-    return session.exec(query.order_by(ReviewItem.id)).first()  # type: ignore[arg-type]
+    return session.exec(query.order_by(ReviewItem.id))  # type: ignore[arg-type]
 
 
 def _claimable(now: datetime) -> ColumnElement[bool]:
@@ -135,7 +135,10 @@ def queue_order() -> tuple[ColumnElement[datetime], ColumnElement[int]]:
 
 
 def _next_claimable(*, reviewer: Person, agent: Agent | None, now: datetime) -> Select[Any]:
-    """The first item this reviewer may claim, with its previous holder's email (SQL)."""
+    """The first item this reviewer may claim, with its previous holder's email (SQL).
+
+    Nothing when the reviewer already holds a live claim (in the agent's queue, if given).
+    """
     skipped = exists().where(
         ReviewSkip.review_item_id == ReviewItem.id, ReviewSkip.person_id == reviewer.id
     )
@@ -146,12 +149,24 @@ def _next_claimable(*, reviewer: Person, agent: Agent | None, now: datetime) -> 
     reviewed_later = exists().where(
         ExtraReview.review_item_id == ReviewItem.id, ExtraReview.reviewer_id == reviewer.id
     )
+    held = aliased(ReviewItem)
+    holds_one = exists().where(
+        held.status == ItemStatus.claimed,
+        held.claimed_by_id == reviewer.id,
+        held.lease_expires_at > now,  # type: ignore[operator]
+    )
+    if agent is not None:
+        holds_one = holds_one.where(
+            held.conversation_id.in_(  # type: ignore[attr-defined]
+                select(Conversation.id).where(Conversation.agent_id == agent.id)
+            )
+        )
     previous = aliased(Person)
     query = (
         select(ReviewItem.id, previous.email.label("previous_holder"))  # type: ignore[call-overload]
         .outerjoin(previous, previous.id == ReviewItem.claimed_by_id)
         .where(_claimable(now))
-        .where(~skipped, ~reviewed_first, ~reviewed_later)
+        .where(~skipped, ~reviewed_first, ~reviewed_later, ~holds_one)
     )
     if not is_senior(reviewer):
         query = query.where(
@@ -174,32 +189,43 @@ def _next_claimable(*, reviewer: Person, agent: Agent | None, now: datetime) -> 
 RETURNED_ROWS = {"synchronize_session": False, "populate_existing": True}
 
 
-def _take_next(
-    session: Session, *, reviewer: Person, agent: Agent | None, now: datetime, expires: datetime
-) -> tuple[ReviewItem, str | None] | None:
-    """Claim the first claimable item: (the item, whom it was taken over from), or None."""
-    candidate = _next_claimable(reviewer=reviewer, agent=agent, now=now)
-    claim = {
+def claim_statement(
+    *, reviewer: Person, agent: Agent | None, now: datetime, expires: datetime
+) -> Update:
+    """PostgreSQL's claim in one statement: the item, and whom it was taken over from."""
+    # The CTE locks the first row nobody else is taking (FOR NO KEY UPDATE SKIP LOCKED);
+    # the UPDATE claims it and RETURNING hands it back, all in one round trip.
+    picked = _next_claimable(reviewer=reviewer, agent=agent, now=now).cte("picked")
+    return (
+        update(ReviewItem)
+        .where(ReviewItem.id == picked.c.id)  # type: ignore[arg-type]
+        .values(_claim_values(reviewer=reviewer, now=now, expires=expires))
+        .returning(ReviewItem, picked.c.previous_holder)
+    )
+
+
+def _claim_values(*, reviewer: Person, now: datetime, expires: datetime) -> dict[str, Any]:
+    return {
         "status": ItemStatus.claimed,
         "claimed_by_id": reviewer.id,
         "claimed_at": now,
         "lease_expires_at": expires,
         "lease_token": ReviewItem.lease_token + 1,
     }
+
+
+def _take_next(
+    session: Session, *, reviewer: Person, agent: Agent | None, now: datetime, expires: datetime
+) -> tuple[ReviewItem, str | None] | None:
+    """Claim the first claimable item: (the item, whom it was taken over from), or None."""
     if session.get_bind().dialect.name == "postgresql":
-        # One statement: find the first row nobody else is claiming, lock it, claim it.
-        picked = candidate.cte("picked")
-        row = session.execute(
-            update(ReviewItem)
-            .where(ReviewItem.id == picked.c.id)  # type: ignore[arg-type]
-            .values(claim)
-            .returning(ReviewItem, picked.c.previous_holder),
-            execution_options=RETURNED_ROWS,
-        ).first()
+        statement = claim_statement(reviewer=reviewer, agent=agent, now=now, expires=expires)
+        row = session.execute(statement, execution_options=RETURNED_ROWS).first()
         return (row[0], row[1]) if row is not None else None
     # SQLite has no row locks: under BEGIN IMMEDIATE the transaction already holds the
     # database's write lock, so picking then claiming is atomic; the compare-and-set
     # guards callers that began an ordinary (deferred) transaction.
+    candidate = _next_claimable(reviewer=reviewer, agent=agent, now=now)
     for _attempt in range(CLAIM_ATTEMPTS):
         found = session.execute(candidate).first()
         if found is None:
@@ -207,20 +233,13 @@ def _take_next(
         row = session.execute(
             update(ReviewItem)
             .where(ReviewItem.id == found.id, _claimable(now))  # type: ignore[arg-type]
-            .values(claim)
+            .values(_claim_values(reviewer=reviewer, now=now, expires=expires))
             .returning(ReviewItem),
             execution_options=RETURNED_ROWS,
         ).first()
         if row is not None:
             return row[0], found.previous_holder
     return None
-
-
-def _email_of(session: Session, person_id: int | None) -> str | None:
-    if person_id is None:
-        return None
-    person = session.get(Person, person_id)
-    return person.email if person else None
 
 
 def _fenced_update(
@@ -279,10 +298,11 @@ def release_claim(
 ) -> ReviewItem:
     """Hand an unfinished item back to the queue (only by the holder of the current lease)."""
     now = now or utcnow()
-    item = _current_item(session, item_id=item_id)
+    current = _current(session, item_id=item_id)
+    item = current.item
     if lease_token is not None:
-        _require_lease(session, item=item, reviewer_email=reviewer_email, lease_token=lease_token)
-    reviewer = _claimant(session, item=item, reviewer_email=reviewer_email)
+        _require_lease(current, reviewer_email=reviewer_email, lease_token=lease_token, now=now)
+    reviewer = _claimant(current, reviewer_email=reviewer_email)
     _fenced_update(
         session,
         item=item,
@@ -372,19 +392,14 @@ def skip_item(
 
 
 def _require_lease(
-    session: Session,
-    *,
-    item: ReviewItem,
-    reviewer_email: str,
-    lease_token: int,
-    now: datetime | None = None,
+    current: "_Current", *, reviewer_email: str, lease_token: int, now: datetime
 ) -> None:
     """The fencing check: this reviewer still holds the very claim the token came from."""
-    now = now or utcnow()
-    holder = _email_of(session, item.claimed_by_id)
+    item, holder = current.item, current.holder
     held = (
         item.status == ItemStatus.claimed
-        and holder == normalise_email(reviewer_email)
+        and holder is not None
+        and holder.email == normalise_email(reviewer_email)
         and item.lease_token == lease_token
         and (item.lease_expires_at is None or item.lease_expires_at > now)
     )
@@ -413,19 +428,17 @@ def submit_review(
     """
     now = now or utcnow()
     notes = notes or {}
-    item = _current_item(session, item_id=item_id)
+    current = _current(session, item_id=item_id)
+    item, rubric = current.item, current.rubric
     if lease_token is not None:
-        _require_lease(
-            session, item=item, reviewer_email=reviewer_email, lease_token=lease_token, now=now
-        )
-    reviewer = _claimant(session, item=item, reviewer_email=reviewer_email)
+        _require_lease(current, reviewer_email=reviewer_email, lease_token=lease_token, now=now)
+    reviewer = _claimant(current, reviewer_email=reviewer_email)
     if item.lease_expires_at is not None and item.lease_expires_at <= now:
         raise RuleViolation(
             f"your claim on review item {item.id} expired at {item.lease_expires_at.isoformat()}: "
             "claim it again before submitting"
         )
-    rubric = session.get(Rubric, item.rubric_id)
-    criteria = criteria_for(session, rubric=rubric)  # type: ignore[arg-type]
+    criteria = criteria_for(session, rubric=rubric)
     severities = {c.key: c.severity for c in criteria}
     validate_findings(set(severities), findings)
     if stray := sorted(notes.keys() - severities.keys()):
@@ -485,7 +498,7 @@ def submit_review(
         payload={
             "review_item_id": item.id,
             "conversation_id": item.conversation_id,
-            "rubric": {"name": rubric.name, "version": rubric.version},  # type: ignore[union-attr]
+            "rubric": {"name": rubric.name, "version": rubric.version},
             "verdict": "violation" if violation else "pass",
             "failed": [c.key for c in criteria if not findings[c.key]],
             "not_applicable": sorted(not_applicable),
@@ -676,29 +689,43 @@ def _locked_item(session: Session, *, item_id: int) -> ReviewItem:
     return item
 
 
-def _current_item(session: Session, *, item_id: int) -> ReviewItem:
-    """The item as stored now (no lock: a fenced update re-checks what the rules read)."""
-    item = session.exec(
-        select(ReviewItem)
+@dataclass(frozen=True)
+class _Current:
+    """An item as stored now, with the person holding its claim and its rubric."""
+
+    item: ReviewItem
+    holder: Person | None
+    rubric: Rubric
+
+
+def _current(session: Session, *, item_id: int) -> _Current:
+    """Read the item, its holder and its rubric in one query, without a lock.
+
+    The fenced update that applies a change re-checks the claim read here.
+    """
+    row = session.exec(
+        select(ReviewItem, Person, Rubric)
+        .outerjoin(Person, Person.id == ReviewItem.claimed_by_id)  # type: ignore[arg-type]
+        .join(Rubric, Rubric.id == ReviewItem.rubric_id)  # type: ignore[arg-type]
         .where(ReviewItem.id == item_id)
         .execution_options(populate_existing=True)
     ).first()
-    if item is None:
+    if row is None:
         raise NotFoundError(f"no review item {item_id}")
-    return item
+    return _Current(*row)
 
 
-def _claimant(session: Session, *, item: ReviewItem, reviewer_email: str) -> Person:
+def _claimant(current: _Current, *, reviewer_email: str) -> Person:
     """The reviewer, provided they hold the claim on this still-unreviewed item."""
+    item, holder = current.item, current.holder
     email = normalise_email(reviewer_email)
     if item.status == ItemStatus.reviewed:
         raise RuleViolation(f"review item {item.id} has already been reviewed")
-    holder = _email_of(session, item.claimed_by_id)
     if item.status != ItemStatus.claimed or holder is None:
         raise RuleViolation(f"review item {item.id} is not claimed: claim it first")
-    if holder != email:
-        raise RuleViolation(f"review item {item.id} is claimed by {holder}, not {email}")
-    return get_person(session, email=email)
+    if holder.email != email:
+        raise RuleViolation(f"review item {item.id} is claimed by {holder.email}, not {email}")
+    return holder
 
 
 def queue_counts(session: Session, *, agent: Agent | None = None) -> dict[str, int]:
