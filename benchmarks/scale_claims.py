@@ -47,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 # review is rightly claimed twice, by two people).
 os.environ["AGENTOPS_REVIEW_DOUBLE_SHARE"] = "0"
 
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import create_engine, insert, select, text, update
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
@@ -215,16 +215,19 @@ def previous_claim(session: Session, *, reviewer_email: str) -> ReviewItem | Non
     held = review._held_claim(session, reviewer=reviewer, agent=None, now=now).first()
     if held is not None:
         return held
+    statements = review.claim_statements(for_agent=False, senior=False)
+    values = review.claim_parameters(reviewer=reviewer, agent=None, now=now, expires=expires)
     for _attempt in range(review.CLAIM_ATTEMPTS):
-        found = session.execute(
-            review._next_claimable(reviewer=reviewer, agent=None, now=now)
-        ).first()
+        found = session.execute(statements.pick, values).first()
         if found is None:
             return None
         result = session.execute(
             update(ReviewItem)
             .where(ReviewItem.id == found.id, review._claimable(now))  # type: ignore[arg-type]
-            .values(review._claim_values(reviewer=reviewer, now=now, expires=expires))
+            .values(
+                status=ItemStatus.claimed, claimed_by_id=reviewer.id, claimed_at=now,
+                lease_expires_at=expires, lease_token=ReviewItem.lease_token + 1,
+            )
             .execution_options(synchronize_session=False)
         )
         item = session.get(ReviewItem, found.id, populate_existing=True)
@@ -266,9 +269,7 @@ def _reviewer(
     if path.seal_in_caller:
         os.environ["AGENTOPS_AUDIT_SEAL_ON_COMMIT"] = "false"
     get_settings.cache_clear()
-    from agentops.store.db import make_engine
-
-    engine = make_engine(url)
+    engine = _reviewer_engine(url)
     with engine.connect() as conn:  # connect before the clock starts
         conn.execute(text("SELECT 1"))
     rng = random.Random(seed)
@@ -317,6 +318,19 @@ def _reviewer(
         run.submits_ms.append((time.perf_counter() - began) * 1000)
     engine.dispose()  # the background sealer seals what this reviewer wrote first
     out.put(run)
+
+
+def _reviewer_engine(url: str) -> Engine:
+    """The store as `make_engine` opens it; on PostgreSQL with one pooled connection.
+
+    Fifty processes with a connection each for the reviewer and for its sealer would
+    reach PostgreSQL's default max_connections (100); the sealer shares the one.
+    """
+    from agentops.store.db import make_engine, normalise_url
+
+    if not url.startswith("postgresql"):
+        return make_engine(url)
+    return create_engine(normalise_url(url), pool_pre_ping=True, pool_size=1, max_overflow=0)
 
 
 def _reason(exc: BaseException) -> str:
@@ -380,8 +394,11 @@ def raw_floor(url: str, *, emails: list[str], seconds: float) -> tuple[list[floa
             reviewer = ensure_person(session, email=email, role=Role.reviewer)
             # The lease ends at the claim's own `now`, so the item is claimable again at
             # once: the workers keep contending for the head of the queue.
-            statement = review.claim_statement(reviewer=reviewer, agent=None, now=now, expires=now)
-            compiled = statement.compile(engine, compile_kwargs={"literal_binds": True})
+            statement = review.claim_statements(for_agent=False, senior=False).pick_and_take
+            values = review.claim_parameters(reviewer=reviewer, agent=None, now=now, expires=now)
+            compiled = statement.params(values).compile(
+                engine, compile_kwargs={"literal_binds": True}
+            )
             statements.append(str(compiled))
         session.commit()
     engine.dispose()

@@ -282,8 +282,9 @@ def test_the_claim_query_walks_the_queue_index(engine: Engine) -> None:
     with Session(engine) as session:
         review_queue(session, count=3)
         reviewer = ensure_person(session, email=ALICE, role=Role.reviewer)
-        query = review._next_claimable(reviewer=reviewer, agent=None, now=T0)
-        compiled = query.compile(engine, compile_kwargs={"literal_binds": True})
+        pick = review.claim_statements(for_agent=False, senior=False).pick
+        values = review.claim_parameters(reviewer=reviewer, agent=None, now=T0, expires=T0)
+        compiled = pick.params(values).compile(engine, compile_kwargs={"literal_binds": True})
         explain = "EXPLAIN QUERY PLAN" if engine.dialect.name == "sqlite" else "EXPLAIN"
         if engine.dialect.name == "postgresql":
             session.exec(text("SET LOCAL enable_seqscan = off"))  # type: ignore[call-overload]

@@ -5,9 +5,10 @@ The thread waits a few milliseconds so that other writers' entries join the same
 then seals every committed entry up to the newest one it was woken for, in its own
 transactions. It shares the chain head with other processes' sequencers: when one of
 them holds it (`FOR UPDATE SKIP LOCKED` finds it taken), the thread waits a moment and
-looks again, and is done as soon as nothing it was woken for is still pending. It stops
-after a few idle seconds, when its engine is disposed (sealing what it was woken for
-first) and at interpreter exit, so a short CLI command leaves nothing behind.
+looks again, then queues for the head; it is done as soon as nothing it was woken for
+is still pending. It stops after a few idle seconds, when its engine is disposed
+(sealing what it was woken for first) and at interpreter exit, so a short CLI command
+leaves nothing behind.
 
 PostgreSQL uses this. SQLite has one writer at a time, so there a writer seals inside
 its own transaction just before it commits (see audit/service.py), which costs no extra
@@ -23,7 +24,7 @@ import weakref
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, select, text
 
 from agentops.store.models import AuditPending
 
@@ -32,8 +33,11 @@ log = logging.getLogger(__name__)
 # Long enough to gather a burst of commits into one sealing transaction, short enough
 # that `audit log` right after a click rarely has anything left to seal itself.
 DEBOUNCE_S = 0.02
-# How long to let another process's sequencer finish its batch before looking again.
-RETRY_S = 0.02
+# How long to let another process's sequencer finish its batch before looking again,
+# and then how long to queue for the head before leaving the rest to readers and the
+# seal-audit-trail schedule.
+RETRY_S = 0.05
+LOCK_WAIT_S = 10.0
 IDLE_S = 5.0
 STOP_TIMEOUT_S = 10.0
 
@@ -108,21 +112,27 @@ class Sealer:
             log.warning("could not seal the audit trail now; it is sealed later", exc_info=True)
 
 
-def seal_through(engine: Engine, *, through: int, patience_s: float = 60.0) -> None:
-    """Seal until no committed entry with id <= through is pending (sharing the head)."""
+def seal_through(engine: Engine, *, through: int) -> None:
+    """Seal until no committed entry with id <= through is pending (sharing the head).
+
+    When another sequencer holds the head it is probably sealing these very entries, so
+    this looks again a moment later before queueing for the head itself: with many
+    processes, most of them then find their entries sealed and take no lock at all.
+    """
     from agentops.audit.service import seal_pending
 
-    deadline = time.monotonic() + patience_s
+    wait = False
     while True:
         with Session(engine) as session:
             if not _pending_through(session, through):
                 return
-            sealed = seal_pending(session, wait=False)
+            if wait and engine.dialect.name == "postgresql":
+                session.exec(text(f"SET LOCAL lock_timeout = '{int(LOCK_WAIT_S * 1000)}ms'"))  # type: ignore[call-overload]
+            sealed = seal_pending(session, wait=wait)
             session.commit()
-        if sealed is None:  # another sequencer holds the head: let it finish its batch
-            if time.monotonic() > deadline:
-                raise TimeoutError("another audit sequencer held the chain head too long")
+        if sealed is None:
             time.sleep(RETRY_S)
+            wait = True
 
 
 def _pending_through(session: Session, through: int) -> bool:

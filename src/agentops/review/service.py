@@ -3,9 +3,22 @@
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Update, and_, exists, func, or_, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    Update,
+    and_,
+    bindparam,
+    exists,
+    func,
+    or_,
+    text,
+    update,
+)
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
@@ -109,7 +122,7 @@ def _held_claim(
     return session.exec(query.order_by(ReviewItem.id))  # type: ignore[arg-type]
 
 
-def _claimable(now: datetime) -> ColumnElement[bool]:
+def _claimable(now: Any) -> ColumnElement[bool]:
     """SQL form of queue.can_claim: not reviewed, and open or with a lease run out.
 
     The first term is the queue index's condition word for word, so both planners use it
@@ -134,47 +147,106 @@ def queue_order() -> tuple[ColumnElement[datetime], ColumnElement[int]]:
     )
 
 
-def _next_claimable(*, reviewer: Person, agent: Agent | None, now: datetime) -> Select[Any]:
-    """The first item this reviewer may claim, with its previous holder's email (SQL).
+# The claim's statements take parameters, so each shape is built once per process:
+# building them costs more CPU than PostgreSQL spends running them.
+_MOMENT = ReviewItem.__table__.c.lease_expires_at.type  # type: ignore[attr-defined]
+_REVIEWER = bindparam("reviewer_id", type_=Integer)
+_AGENT = bindparam("agent_id", type_=Integer)
+_NOW = bindparam("now", type_=_MOMENT)
+_EXPIRES = bindparam("expires", type_=_MOMENT)
+# An UPDATE … RETURNING hands back the row as written: load it into the session's object.
+RETURNED_ROWS = {"synchronize_session": False, "populate_existing": True}
+
+
+@dataclass(frozen=True)
+class ClaimStatements:
+    """One shape of the claim: the pick (SQLite), the take-by-id (SQLite), and both in one."""
+
+    pick: Select[Any]
+    take_by_id: Update
+    pick_and_take: Update
+
+
+@cache
+def claim_statements(*, for_agent: bool, senior: bool) -> ClaimStatements:
+    """The claim's statements for one shape (an agent's queue or all; senior or not)."""
+    pick = _next_claimable(for_agent=for_agent, senior=senior)
+    picked = pick.cte("picked")
+    claim = {
+        "status": ItemStatus.claimed,
+        "claimed_by_id": _REVIEWER,
+        "claimed_at": _NOW,
+        "lease_expires_at": _EXPIRES,
+        "lease_token": ReviewItem.lease_token + 1,
+    }
+    return ClaimStatements(
+        pick=pick,
+        take_by_id=update(ReviewItem)
+        .where(ReviewItem.id == bindparam("item_id", type_=Integer), _claimable(_NOW))  # type: ignore[arg-type]
+        .values(claim)
+        .returning(ReviewItem),
+        # The CTE locks the first row nobody else is taking (FOR NO KEY UPDATE SKIP
+        # LOCKED); the UPDATE claims it and RETURNING hands it back: one round trip.
+        pick_and_take=update(ReviewItem)
+        .where(ReviewItem.id == picked.c.id)  # type: ignore[arg-type]
+        .values(claim)
+        .returning(ReviewItem, picked.c.previous_holder),
+    )
+
+
+def claim_parameters(
+    *, reviewer: Person, agent: Agent | None, now: datetime, expires: datetime
+) -> dict[str, Any]:
+    """The values the claim statements take."""
+    return {
+        "reviewer_id": reviewer.id,
+        "agent_id": agent.id if agent is not None else None,
+        "now": now,
+        "expires": expires,
+    }
+
+
+def _next_claimable(*, for_agent: bool, senior: bool) -> Select[Any]:
+    """The first item the reviewer may claim, with its previous holder's email (SQL).
 
     Nothing when the reviewer already holds a live claim (in the agent's queue, if given).
     """
     skipped = exists().where(
-        ReviewSkip.review_item_id == ReviewItem.id, ReviewSkip.person_id == reviewer.id
+        ReviewSkip.review_item_id == ReviewItem.id, ReviewSkip.person_id == _REVIEWER
     )
     # A second review must be someone else's, and blind; adjudication is for seniors.
     reviewed_first = exists().where(
-        Review.review_item_id == ReviewItem.id, Review.reviewer_id == reviewer.id
+        Review.review_item_id == ReviewItem.id, Review.reviewer_id == _REVIEWER
     )
     reviewed_later = exists().where(
-        ExtraReview.review_item_id == ReviewItem.id, ExtraReview.reviewer_id == reviewer.id
+        ExtraReview.review_item_id == ReviewItem.id, ExtraReview.reviewer_id == _REVIEWER
     )
     held = aliased(ReviewItem)
     holds_one = exists().where(
         held.status == ItemStatus.claimed,
-        held.claimed_by_id == reviewer.id,
-        held.lease_expires_at > now,  # type: ignore[operator]
+        held.claimed_by_id == _REVIEWER,
+        held.lease_expires_at > _NOW,  # type: ignore[operator]
     )
-    if agent is not None:
+    if for_agent:
         holds_one = holds_one.where(
             held.conversation_id.in_(  # type: ignore[attr-defined]
-                select(Conversation.id).where(Conversation.agent_id == agent.id)
+                select(Conversation.id).where(Conversation.agent_id == _AGENT)
             )
         )
     previous = aliased(Person)
     query = (
         select(ReviewItem.id, previous.email.label("previous_holder"))  # type: ignore[call-overload]
         .outerjoin(previous, previous.id == ReviewItem.claimed_by_id)
-        .where(_claimable(now))
+        .where(_claimable(_NOW))
         .where(~skipped, ~reviewed_first, ~reviewed_later, ~holds_one)
     )
-    if not is_senior(reviewer):
+    if not senior:
         query = query.where(
             or_(ReviewItem.stage.is_(None), ReviewItem.stage != STAGE_ADJUDICATION)  # type: ignore[union-attr]
         )
-    if agent is not None:
+    if for_agent:
         query = query.join(Conversation, Conversation.id == ReviewItem.conversation_id).where(
-            Conversation.agent_id == agent.id
+            Conversation.agent_id == _AGENT
         )
     # SKIP LOCKED passes over rows other reviewers are claiming right now; NO KEY UPDATE
     # is the lock an UPDATE of non-key columns takes anyway. SQLite ignores both.
@@ -185,56 +257,27 @@ def _next_claimable(*, reviewer: Person, agent: Agent | None, now: datetime) -> 
     )
 
 
-# An UPDATE … RETURNING hands back the row as written: load it into the session's object.
-RETURNED_ROWS = {"synchronize_session": False, "populate_existing": True}
-
-
-def claim_statement(
-    *, reviewer: Person, agent: Agent | None, now: datetime, expires: datetime
-) -> Update:
-    """PostgreSQL's claim in one statement: the item, and whom it was taken over from."""
-    # The CTE locks the first row nobody else is taking (FOR NO KEY UPDATE SKIP LOCKED);
-    # the UPDATE claims it and RETURNING hands it back, all in one round trip.
-    picked = _next_claimable(reviewer=reviewer, agent=agent, now=now).cte("picked")
-    return (
-        update(ReviewItem)
-        .where(ReviewItem.id == picked.c.id)  # type: ignore[arg-type]
-        .values(_claim_values(reviewer=reviewer, now=now, expires=expires))
-        .returning(ReviewItem, picked.c.previous_holder)
-    )
-
-
-def _claim_values(*, reviewer: Person, now: datetime, expires: datetime) -> dict[str, Any]:
-    return {
-        "status": ItemStatus.claimed,
-        "claimed_by_id": reviewer.id,
-        "claimed_at": now,
-        "lease_expires_at": expires,
-        "lease_token": ReviewItem.lease_token + 1,
-    }
-
-
 def _take_next(
     session: Session, *, reviewer: Person, agent: Agent | None, now: datetime, expires: datetime
 ) -> tuple[ReviewItem, str | None] | None:
     """Claim the first claimable item: (the item, whom it was taken over from), or None."""
+    statements = claim_statements(for_agent=agent is not None, senior=is_senior(reviewer))
+    values = claim_parameters(reviewer=reviewer, agent=agent, now=now, expires=expires)
     if session.get_bind().dialect.name == "postgresql":
-        statement = claim_statement(reviewer=reviewer, agent=agent, now=now, expires=expires)
-        row = session.execute(statement, execution_options=RETURNED_ROWS).first()
+        row = session.execute(
+            statements.pick_and_take, values, execution_options=RETURNED_ROWS
+        ).first()
         return (row[0], row[1]) if row is not None else None
     # SQLite has no row locks: under BEGIN IMMEDIATE the transaction already holds the
     # database's write lock, so picking then claiming is atomic; the compare-and-set
     # guards callers that began an ordinary (deferred) transaction.
-    candidate = _next_claimable(reviewer=reviewer, agent=agent, now=now)
     for _attempt in range(CLAIM_ATTEMPTS):
-        found = session.execute(candidate).first()
+        found = session.execute(statements.pick, values).first()
         if found is None:
             return None
         row = session.execute(
-            update(ReviewItem)
-            .where(ReviewItem.id == found.id, _claimable(now))  # type: ignore[arg-type]
-            .values(_claim_values(reviewer=reviewer, now=now, expires=expires))
-            .returning(ReviewItem),
+            statements.take_by_id,
+            {**values, "item_id": found.id},
             execution_options=RETURNED_ROWS,
         ).first()
         if row is not None:
