@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -188,7 +189,7 @@ class Run:
 
     claims_ms: list[float] = field(default_factory=list)
     submits_ms: list[float] = field(default_factory=list)
-    items: list[int] = field(default_factory=list)
+    items: list[tuple[int, str]] = field(default_factory=list)  # (item id, reviewer)
     errors: Counter[str] = field(default_factory=Counter)
     ran_dry: bool = False
     seconds: float = 0.0
@@ -203,8 +204,14 @@ class Run:
 
     @property
     def handed_out_twice(self) -> int:
-        """Items two reviewers were given (must be 0)."""
-        return sum(1 for n in Counter(self.items).values() if n > 1)
+        """Items given to two different reviewers (must be 0).
+
+        A reviewer whose submit failed is rightly given back the item they still hold.
+        """
+        holders: dict[int, set[str]] = {}
+        for item_id, email in self.items:
+            holders.setdefault(item_id, set()).add(email)
+        return sum(1 for people in holders.values() if len(people) > 1)
 
 
 def previous_claim(session: Session, *, reviewer_email: str) -> ReviewItem | None:
@@ -293,7 +300,7 @@ def _reviewer(
             run.ran_dry = True
             break
         item_id, token = claimed
-        run.items.append(item_id)  # type: ignore[arg-type]
+        run.items.append((item_id, email))  # type: ignore[arg-type]
         with Session(engine) as session:  # the reviewer reads the transcript and rubric
             details = review.item_details(session, item_id=item_id)  # type: ignore[arg-type]
             verdict = {c.key: True for c in criteria_for(session, rubric=details.rubric)}
@@ -369,17 +376,19 @@ def run_reviewers(
 # --- the floor: the raw claim statement alone ------------------------------------------
 
 
-def _raw_claimer(dsn: str, sql: str, seconds: float, barrier: Any, out: Any) -> None:
+def _raw_claimer(
+    dsn: str, sql: str, params: dict[str, Any], seconds: float, barrier: Any, out: Any
+) -> None:
     import psycopg
 
     latencies: list[float] = []
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("SELECT 1")
+        conn.execute(sql, params, prepare=True).fetchone()
         barrier.wait()
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             began = time.perf_counter()
-            conn.execute(sql).fetchone()
+            conn.execute(sql, params, prepare=True).fetchone()
             latencies.append((time.perf_counter() - began) * 1000)
     out.put(latencies)
 
@@ -388,18 +397,23 @@ def raw_floor(url: str, *, emails: list[str], seconds: float) -> tuple[list[floa
     """N workers run the claim statement itself back to back: (latencies, seconds)."""
     engine = migrated_engine(url)
     now = utcnow()
-    statements = []
+    statement = review.claim_statements(for_agent=False, senior=False).pick_and_take
+    compiled = statement.compile(engine)
+    processors = compiled._bind_processors
+    work = []
     with Session(engine) as session:
         for email in emails:
             reviewer = ensure_person(session, email=email, role=Role.reviewer)
             # The lease ends at the claim's own `now`, so the item is claimable again at
             # once: the workers keep contending for the head of the queue.
-            statement = review.claim_statements(for_agent=False, senior=False).pick_and_take
             values = review.claim_parameters(reviewer=reviewer, agent=None, now=now, expires=now)
-            compiled = statement.params(values).compile(
-                engine, compile_kwargs={"literal_binds": True}
-            )
-            statements.append(str(compiled))
+            params = {
+                key: processors[key](value) if key in processors else value
+                for key, value in compiled.construct_params(values).items()
+            }
+            # psycopg sends a str; the status enum is one by value.
+            params = {k: v.value if isinstance(v, Enum) else v for k, v in params.items()}
+            work.append((str(compiled), params))
         session.commit()
     engine.dispose()
     dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
@@ -407,8 +421,8 @@ def raw_floor(url: str, *, emails: list[str], seconds: float) -> tuple[list[floa
     out = context.Queue()
     barrier = context.Barrier(len(emails) + 1)
     processes = [
-        context.Process(target=_raw_claimer, args=(dsn, sql, seconds, barrier, out))
-        for sql in statements
+        context.Process(target=_raw_claimer, args=(dsn, sql, params, seconds, barrier, out))
+        for sql, params in work
     ]
     for process in processes:
         process.start()
