@@ -30,6 +30,7 @@ import multiprocessing
 import os
 import random
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -272,6 +273,7 @@ def _reviewer(
     url: str, email: str, path_name: str, think_s: float, seconds: float,
     barrier: Any, out: Any, seed: int,
 ) -> None:  # fmt: skip
+    """One reviewer process: its own engine, then the review loop."""
     path = PATHS[path_name]
     if path.seal_in_caller:
         os.environ["AGENTOPS_AUDIT_SEAL_ON_COMMIT"] = "false"
@@ -279,6 +281,17 @@ def _reviewer(
     engine = _reviewer_engine(url)
     with engine.connect() as conn:  # connect before the clock starts
         conn.execute(text("SELECT 1"))
+    run = review_loop(engine, email=email, path=path, think_s=think_s, seconds=seconds,
+                      barrier=barrier, seed=seed)  # fmt: skip
+    engine.dispose()  # the background sealer seals what this reviewer wrote first
+    out.put(run)
+
+
+def review_loop(
+    engine: Engine, *, email: str, path: Variant, think_s: float, seconds: float,
+    barrier: Any, seed: int,
+) -> Run:  # fmt: skip
+    """Claim, read, think, submit, until the time is up; every call timed with its commit."""
     rng = random.Random(seed)
     run = Run()
     barrier.wait()
@@ -323,8 +336,7 @@ def _reviewer(
             run.errors[_reason(exc)] += 1
             continue
         run.submits_ms.append((time.perf_counter() - began) * 1000)
-    engine.dispose()  # the background sealer seals what this reviewer wrote first
-    out.put(run)
+    return run
 
 
 def _reviewer_engine(url: str) -> Engine:
@@ -370,6 +382,41 @@ def run_reviewers(
     total.seconds = time.perf_counter() - began
     for process in processes:
         process.join()
+    return total
+
+
+def run_reviewer_threads(
+    url: str, *, emails: list[str], path: Variant, think_s: float, seconds: float
+) -> Run:
+    """Run one scenario with every reviewer a thread of one process sharing one engine.
+
+    This is how `agentops serve` runs requests. The threads share the GIL, so a latency
+    here also holds time spent waiting for it.
+    """
+    engine = _reviewer_engine(url)
+    barrier = threading.Barrier(len(emails) + 1)
+    runs: list[Run] = []
+
+    def reviewer(email: str, seed: int) -> None:
+        loop = review_loop(
+            engine, email=email, path=path, think_s=think_s, seconds=seconds,
+            barrier=barrier, seed=seed,
+        )  # fmt: skip
+        runs.append(loop)
+
+    threads = [
+        threading.Thread(target=reviewer, args=(email, n)) for n, email in enumerate(emails)
+    ]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    began = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    total = Run(seconds=time.perf_counter() - began)
+    for run in runs:
+        total.add(run)
+    engine.dispose()
     return total
 
 
@@ -549,17 +596,21 @@ def _verdict(console: Console, results: dict[tuple[str, str, int], Run], most: i
 def sqlite_part(options: ScaleOptions, console: Console, sizes: Durations) -> None:
     """8 reviewers on one SQLite file: no "database is locked" may reach them."""
     table = Table(
-        "path", "reviewers", "claims/s", "claim p50 ms", "claim p99 ms", "submit p50 ms",
+        "path", "reviewers are", "claims/s", "claim p50 ms", "claim p99 ms", "submit p50 ms",
         "submit p99 ms", "locked errors to callers", "twice",
-        title=f"SQLite, {SQLITE_REVIEWERS} reviewers flat out (processes)",
+        title=f"SQLite, {SQLITE_REVIEWERS} reviewers flat out",
     )  # fmt: skip
-    for path in (NEW, DEFERRED):
-        emails = [f"s{n}@bench.io" for n in range(SQLITE_REVIEWERS)]
+    emails = [f"s{n}@bench.io" for n in range(SQLITE_REVIEWERS)]
+    for path, runner, how in (
+        (NEW, run_reviewers, "processes"),
+        (NEW, run_reviewer_threads, "threads of one process"),
+        (DEFERRED, run_reviewers, "processes"),
+    ):
         with scratch_database("sqlite", workdir=options.workdir) as url:
             seed_queue(url, items=min(sizes.items, 4000), reviewers=emails)
-            run = run_reviewers(url, emails=emails, path=path, think_s=0.0, seconds=sizes.flat_s)
+            run = runner(url, emails=emails, path=path, think_s=0.0, seconds=sizes.flat_s)
         table.add_row(
-            path.name, str(SQLITE_REVIEWERS), f"{len(run.claims_ms) / run.seconds:.0f}",
+            path.name, how, f"{len(run.claims_ms) / run.seconds:.0f}",
             _ms(run.claims_ms, 0.5), _ms(run.claims_ms, 0.99),
             _ms(run.submits_ms, 0.5), _ms(run.submits_ms, 0.99),
             str(run.errors.get("database is locked", 0)), str(run.handed_out_twice),
