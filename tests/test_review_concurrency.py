@@ -291,3 +291,32 @@ def test_the_claim_query_walks_the_queue_index(engine: Engine) -> None:
         rows = session.exec(text(f"{explain} {compiled}"))  # type: ignore[call-overload]
         plan = " ".join(str(row) for row in rows)
     assert "ix_reviewitem_queue" in plan
+
+
+def test_sqlite_writers_in_one_process_queue_then_give_up_with_the_busy_message(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL writers take row locks")
+    monkeypatch.setenv("AGENTOPS_SQLITE_BUSY_TIMEOUT_S", "0.2")
+    get_settings.cache_clear()
+    holding = threading.Event()
+    release = threading.Event()
+
+    def hold_the_write_lock() -> None:
+        with write_session(engine) as session:
+            session.exec(select(ReviewItem.id)).first()
+            holding.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold_the_write_lock)
+    holder.start()
+    assert holding.wait(10)
+    began = time.perf_counter()
+    with pytest.raises(StoreBusy, match=r"the store is busy.*PostgreSQL"), write_session(engine):
+        pass
+    assert time.perf_counter() - began >= 0.2
+    release.set()
+    holder.join(10)
+    with write_session(engine) as session:  # free again
+        assert session.exec(select(ReviewItem.id)).first() is None

@@ -1,5 +1,7 @@
 """Engine creation and schema management for SQLite and PostgreSQL."""
 
+import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -140,8 +142,38 @@ def write_session(engine: Engine) -> Iterator[Session]:
     taking the lock first makes them queue instead, for up to the busy timeout, after
     which StoreBusy is raised (PostgreSQL relies on row locks).
     """
-    with session_scope(engine.execution_options(**{IMMEDIATE_OPTION: True})) as session:
-        yield session
+    lock = _writer_lock(engine)
+    if lock is None:
+        with session_scope(engine.execution_options(**{IMMEDIATE_OPTION: True})) as session:
+            yield session
+        return
+    # Threads of one process queue here, in Python, and are handed the lock the moment it
+    # is free; SQLite's own busy handler polls at growing intervals (up to 100 ms), which
+    # leaves the lock idle and lets newcomers overtake writers that waited longest.
+    if not lock.acquire(timeout=get_settings().sqlite_busy_timeout_s):
+        raise StoreBusy(busy_message())
+    try:
+        with session_scope(engine.execution_options(**{IMMEDIATE_OPTION: True})) as session:
+            yield session
+    finally:
+        lock.release()
+
+
+_RLock = type(threading.RLock())
+_writer_locks: dict[str, _RLock] = {}
+_writer_locks_guard = threading.Lock()
+
+
+def _writer_lock(engine: Engine) -> _RLock | None:
+    """This process's lock for writers to one SQLite file (None on PostgreSQL)."""
+    if engine.dialect.name != "sqlite":
+        return None
+    with _writer_locks_guard:
+        return _writer_locks.setdefault(engine.url.database or "", threading.RLock())
+
+
+# A forked child has none of its parent's threads, so none of their locks can be held.
+os.register_at_fork(after_in_child=_writer_locks.clear)
 
 
 @contextmanager
