@@ -12,7 +12,8 @@ including its commit, measured in the reviewer's process: what the caller waits 
 PostgreSQL, with ScaleOptions.reviewers (1, 10, 50) reviewers on one queue of generated
 tau-airline conversations:
 - flat out: no thinking, a closed loop; this is the machine's ceiling, not a workload;
-- paced: each reviewer reads about PACE_S seconds per item (people take minutes);
+- paced: each reviewer reads about PACE_S seconds per item, and with the most reviewers
+  also about SLOW_PACE_S (people take minutes, so both are faster than real reviewers);
 - the previous path, emulated, as the baseline: the claim as a read then a write
   (SELECT … FOR UPDATE SKIP LOCKED, UPDATE, re-read), a submit that locks the row before
   its reads, and the audit sequencer run in the caller's thread after every commit;
@@ -85,6 +86,7 @@ from scale_data import (
 
 RUBRIC = Path(__file__).resolve().parents[1] / "deployments" / "rubric.example.yaml"
 PACE_S = 2.0  # mean seconds a paced reviewer reads an item (uniform 0 to 2x)
+SLOW_PACE_S = 10.0
 SQLITE_REVIEWERS = 8
 TARGET_P99_MS = 20.0
 
@@ -95,6 +97,7 @@ class Durations:
 
     flat_s: float
     paced_s: float
+    slow_s: float
     floor_s: float
     items: int
 
@@ -102,8 +105,8 @@ class Durations:
     def of(cls, options: ScaleOptions) -> "Durations":
         """Full figures for the full run, seconds-long scenarios for --quick."""
         if max(options.ingest_sizes) >= 1_000_000:
-            return cls(flat_s=15, paced_s=30, floor_s=10, items=30_000)
-        return cls(flat_s=4, paced_s=8, floor_s=3, items=8_000)
+            return cls(flat_s=15, paced_s=30, slow_s=60, floor_s=10, items=30_000)
+        return cls(flat_s=4, paced_s=8, slow_s=20, floor_s=3, items=8_000)
 
 
 # --- the queue -------------------------------------------------------------------------
@@ -194,6 +197,7 @@ class Run:
     errors: Counter[str] = field(default_factory=Counter)
     ran_dry: bool = False
     seconds: float = 0.0
+    load: float = 0.0  # the machine's 1-minute load average when the scenario ended
 
     def add(self, other: "Run") -> None:
         """Merge one reviewer's figures into the scenario's."""
@@ -514,7 +518,7 @@ def postgres_part(options: ScaleOptions, console: Console, sizes: Durations) -> 
     most = max(options.reviewers)
     people = {
         name: [f"{name}{n}@bench.io" for n in range(most)]
-        for name in ("flat", "paced", "previous", "previouspaced")
+        for name in ("flat", "paced", "slow", "previous", "previouspaced", "previousslow")
     }
     with scratch_database("postgresql", workdir=options.workdir) as url:
         began = time.perf_counter()
@@ -527,22 +531,18 @@ def postgres_part(options: ScaleOptions, console: Console, sizes: Durations) -> 
         floors: dict[int, tuple[list[float], float]] = {}
         table = Table(
             "path", "pace", "reviewers", "claims/s", "claim p50 ms", "claim p99 ms",
-            "submit p50 ms", "submit p99 ms", "p99 vs floor", "twice", "errors",
+            "submit p50 ms", "submit p99 ms", "p99 vs floor", "twice", "errors", "load",
             title="Claims on PostgreSQL (reviewers are processes; latency includes commit)",
         )  # fmt: skip
         claims = 0
         results: dict[tuple[str, str, int], Run] = {}
         for count in options.reviewers:
-            for label, path, group, think, seconds in (
-                ("flat out", NEW, "flat", 0.0, sizes.flat_s),
-                ("flat out", PREVIOUS, "previous", 0.0, sizes.flat_s),
-                (f"~{PACE_S:g} s/item", NEW, "paced", PACE_S, sizes.paced_s),
-                (f"~{PACE_S:g} s/item", PREVIOUS, "previouspaced", PACE_S, sizes.paced_s),
-            ):
+            for label, path, group, think, seconds in _scenarios(count, most, sizes):
                 run = run_reviewers(
                     url, emails=people[group][:count], path=path, think_s=think,
                     seconds=seconds,
                 )  # fmt: skip
+                run.load = os.getloadavg()[0]
                 results[(path.name, label, count)] = run
                 claims += len(run.claims_ms)
                 console.print(f"  ran {path.name}, {label}, {count} reviewers")
@@ -559,7 +559,7 @@ def postgres_part(options: ScaleOptions, console: Console, sizes: Durations) -> 
                 _ms(run.claims_ms, 0.5), _ms(run.claims_ms, 0.99),
                 _ms(run.submits_ms, 0.5), _ms(run.submits_ms, 0.99),
                 f"{ratio:.1f}x", str(run.handed_out_twice),
-                _errors(run) + (" (queue ran dry)" if run.ran_dry else ""),
+                _errors(run) + (" (queue ran dry)" if run.ran_dry else ""), f"{run.load:.1f}",
             )  # fmt: skip
         console.print(table)
         floor_table = Table(
@@ -576,8 +576,27 @@ def postgres_part(options: ScaleOptions, console: Console, sizes: Durations) -> 
         _verdict(console, results, most)
 
 
+def _scenarios(
+    count: int, most: int, sizes: Durations
+) -> list[tuple[str, Variant, str, float, float]]:
+    """(pace label, path, reviewer group, think seconds, duration) for `count` reviewers."""
+    paced, slow = f"~{PACE_S:g} s/item", f"~{SLOW_PACE_S:g} s/item"
+    rows = [
+        ("flat out", NEW, "flat", 0.0, sizes.flat_s),
+        ("flat out", PREVIOUS, "previous", 0.0, sizes.flat_s),
+        (paced, NEW, "paced", PACE_S, sizes.paced_s),
+        (paced, PREVIOUS, "previouspaced", PACE_S, sizes.paced_s),
+    ]
+    if count == most:
+        rows += [
+            (slow, NEW, "slow", SLOW_PACE_S, sizes.slow_s),
+            (slow, PREVIOUS, "previousslow", SLOW_PACE_S, sizes.slow_s),
+        ]
+    return rows
+
+
 def _verdict(console: Console, results: dict[tuple[str, str, int], Run], most: int) -> None:
-    paced = results.get((NEW.name, f"~{PACE_S:g} s/item", most))
+    paced = results.get((NEW.name, f"~{SLOW_PACE_S:g} s/item", most))
     flat = results.get((NEW.name, "flat out", most))
     twice = sum(run.handed_out_twice for run in results.values())
     if paced is None or flat is None:

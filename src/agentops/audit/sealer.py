@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 # Long enough to gather a burst of commits into one sealing transaction, short enough
 # that `audit log` right after a click rarely has anything left to seal itself.
-DEBOUNCE_S = 0.02
+DEBOUNCE_S = 0.05
 # How long to let another process's sequencer finish its batch before looking again,
 # and then how long to queue for the head before leaving the rest to readers and the
 # seal-audit-trail schedule.
