@@ -224,7 +224,7 @@ def previous_claim(session: Session, *, reviewer_email: str) -> ReviewItem | Non
     now = utcnow()
     expires = lease_until(now, 30)
     reviewer = ensure_person(session, email=reviewer_email, role=Role.reviewer)
-    held = review._held_claim(session, reviewer=reviewer, agent=None, now=now).first()
+    held = review._held_claim(session, reviewer=reviewer, agent=None, now=now)
     if held is not None:
         return held
     statements = review.claim_statements(for_agent=False, senior=False)

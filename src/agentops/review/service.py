@@ -90,7 +90,7 @@ def claim_next(
     # next item after a verdict) is one statement; otherwise they get the one they hold.
     taken = _take_next(session, reviewer=reviewer, agent=agent, now=now, expires=expires)
     if taken is None:
-        return _held_claim(session, reviewer=reviewer, agent=agent, now=now).first()
+        return _held_claim(session, reviewer=reviewer, agent=agent, now=now)
     item, previous_holder = taken
     record_event(
         session,
@@ -110,8 +110,8 @@ def claim_next(
 
 def _held_claim(
     session: Session, *, reviewer: Person, agent: Agent | None, now: datetime
-) -> Any:
-    """The reviewer's live claims (within the agent's queue, if given), oldest first."""
+) -> ReviewItem | None:
+    """The reviewer's oldest live claim (in the agent's queue, if given)."""
     query = select(ReviewItem).where(
         ReviewItem.status == ItemStatus.claimed,
         ReviewItem.claimed_by_id == reviewer.id,
@@ -119,7 +119,7 @@ def _held_claim(
     )
     if agent is not None:
         query = query.join(Conversation).where(Conversation.agent_id == agent.id)
-    return session.exec(query.order_by(ReviewItem.id))  # type: ignore[arg-type]
+    return session.exec(query.order_by(ReviewItem.id)).first()  # type: ignore[arg-type]
 
 
 def _claimable(now: Any) -> ColumnElement[bool]:
