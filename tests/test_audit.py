@@ -20,6 +20,7 @@ from agentops.audit.merkle import (
     verify_inclusion,
 )
 from agentops.audit.periods import PeriodError, parse_moment
+from agentops.audit.sealer import wait_until_sealed
 from agentops.audit.service import (
     AuditTamperError,
     event_count,
@@ -42,6 +43,12 @@ def _events(session: Session, n: int, **extra: object) -> None:
     for i in range(n):
         record_event(session, actor="t", kind=f"k{i}", entity_type="x", entity_id=i, **extra)  # type: ignore[arg-type]
     session.commit()
+    _sealed(session)
+
+
+def _sealed(session: Session) -> None:
+    """Wait for this process's background sealer (PostgreSQL; SQLite seals at commit)."""
+    assert wait_until_sealed(session.get_bind(), timeout=10)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -107,7 +114,7 @@ def test_orm_refuses_to_change_events(session: Session) -> None:
         session.commit()
 
 
-def test_writers_leave_entries_pending_and_commit_seals_them(engine: Engine) -> None:
+def test_writers_leave_entries_pending_and_are_sealed_after_commit(engine: Engine) -> None:
     with Session(engine) as session:
         entry = record_event(
             session,
@@ -123,6 +130,8 @@ def test_writers_leave_entries_pending_and_commit_seals_them(engine: Engine) -> 
         assert isinstance(entry, AuditPending) and pending_count(session) == 1
         assert event_count(session) == 0
         session.commit()
+        # Sealed at commit (SQLite) or by the background sealer the commit woke.
+        _sealed(session)
     with Session(engine) as session:
         assert pending_count(session) == 0
         event = session.exec(select(AuditEvent)).one()
@@ -281,6 +290,7 @@ def test_export_records_filter_by_time_and_agent(session: Session) -> None:
     register_agent(session, name="a1", owner_email="o@x.io", backup_email="b@x.io", actor="t")
     register_agent(session, name="a2", owner_email="o@x.io", backup_email="b@x.io", actor="t")
     session.commit()
+    _sealed(session)
     all_records = list(export_records(session))
     mine = list(export_records(session, agent="a1"))
     assert 0 < len(mine) < len(all_records)
@@ -329,7 +339,7 @@ def test_checkpoint_flow_signs_a_checkpoint(
     get_settings.cache_clear()
     with Session(engine) as session:
         _events(session, 3)
-    assert seal_audit_trail() == 0  # already sealed after the commit
+    assert seal_audit_trail() == 0  # already sealed after the commit (and _events waited)
     result = checkpoint_audit_trail(directory=str(tmp_path / "cp"))
     assert result["tree_size"] == 3 and result["posted_to_slack"] is False
     assert Path(str(result["path"])).is_file()

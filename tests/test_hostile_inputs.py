@@ -7,6 +7,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from agentops.audit.sealer import wait_until_sealed
 from agentops.cli.app import run
 from factories import BACKUP, OWNER, degraded_fleet
 
@@ -169,6 +170,8 @@ def populated(engine: Engine) -> Engine:
     with Session(engine) as session:
         degraded_fleet(session)
         session.commit()
+    # The background sealer (PostgreSQL) must not move the trail during a snapshot.
+    assert wait_until_sealed(engine)
     return engine
 
 

@@ -25,6 +25,7 @@ from agentops.actions.service import (
 )
 from agentops.actions.sweeper import sweep
 from agentops.agents.service import ensure_version
+from agentops.audit.sealer import wait_until_sealed
 from agentops.demo.fake_slack import FAKE_SIGNING_SECRET, FakeSlack, Posted, signed_form
 from agentops.serve.app import create_app
 from agentops.settings import Settings
@@ -73,6 +74,7 @@ class World:
         return [m for m in self.slack.messages.values() if not m.thread_ts]
 
     def events(self, kind: str) -> list[AuditEvent]:
+        assert wait_until_sealed(self.engine)  # the server's background sealer (PostgreSQL)
         with Session(self.engine) as session:
             return list(session.exec(select(AuditEvent).where(AuditEvent.kind == kind)))
 

@@ -18,6 +18,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AGENTOPS_", env_file=".env", extra="ignore")
 
     database_url: str = DEFAULT_DATABASE_URL
+    # SQLite: how long a writer waits for the one write lock before giving up (seconds).
+    sqlite_busy_timeout_s: float = Field(default=30.0, gt=0, le=3600)
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
     # Socket Mode: an app-level token (xapp-…) instead of a public interactivity URL.
@@ -69,8 +71,9 @@ class Settings(BaseSettings):
     audit_signing_key: Path = Path(".agentops/audit-signing.key")
     audit_checkpoint_dir: Path = Path(".agentops/checkpoints")
     audit_slack_channel: str | None = None
-    # Seal each writer's entries right after its commit; turn off when a dedicated
-    # sequencer (the seal-audit-trail flow) runs, to keep sealing off the writers' path.
+    # Seal writers' entries promptly, off their path (PostgreSQL: a background thread the
+    # commit wakes; SQLite: inside the writer's transaction); turn off when a dedicated
+    # sequencer (the seal-audit-trail flow) is the only one.
     audit_seal_on_commit: bool = True
 
     @field_validator("slack_agent_channels")

@@ -4,8 +4,11 @@ Writers never wait on each other: `record_event` inserts an unsequenced entry in
 `auditpending` inside the caller's transaction, with no shared lock. The sequencer
 (`seal_pending`) takes the one chain-head row lock for a moment, gives a batch of
 committed entries their seq, chained hash and Merkle leaf, moves them to `auditevent`
-and commits. Sealing runs right after every commit that recorded an event (see
-`_seal_after_commit`), before the trail is read, and on the `seal-audit-trail` schedule.
+and commits. Sealing never runs on a writer's path: on PostgreSQL a commit that recorded
+an event wakes this process's background sealer (audit/sealer.py) and returns; on SQLite,
+which has one writer at a time, the writer seals inside its own transaction just before
+committing. Readers seal before reading, and the `seal-audit-trail` schedule is the
+backstop.
 """
 
 import json
@@ -33,6 +36,7 @@ from agentops.audit.chain import (
     hash_fields,
 )
 from agentops.audit.merkle import MerkleFrontier
+from agentops.audit.sealer import wake_sealer
 from agentops.errors import NotFoundError
 from agentops.settings import get_settings
 from agentops.store.core_tables import (
@@ -123,7 +127,8 @@ def record_event(
     )
     session.add(entry)
     session.flush()
-    session.info[_UNSEALED] = True
+    # The newest entry this transaction wrote: its commit asks the sealer for up to here.
+    session.info[_UNSEALED] = max(session.info.get(_UNSEALED) or 0, entry.id or 0)
     return entry
 
 
@@ -242,6 +247,18 @@ def seal_all(engine: Engine, *, wait: bool = True) -> int:
         total += sealed
 
 
+def seal_if_pending(engine: Engine) -> int:
+    """Seal what is committed but pending, for a reader of sealed events; no lock if none.
+
+    Writers leave sealing to the background sealer, so a reader that must see an event
+    the moment its writer committed (the Slack outbox, woken by a decision) seals first.
+    """
+    with Session(engine) as session:
+        if not pending_count(session):
+            return 0
+    return seal_all(engine)
+
+
 def pending_count(session: Session) -> int:
     """Entries recorded but not sealed yet."""
     return session.exec(select(func.count()).select_from(AuditPending)).one()
@@ -258,17 +275,43 @@ def seal_visible(session: Session) -> None:
             pass
 
 
-@sa_event.listens_for(OrmSession, "after_commit")
-def _seal_after_commit(session: OrmSession) -> None:
-    # The writer's transaction is over, so sealing here never holds a lock across its work.
-    if not session.info.pop(_UNSEALED, False) or not get_settings().audit_seal_on_commit:
+@sa_event.listens_for(OrmSession, "before_commit")
+def _seal_in_sqlite_transaction(session: OrmSession) -> None:
+    # SQLite: the writer holds the database's one write lock until it commits anyway, so
+    # sealing here adds no lock and saves a second commit. A SAVEPOINT keeps a failed
+    # seal from failing the writer: the entries stay pending for the next reader.
+    if session.in_nested_transaction() or not session.info.get(_UNSEALED):
         return
-    bind = session.get_bind()
-    engine = bind if isinstance(bind, Engine) else bind.engine
+    if _dialect(session) != "sqlite" or not get_settings().audit_seal_on_commit:
+        return
+    session.flush()
     try:
-        seal_all(engine, wait=False)
-    except Exception:  # the entry is committed; the next reader or the schedule seals it
+        with session.begin_nested():
+            seal_visible(session)  # type: ignore[arg-type]
+    except Exception:
         log.warning("could not seal the audit trail now; it will be sealed later", exc_info=True)
+    else:
+        session.info.pop(_UNSEALED, None)
+
+
+@sa_event.listens_for(OrmSession, "after_commit")
+def _wake_sealer_after_commit(session: OrmSession) -> None:
+    # A SAVEPOINT's release is no commit: the outer transaction may still roll back.
+    if session.in_nested_transaction():
+        return
+    through = session.info.pop(_UNSEALED, None)
+    if not through or not get_settings().audit_seal_on_commit:
+        return
+    wake_sealer(_engine_of(session), through=through)
+
+
+def _engine_of(session: OrmSession) -> Engine:
+    bind = session.get_bind()
+    return bind if isinstance(bind, Engine) else bind.engine
+
+
+def _dialect(session: OrmSession) -> str:
+    return session.get_bind().dialect.name
 
 
 def _lock_head(session: Session, *, wait: bool) -> tuple[int, str, Any] | None:

@@ -22,7 +22,14 @@ from agentops.cli.output import err_console as err_console
 from agentops.cli.output import fail as fail
 from agentops.cli.output import warn as warn
 from agentops.errors import AgentOpsError
-from agentops.store.db import DatabaseUrlError, engine_scope, session_scope
+from agentops.store.db import (
+    DatabaseUrlError,
+    busy_message,
+    engine_scope,
+    is_busy,
+    session_scope,
+    write_session,
+)
 from agentops.store.migrate import ensure_schema
 
 P = ParamSpec("P")
@@ -41,6 +48,8 @@ def user_errors(command: Callable[P, R]) -> Callable[P, R]:
         except ValidationError as exc:
             raise fail(f"invalid setting: {_settings_problem(exc)}") from None
         except OperationalError as exc:
+            if is_busy(exc):
+                raise fail(busy_message()) from None
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
             raise fail(f"cannot use the database: {reason}") from None
         except SQLAlchemyError as exc:
@@ -52,11 +61,16 @@ def user_errors(command: Callable[P, R]) -> Callable[P, R]:
 
 
 @contextmanager
-def store_session() -> Iterator[Session]:
-    """A session on the configured store (migrated on first use); commits only on success."""
+def store_session(*, write: bool = False) -> Iterator[Session]:
+    """A session on the configured store (migrated on first use); commits only on success.
+
+    With write, SQLite's write lock is taken up front (see store.db.write_session), so
+    concurrent writers queue instead of failing.
+    """
     with engine_scope() as engine:
         ensure_schema(engine)
-        with session_scope(engine) as session:
+        scope = write_session if write else session_scope
+        with scope(engine) as session:
             yield session
 
 

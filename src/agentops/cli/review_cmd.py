@@ -49,7 +49,7 @@ def next_item(
 ) -> None:
     """Claim the next open item and show its transcript and criteria."""
     email = acting_user(reviewer)
-    with store_session() as session:
+    with store_session(write=True) as session:
         target = agents.get_agent(session, name=agent) if agent else None
         item = review.claim_next(
             session,
@@ -57,14 +57,18 @@ def next_item(
             agent=target,
             lease_minutes=get_settings().review_lease_minutes,
         )
-        if item is None:
-            console.print("The queue is empty: nothing to review.")
-            return
-        _print_item(session, item_id=item.id, full=False)  # type: ignore[arg-type]
-        console.print(
-            f"Claimed until {item.lease_expires_at:%H:%M} UTC. Submit with: "
-            f"agentops review submit {item.id} --as {email} [--fail CRITERION …]"
-        )
+        claimed = (item.id, item.lease_expires_at) if item is not None else None
+    if claimed is None:
+        console.print("The queue is empty: nothing to review.")
+        return
+    # Shown after the claim commits: SQLite's write lock is not held while printing.
+    item_id, expires = claimed
+    with store_session() as session:
+        _print_item(session, item_id=item_id, full=False)  # type: ignore[arg-type]
+    console.print(
+        f"Claimed until {expires:%H:%M} UTC. Submit with: "
+        f"agentops review submit {item_id} --as {email} [--fail CRITERION …]"
+    )
 
 
 @app.command("show")
@@ -106,7 +110,7 @@ def submit(
 ) -> None:
     """Record your verdict: every criterion passes unless named with --fail."""
     email = acting_user(reviewer)
-    with store_session() as session:
+    with store_session(write=True) as session:
         details = review.item_details(session, item_id=item_id)
         keys = [criterion.key for criterion in details.criteria]
         # Unknown --fail names go through too, so the rubric check in submit_review reports them.

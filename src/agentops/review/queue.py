@@ -9,6 +9,10 @@ from agentops.store.models import ItemStatus, Severity
 # Failing any of these makes the conversation a policy violation; minor failures are noted only.
 VIOLATING_SEVERITIES = frozenset({Severity.critical, Severity.major})
 
+# An item's review stage: None (one review), "second" (waiting for the blind second
+# review), "adjudication" (a disagreement or a dispute) or "done".
+STAGE_SECOND, STAGE_ADJUDICATION, STAGE_DONE = "second", "adjudication", "done"
+
 
 def can_claim(status: ItemStatus, lease_expires_at: datetime | None, now: datetime) -> bool:
     """An item is claimable when open, or claimed by someone whose lease has run out."""
@@ -24,6 +28,21 @@ def lease_until(now: datetime, minutes: int) -> datetime:
     if minutes <= 0:
         raise RuleViolation(f"a review lease must last at least one minute, got {minutes}")
     return now + timedelta(minutes=minutes)
+
+
+def stage_after_verdict(
+    *, stage: str | None, needs_second: bool, violation: bool, first_violation: bool | None
+) -> str:
+    """The item's stage once this verdict is in: done, or the round it goes back to the queue for.
+
+    A first verdict on an item drawn for double review waits for someone else's blind
+    second one; a second verdict that disagrees with the first goes to adjudication.
+    """
+    if stage == STAGE_SECOND:
+        return STAGE_ADJUDICATION if violation != first_violation else STAGE_DONE
+    if stage == STAGE_ADJUDICATION:
+        return STAGE_DONE
+    return STAGE_SECOND if needs_second else STAGE_DONE
 
 
 def validate_findings(criteria_keys: set[str], findings: Mapping[str, bool]) -> None:

@@ -3,8 +3,23 @@
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, update
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    Update,
+    and_,
+    bindparam,
+    exists,
+    func,
+    or_,
+    text,
+    update,
+)
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
 from agentops.agents.actors import Actor
@@ -12,10 +27,19 @@ from agentops.agents.emails import normalise_email
 from agentops.agents.service import ensure_person, get_person
 from agentops.audit.service import add_and_record, record_event
 from agentops.errors import NotFoundError, RuleViolation
-from agentops.review.queue import is_violation, lease_until, validate_findings
+from agentops.review.queue import (
+    STAGE_ADJUDICATION,
+    STAGE_DONE,
+    STAGE_SECOND,
+    is_violation,
+    lease_until,
+    stage_after_verdict,
+    validate_findings,
+)
 from agentops.review.rubric import criteria_for
 from agentops.settings import get_settings
 from agentops.store.models import (
+    QUEUED_CONDITION,
     Agent,
     Conversation,
     ExtraReview,
@@ -32,7 +56,8 @@ from agentops.store.models import (
 )
 from agentops.triggers.replays import verdict_settled_late, verdict_withdrawn
 
-# A lost compare-and-set means another reviewer just took the row; a few retries suffice.
+# SQLite picks then claims in two statements: a lost compare-and-set means another writer
+# (outside BEGIN IMMEDIATE) just took the row; a few retries suffice.
 CLAIM_ATTEMPTS = 5
 
 
@@ -62,35 +87,32 @@ def claim_next(
     now = now or utcnow()
     expires = lease_until(now, lease_minutes)
     reviewer = ensure_person(session, email=reviewer_email, role=Role.reviewer)
-    held = _held_claim(session, reviewer=reviewer, agent=agent, now=now)
-    if held is not None:
-        return held
-    for _attempt in range(CLAIM_ATTEMPTS):
-        candidate = _next_claimable(session, agent=agent, now=now, reviewer=reviewer)
-        if candidate is None:
-            return None
-        previous_holder = candidate.claimed_by_id
-        if _take(session, item=candidate, reviewer=reviewer, now=now, expires=expires):
-            record_event(
-                session,
-                actor=reviewer.email,
-                kind="review.claimed",
-                entity_type="review_item",
-                entity_id=candidate.id,
-                payload={
-                    "conversation_id": candidate.conversation_id,
-                    "lease_expires_at": expires,
-                    "lease_token": candidate.lease_token,
-                    "took_over_from": _email_of(session, previous_holder),
-                },
-            )
-            return candidate
-    return None
+    # The claim only takes an item when the reviewer holds none, so the usual case (the
+    # next item after a verdict) is one statement; otherwise they get the one they hold.
+    taken = _take_next(session, reviewer=reviewer, agent=agent, now=now, expires=expires)
+    if taken is None:
+        return _held_claim(session, reviewer=reviewer, agent=agent, now=now)
+    item, previous_holder = taken
+    record_event(
+        session,
+        actor=reviewer.email,
+        kind="review.claimed",
+        entity_type="review_item",
+        entity_id=item.id,
+        payload={
+            "conversation_id": item.conversation_id,
+            "lease_expires_at": expires,
+            "lease_token": item.lease_token,
+            "took_over_from": previous_holder,
+        },
+    )
+    return item
 
 
 def _held_claim(
     session: Session, *, reviewer: Person, agent: Agent | None, now: datetime
 ) -> ReviewItem | None:
+    """The reviewer's oldest live claim (in the agent's queue, if given)."""
     query = select(ReviewItem).where(
         ReviewItem.status == ItemStatus.claimed,
         ReviewItem.claimed_by_id == reviewer.id,
@@ -101,13 +123,19 @@ def _held_claim(
     return session.exec(query.order_by(ReviewItem.id)).first()  # type: ignore[arg-type]
 
 
-def _claimable(now: datetime) -> ColumnElement[bool]:
-    """SQL form of queue.can_claim."""
-    return or_(
-        ReviewItem.status == ItemStatus.open,
-        and_(
-            ReviewItem.status == ItemStatus.claimed,
-            or_(ReviewItem.lease_expires_at.is_(None), ReviewItem.lease_expires_at <= now),  # type: ignore[union-attr,operator]
+def _claimable(now: Any) -> ColumnElement[bool]:
+    """SQL form of queue.can_claim: not reviewed, and open or with a lease run out.
+
+    The first term is the queue index's condition word for word, so both planners use it
+    (with a bound parameter neither could prove the index applies); no other term is one
+    the status index could serve, which SQLite without statistics would otherwise prefer.
+    """
+    return and_(
+        text(f"reviewitem.{QUEUED_CONDITION}"),
+        or_(
+            ReviewItem.status == ItemStatus.open,
+            ReviewItem.lease_expires_at.is_(None),  # type: ignore[union-attr]
+            ReviewItem.lease_expires_at <= now,  # type: ignore[operator]
         ),
     )
 
@@ -120,59 +148,188 @@ def queue_order() -> tuple[ColumnElement[datetime], ColumnElement[int]]:
     )
 
 
-def _next_claimable(
-    session: Session, *, agent: Agent | None, now: datetime, reviewer: Person
-) -> ReviewItem | None:
+# The claim's statements take parameters, so each shape is built once per process:
+# building them costs more CPU than PostgreSQL spends running them.
+_MOMENT = ReviewItem.__table__.c.lease_expires_at.type  # type: ignore[attr-defined]
+_REVIEWER = bindparam("reviewer_id", type_=Integer)
+_AGENT = bindparam("agent_id", type_=Integer)
+_NOW = bindparam("now", type_=_MOMENT)
+_EXPIRES = bindparam("expires", type_=_MOMENT)
+# An UPDATE … RETURNING hands back the row as written: load it into the session's object.
+RETURNED_ROWS = {"synchronize_session": False, "populate_existing": True}
+
+
+@dataclass(frozen=True)
+class ClaimStatements:
+    """One shape of the claim: the pick (SQLite), the take-by-id (SQLite), and both in one."""
+
+    pick: Select[Any]
+    take_by_id: Update
+    pick_and_take: Update
+
+
+@cache
+def claim_statements(*, for_agent: bool, senior: bool) -> ClaimStatements:
+    """The claim's statements for one shape (an agent's queue or all; senior or not)."""
+    pick = _next_claimable(for_agent=for_agent, senior=senior)
+    picked = pick.cte("picked")
+    claim = {
+        "status": ItemStatus.claimed,
+        "claimed_by_id": _REVIEWER,
+        "claimed_at": _NOW,
+        "lease_expires_at": _EXPIRES,
+        "lease_token": ReviewItem.lease_token + 1,
+    }
+    return ClaimStatements(
+        pick=pick,
+        take_by_id=update(ReviewItem)
+        .where(ReviewItem.id == bindparam("item_id", type_=Integer), _claimable(_NOW))  # type: ignore[arg-type]
+        .values(claim)
+        .returning(ReviewItem),
+        # The CTE locks the first row nobody else is taking (FOR NO KEY UPDATE SKIP
+        # LOCKED); the UPDATE claims it and RETURNING hands it back: one round trip.
+        pick_and_take=update(ReviewItem)
+        .where(ReviewItem.id == picked.c.id)  # type: ignore[arg-type]
+        .values(claim)
+        .returning(ReviewItem, picked.c.previous_holder),
+    )
+
+
+def claim_parameters(
+    *, reviewer: Person, agent: Agent | None, now: datetime, expires: datetime
+) -> dict[str, Any]:
+    """The values the claim statements take."""
+    return {
+        "reviewer_id": reviewer.id,
+        "agent_id": agent.id if agent is not None else None,
+        "now": now,
+        "expires": expires,
+    }
+
+
+def _next_claimable(*, for_agent: bool, senior: bool) -> Select[Any]:
+    """The first item the reviewer may claim, with its previous holder's email (SQL).
+
+    Nothing when the reviewer already holds a live claim (in the agent's queue, if given).
+    """
     skipped = exists().where(
-        ReviewSkip.review_item_id == ReviewItem.id, ReviewSkip.person_id == reviewer.id
+        ReviewSkip.review_item_id == ReviewItem.id, ReviewSkip.person_id == _REVIEWER
     )
     # A second review must be someone else's, and blind; adjudication is for seniors.
     reviewed_first = exists().where(
-        Review.review_item_id == ReviewItem.id, Review.reviewer_id == reviewer.id
+        Review.review_item_id == ReviewItem.id, Review.reviewer_id == _REVIEWER
     )
     reviewed_later = exists().where(
-        ExtraReview.review_item_id == ReviewItem.id, ExtraReview.reviewer_id == reviewer.id
+        ExtraReview.review_item_id == ReviewItem.id, ExtraReview.reviewer_id == _REVIEWER
     )
-    query = select(ReviewItem).where(_claimable(now), ~skipped, ~reviewed_first, ~reviewed_later)
-    if not is_senior(reviewer):
+    held = aliased(ReviewItem)
+    holds_one = exists().where(
+        held.status == ItemStatus.claimed,
+        held.claimed_by_id == _REVIEWER,
+        held.lease_expires_at > _NOW,  # type: ignore[operator]
+    )
+    if for_agent:
+        holds_one = holds_one.where(
+            held.conversation_id.in_(  # type: ignore[attr-defined]
+                select(Conversation.id).where(Conversation.agent_id == _AGENT)
+            )
+        )
+    previous = aliased(Person)
+    query = (
+        select(ReviewItem.id, previous.email.label("previous_holder"))  # type: ignore[call-overload]
+        .outerjoin(previous, previous.id == ReviewItem.claimed_by_id)
+        .where(_claimable(_NOW))
+        .where(~skipped, ~reviewed_first, ~reviewed_later, ~holds_one)
+    )
+    if not senior:
         query = query.where(
             or_(ReviewItem.stage.is_(None), ReviewItem.stage != STAGE_ADJUDICATION)  # type: ignore[union-attr]
         )
-    if agent is not None:
-        query = query.join(Conversation).where(Conversation.agent_id == agent.id)
-    # SKIP LOCKED lets concurrent reviewers on PostgreSQL pass over rows another is taking;
-    # SQLite ignores it and serialises writers instead.
-    query = (
-        query.order_by(*queue_order()).limit(1).with_for_update(skip_locked=True, of=ReviewItem)  # type: ignore[arg-type]
-    )
-    return session.exec(query).first()
-
-
-def _take(
-    session: Session, *, item: ReviewItem, reviewer: Person, now: datetime, expires: datetime
-) -> bool:
-    """Claim the item only if it is still claimable at write time (a compare-and-set)."""
-    result = session.exec(
-        update(ReviewItem)
-        .where(ReviewItem.id == item.id, _claimable(now))  # type: ignore[arg-type]
-        .values(
-            status=ItemStatus.claimed,
-            claimed_by_id=reviewer.id,
-            claimed_at=now,
-            lease_expires_at=expires,
-            lease_token=ReviewItem.lease_token + 1,
+    if for_agent:
+        query = query.join(Conversation, Conversation.id == ReviewItem.conversation_id).where(
+            Conversation.agent_id == _AGENT
         )
-        .execution_options(synchronize_session=False)
+    # SKIP LOCKED passes over rows other reviewers are claiming right now; NO KEY UPDATE
+    # is the lock an UPDATE of non-key columns takes anyway. SQLite ignores both.
+    return (
+        query.order_by(*queue_order())
+        .limit(1)
+        .with_for_update(skip_locked=True, key_share=True, of=ReviewItem)  # type: ignore[arg-type]
     )
-    session.refresh(item)
-    return result.rowcount == 1
 
 
-def _email_of(session: Session, person_id: int | None) -> str | None:
-    if person_id is None:
-        return None
-    person = session.get(Person, person_id)
-    return person.email if person else None
+def _take_next(
+    session: Session, *, reviewer: Person, agent: Agent | None, now: datetime, expires: datetime
+) -> tuple[ReviewItem, str | None] | None:
+    """Claim the first claimable item: (the item, whom it was taken over from), or None."""
+    statements = claim_statements(for_agent=agent is not None, senior=is_senior(reviewer))
+    values = claim_parameters(reviewer=reviewer, agent=agent, now=now, expires=expires)
+    if session.get_bind().dialect.name == "postgresql":
+        row = session.execute(
+            statements.pick_and_take, values, execution_options=RETURNED_ROWS
+        ).first()
+        return (row[0], row[1]) if row is not None else None
+    # SQLite has no row locks: under BEGIN IMMEDIATE the transaction already holds the
+    # database's write lock, so picking then claiming is atomic; the compare-and-set
+    # guards callers that began an ordinary (deferred) transaction.
+    for _attempt in range(CLAIM_ATTEMPTS):
+        found = session.execute(statements.pick, values).first()
+        if found is None:
+            return None
+        row = session.execute(
+            statements.take_by_id,
+            {**values, "item_id": found.id},
+            execution_options=RETURNED_ROWS,
+        ).first()
+        if row is not None:
+            return row[0], found.previous_holder
+    return None
+
+
+def _fenced_update(
+    session: Session,
+    *,
+    item: ReviewItem,
+    reviewer: Person,
+    values: Mapping[str, Any],
+    live_at: datetime | None = None,
+) -> None:
+    """Change the item only if the claim read before is still the reviewer's (one statement).
+
+    The row as read carries the fencing token: a takeover bumps it, a release or verdict
+    moves the status, so any change since the read makes this update match nothing.
+    With live_at, the lease must also still run at that time.
+    """
+    query = update(ReviewItem).where(
+        ReviewItem.id == item.id,  # type: ignore[arg-type]
+        ReviewItem.status == ItemStatus.claimed,
+        ReviewItem.claimed_by_id == reviewer.id,
+        ReviewItem.lease_token == item.lease_token,
+        _same_stage(item.stage),
+    )
+    if live_at is not None:
+        query = query.where(_lease_runs(live_at))
+    row = session.execute(
+        query.values(dict(values)).returning(ReviewItem),
+        execution_options=RETURNED_ROWS,
+    ).first()
+    if row is None:
+        raise _lease_lost(item.id)
+
+
+def _same_stage(stage: str | None) -> ColumnElement[bool]:
+    return ReviewItem.stage.is_(None) if stage is None else ReviewItem.stage == stage  # type: ignore[union-attr,return-value]
+
+
+def _lease_runs(now: datetime) -> ColumnElement[bool]:
+    return or_(ReviewItem.lease_expires_at.is_(None), ReviewItem.lease_expires_at > now)  # type: ignore[union-attr,operator]
+
+
+def _lease_lost(item_id: int | None) -> LeaseLost:
+    return LeaseLost(
+        f"your lease on review item {item_id} was lost (it expired or was taken over): "
+        "your verdict was not saved; claim the next item"
+    )
 
 
 def release_claim(
@@ -185,20 +342,24 @@ def release_claim(
 ) -> ReviewItem:
     """Hand an unfinished item back to the queue (only by the holder of the current lease)."""
     now = now or utcnow()
-    item = _locked_item(session, item_id=item_id)
+    current = _current(session, item_id=item_id)
+    item = current.item
     if lease_token is not None:
-        _require_lease(session, item=item, reviewer_email=reviewer_email, lease_token=lease_token)
-    reviewer = _claimant(session, item=item, reviewer_email=reviewer_email)
-    item.status = ItemStatus.open
-    item.claimed_by_id = None
-    item.claimed_at = None
-    item.lease_expires_at = None
-    add_and_record(
+        _require_lease(current, reviewer_email=reviewer_email, lease_token=lease_token, now=now)
+    reviewer = _claimant(current, reviewer_email=reviewer_email)
+    _fenced_update(
         session,
-        row=item,
+        item=item,
+        reviewer=reviewer,
+        values=REOPENED,
+        live_at=now if lease_token is not None else None,
+    )
+    record_event(
+        session,
         actor=reviewer.email,
         kind="review.released",
         entity_type="review_item",
+        entity_id=item.id,
         payload={"conversation_id": item.conversation_id},
     )
     return item
@@ -215,15 +376,28 @@ def renew_lease(
 ) -> ReviewItem:
     """Extend the reviewer's lease (a heartbeat); raises LeaseLost once it is gone."""
     now = now or utcnow()
-    item = _locked_item(session, item_id=item_id)
-    _require_lease(
-        session, item=item, reviewer_email=reviewer_email, lease_token=lease_token, now=now
-    )
-    # Not audited: a heartbeat every few seconds would drown the trail; claims and verdicts are.
-    item.lease_expires_at = lease_until(now, lease_minutes)
-    session.add(item)
-    session.flush()
-    return item
+    expires = lease_until(now, lease_minutes)
+    holder = select(Person.id).where(Person.email == normalise_email(reviewer_email))
+    # One statement: the fencing check and the renewal together. Not audited: a heartbeat
+    # every few seconds would drown the trail; claims and verdicts are.
+    row = session.execute(
+        update(ReviewItem)
+        .where(
+            ReviewItem.id == item_id,  # type: ignore[arg-type]
+            ReviewItem.status == ItemStatus.claimed,
+            ReviewItem.lease_token == lease_token,
+            ReviewItem.claimed_by_id == holder.scalar_subquery(),
+            _lease_runs(now),
+        )
+        .values(lease_expires_at=expires)
+        .returning(ReviewItem),
+        execution_options=RETURNED_ROWS,
+    ).first()
+    if row is None:
+        if session.get(ReviewItem, item_id) is None:
+            raise NotFoundError(f"no review item {item_id}")
+        raise _lease_lost(item_id)
+    return row[0]  # type: ignore[no-any-return]
 
 
 def skip_item(
@@ -262,27 +436,19 @@ def skip_item(
 
 
 def _require_lease(
-    session: Session,
-    *,
-    item: ReviewItem,
-    reviewer_email: str,
-    lease_token: int,
-    now: datetime | None = None,
+    current: "_Current", *, reviewer_email: str, lease_token: int, now: datetime
 ) -> None:
     """The fencing check: this reviewer still holds the very claim the token came from."""
-    now = now or utcnow()
-    holder = _email_of(session, item.claimed_by_id)
+    item, holder = current.item, current.holder
     held = (
         item.status == ItemStatus.claimed
-        and holder == normalise_email(reviewer_email)
+        and holder is not None
+        and holder.email == normalise_email(reviewer_email)
         and item.lease_token == lease_token
         and (item.lease_expires_at is None or item.lease_expires_at > now)
     )
     if not held:
-        raise LeaseLost(
-            f"your lease on review item {item.id} was lost (it expired or was taken over): "
-            "your verdict was not saved; claim the next item"
-        )
+        raise _lease_lost(item.id)
 
 
 def submit_review(
@@ -300,23 +466,23 @@ def submit_review(
     """Record the reviewer's judgement on every criterion and the resulting verdict.
 
     Criteria named in `not_applicable` count as passed; with `lease_token` the submit is
-    refused (LeaseLost) unless it comes from the reviewer's current claim.
+    refused (LeaseLost) unless it comes from the reviewer's current claim. The rules are
+    checked on the item as read; one fenced update then applies the verdict only if that
+    claim is still the reviewer's, so the row is locked just from there to commit.
     """
     now = now or utcnow()
     notes = notes or {}
-    item = _locked_item(session, item_id=item_id)
+    current = _current(session, item_id=item_id)
+    item, rubric = current.item, current.rubric
     if lease_token is not None:
-        _require_lease(
-            session, item=item, reviewer_email=reviewer_email, lease_token=lease_token, now=now
-        )
-    reviewer = _claimant(session, item=item, reviewer_email=reviewer_email)
+        _require_lease(current, reviewer_email=reviewer_email, lease_token=lease_token, now=now)
+    reviewer = _claimant(current, reviewer_email=reviewer_email)
     if item.lease_expires_at is not None and item.lease_expires_at <= now:
         raise RuleViolation(
             f"your claim on review item {item.id} expired at {item.lease_expires_at.isoformat()}: "
             "claim it again before submitting"
         )
-    rubric = session.get(Rubric, item.rubric_id)
-    criteria = criteria_for(session, rubric=rubric)  # type: ignore[arg-type]
+    criteria = criteria_for(session, rubric=rubric)
     severities = {c.key: c.severity for c in criteria}
     validate_findings(set(severities), findings)
     if stray := sorted(notes.keys() - severities.keys()):
@@ -339,6 +505,17 @@ def submit_review(
             notes=notes,
             now=now,
         )
+    stage = stage_after_verdict(
+        stage=item.stage, needs_second=item.needs_second, violation=violation, first_violation=None
+    )
+    # Back to the queue for someone else, who will not see this verdict; or settled.
+    _fenced_update(
+        session,
+        item=item,
+        reviewer=reviewer,
+        values=_after_verdict(stage, violation=violation, now=now),
+        live_at=now,
+    )
     review = Review(
         review_item_id=item.id,  # type: ignore[arg-type]
         reviewer_id=reviewer.id,  # type: ignore[arg-type]
@@ -356,14 +533,6 @@ def submit_review(
         notes=notes,
         not_applicable=not_applicable,
     )
-    if item.needs_second:
-        # Back to the queue for someone else, who will not see this verdict.
-        item.stage = STAGE_SECOND
-        _reopen(item)
-    else:
-        _settle(item, violation=violation, now=now)
-    session.add(item)
-    session.flush()
     record_event(
         session,
         actor=reviewer.email,
@@ -373,7 +542,7 @@ def submit_review(
         payload={
             "review_item_id": item.id,
             "conversation_id": item.conversation_id,
-            "rubric": {"name": rubric.name, "version": rubric.version},  # type: ignore[union-attr]
+            "rubric": {"name": rubric.name, "version": rubric.version},
             "verdict": "violation" if violation else "pass",
             "failed": [c.key for c in criteria if not findings[c.key]],
             "not_applicable": sorted(not_applicable),
@@ -384,22 +553,25 @@ def submit_review(
     return review
 
 
-STAGE_SECOND, STAGE_ADJUDICATION, STAGE_DONE = "second", "adjudication", "done"
+# An unclaimed item back in the queue.
+REOPENED: Mapping[str, Any] = {
+    "status": ItemStatus.open,
+    "claimed_by_id": None,
+    "claimed_at": None,
+    "lease_expires_at": None,
+}
 
 
-def _reopen(item: ReviewItem) -> None:
-    item.status = ItemStatus.open
-    item.claimed_by_id = None
-    item.claimed_at = None
-    item.lease_expires_at = None
-
-
-def _settle(item: ReviewItem, *, violation: bool, now: datetime) -> None:
-    """The verdict that counts in triggers from now on."""
-    item.stage = STAGE_DONE
-    item.status = ItemStatus.reviewed
-    item.final_violation = violation
-    item.settled_at = now
+def _after_verdict(stage: str, *, violation: bool, now: datetime) -> dict[str, Any]:
+    """The item's new columns: settled with the verdict that counts from now on, or reopened."""
+    if stage != STAGE_DONE:
+        return {**REOPENED, "stage": stage}
+    return {
+        "stage": STAGE_DONE,
+        "status": ItemStatus.reviewed,
+        "final_violation": violation,
+        "settled_at": now,
+    }
 
 
 def _later_review(
@@ -418,6 +590,19 @@ def _later_review(
         raise RuleViolation(f"you already reviewed item {item.id}: someone else must")
     if purpose == STAGE_ADJUDICATION and not is_senior(reviewer):
         raise RuleViolation(f"item {item.id} waits for adjudication by a senior reviewer")
+    # The first review is never changed once written, so reading it unlocked is safe.
+    first = session.exec(select(Review).where(Review.review_item_id == item.id)).one()
+    stage = stage_after_verdict(
+        stage=purpose, needs_second=item.needs_second, violation=violation,
+        first_violation=first.violation,
+    )  # fmt: skip
+    _fenced_update(
+        session,
+        item=item,
+        reviewer=reviewer,
+        values=_after_verdict(stage, violation=violation, now=now),
+        live_at=now,
+    )
     extra = ExtraReview(
         review_item_id=item.id,  # type: ignore[arg-type]
         reviewer_id=reviewer.id,  # type: ignore[arg-type]
@@ -429,17 +614,9 @@ def _later_review(
     )
     session.add(extra)
     session.flush()
-    first = session.exec(select(Review).where(Review.review_item_id == item.id)).one()
-    if purpose == STAGE_SECOND and first.violation != violation:
-        item.stage = STAGE_ADJUDICATION
-        _reopen(item)
-        outcome = "disagreement: sent to adjudication"
-    else:
-        _settle(item, violation=violation, now=now)
+    if stage == STAGE_DONE:
         verdict_settled_late(session, conversation_id=item.conversation_id, settled_at=now)
-        outcome = "settled"
-    session.add(item)
-    session.flush()
+    outcome = "disagreement: sent to adjudication" if stage == STAGE_ADJUDICATION else "settled"
     record_event(
         session,
         actor=reviewer.email,
@@ -504,7 +681,8 @@ def dispute_verdict(
         )
     previous = item.final_violation
     item.stage = STAGE_ADJUDICATION
-    _reopen(item)
+    for column, value in REOPENED.items():
+        setattr(item, column, value)
     item.final_violation = None
     item.settled_at = None
     verdict_withdrawn(session, version_id=conversation.agent_version_id)  # type: ignore[union-attr]
@@ -558,17 +736,43 @@ def _locked_item(session: Session, *, item_id: int) -> ReviewItem:
     return item
 
 
-def _claimant(session: Session, *, item: ReviewItem, reviewer_email: str) -> Person:
+@dataclass(frozen=True)
+class _Current:
+    """An item as stored now, with the person holding its claim and its rubric."""
+
+    item: ReviewItem
+    holder: Person | None
+    rubric: Rubric
+
+
+def _current(session: Session, *, item_id: int) -> _Current:
+    """Read the item, its holder and its rubric in one query, without a lock.
+
+    The fenced update that applies a change re-checks the claim read here.
+    """
+    row = session.exec(
+        select(ReviewItem, Person, Rubric)
+        .outerjoin(Person, Person.id == ReviewItem.claimed_by_id)  # type: ignore[arg-type]
+        .join(Rubric, Rubric.id == ReviewItem.rubric_id)  # type: ignore[arg-type]
+        .where(ReviewItem.id == item_id)
+        .execution_options(populate_existing=True)
+    ).first()
+    if row is None:
+        raise NotFoundError(f"no review item {item_id}")
+    return _Current(*row)
+
+
+def _claimant(current: _Current, *, reviewer_email: str) -> Person:
     """The reviewer, provided they hold the claim on this still-unreviewed item."""
+    item, holder = current.item, current.holder
     email = normalise_email(reviewer_email)
     if item.status == ItemStatus.reviewed:
         raise RuleViolation(f"review item {item.id} has already been reviewed")
-    holder = _email_of(session, item.claimed_by_id)
     if item.status != ItemStatus.claimed or holder is None:
         raise RuleViolation(f"review item {item.id} is not claimed: claim it first")
-    if holder != email:
-        raise RuleViolation(f"review item {item.id} is claimed by {holder}, not {email}")
-    return get_person(session, email=email)
+    if holder.email != email:
+        raise RuleViolation(f"review item {item.id} is claimed by {holder.email}, not {email}")
+    return holder
 
 
 def queue_counts(session: Session, *, agent: Agent | None = None) -> dict[str, int]:

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from agentops.actions.approval_card import ApprovalCard, Render, approval_card
+from agentops.audit.service import seal_if_pending
 from agentops.redaction import redact
 from agentops.slack import messaging
 from agentops.slack.identity import link_people
@@ -78,6 +79,7 @@ def start_outbox(engine: Engine) -> None:
 def collect(engine: Engine) -> int:
     """Copy new action events from the audit trail into the outbox; returns how many."""
     start_outbox(engine)
+    seal_if_pending(engine)  # a decision just committed may still wait for its seq
     added, more = 0, _behind(engine)
     while more:
         with write_session(engine) as session:

@@ -1,5 +1,7 @@
 """Engine creation and schema management for SQLite and PostgreSQL."""
 
+import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -7,13 +9,43 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, create_engine
 
+from agentops.errors import AgentOpsError
 from agentops.settings import get_settings
 
 
 class DatabaseUrlError(ValueError):
     """The configured database URL cannot be used."""
+
+
+class StoreBusy(AgentOpsError):
+    """SQLite's one write lock stayed taken by other writers past the busy timeout."""
+
+
+SQLITE_BUSY, SQLITE_LOCKED = 5, 6
+
+
+def is_busy(exc: BaseException) -> bool:
+    """True for SQLite's "database is locked" (busy timeout ran out, or a stale snapshot)."""
+    orig = getattr(exc, "orig", None)
+    if not isinstance(exc, OperationalError) or orig is None:
+        return False
+    code = getattr(orig, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in {SQLITE_BUSY, SQLITE_LOCKED}  # extended codes keep the base low
+    return "database is locked" in str(orig)
+
+
+def busy_message() -> str:
+    """The one line a user sees when the SQLite store stayed busy."""
+    timeout = get_settings().sqlite_busy_timeout_s
+    return (
+        f"the store is busy: other writers held SQLite's write lock for over {timeout:g} s "
+        "(AGENTOPS_SQLITE_BUSY_TIMEOUT_S) and nothing was saved; try again, and with more "
+        "than a few reviewers or flows writing at once, move to PostgreSQL"
+    )
 
 
 def normalise_url(url: str) -> str:
@@ -48,7 +80,14 @@ def make_engine(url: str | None = None) -> Engine:
                 raise DatabaseUrlError(
                     f"cannot create the folder for the SQLite store {folder}: {exc.strerror}"
                 ) from exc
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        # Python's sqlite3 turns `timeout` into sqlite3_busy_timeout: a writer waits that
+        # long for the write lock. It only helps a transaction that asks for the lock
+        # before reading (BEGIN IMMEDIATE, see write_session): one that read first and was
+        # overtaken by another writer's commit fails at once, as waiting cannot help it.
+        timeout = get_settings().sqlite_busy_timeout_s
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": timeout}
+        )
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
@@ -77,11 +116,19 @@ IMMEDIATE_OPTION = "agentops_write_lock"
 
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
-    """A session that commits on success and rolls back on any error."""
+    """A session that commits on success and rolls back on any error.
+
+    SQLite's "database is locked" becomes StoreBusy, with a message a user can act on.
+    """
     with Session(engine) as session:
         try:
             yield session
             session.commit()
+        except OperationalError as exc:
+            session.rollback()
+            if is_busy(exc):
+                raise StoreBusy(busy_message()) from exc
+            raise
         except BaseException:
             session.rollback()
             raise
@@ -92,10 +139,41 @@ def write_session(engine: Engine) -> Iterator[Session]:
     """A session that takes the write lock up front, committing on success.
 
     On SQLite, concurrent read-then-write transactions fail with "database is locked";
-    taking the lock first makes them queue instead (PostgreSQL relies on row locks).
+    taking the lock first makes them queue instead, for up to the busy timeout, after
+    which StoreBusy is raised (PostgreSQL relies on row locks).
     """
-    with session_scope(engine.execution_options(**{IMMEDIATE_OPTION: True})) as session:
-        yield session
+    lock = _writer_lock(engine)
+    if lock is None:
+        with session_scope(engine.execution_options(**{IMMEDIATE_OPTION: True})) as session:
+            yield session
+        return
+    # Threads of one process queue here, in Python, and are handed the lock the moment it
+    # is free; SQLite's own busy handler polls at growing intervals (up to 100 ms), which
+    # leaves the lock idle and lets newcomers overtake writers that waited longest.
+    if not lock.acquire(timeout=get_settings().sqlite_busy_timeout_s):
+        raise StoreBusy(busy_message())
+    try:
+        with session_scope(engine.execution_options(**{IMMEDIATE_OPTION: True})) as session:
+            yield session
+    finally:
+        lock.release()
+
+
+_RLock = type(threading.RLock())
+_writer_locks: dict[str, _RLock] = {}
+_writer_locks_guard = threading.Lock()
+
+
+def _writer_lock(engine: Engine) -> _RLock | None:
+    """This process's lock for writers to one SQLite file (None on PostgreSQL)."""
+    if engine.dialect.name != "sqlite":
+        return None
+    with _writer_locks_guard:
+        return _writer_locks.setdefault(engine.url.database or "", threading.RLock())
+
+
+# A forked child has none of its parent's threads, so none of their locks can be held.
+os.register_at_fork(after_in_child=_writer_locks.clear)
 
 
 @contextmanager

@@ -4,7 +4,15 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, false
+from sqlalchemy import (
+    JSON,
+    Column,
+    Index,
+    Text,
+    UniqueConstraint,
+    false,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 # The tables nearly every command needs live in core_tables.py (see why there); they are
@@ -132,8 +140,23 @@ class SignalSnapshot(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+# Items still in the queue (open or claimed); the claim query states this condition word
+# for word, as both planners need to use the partial index below.
+QUEUED_CONDITION = "status <> 'reviewed'"
+
+
 class ReviewItem(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("conversation_id", "rubric_id"),)
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "rubric_id"),
+        # The claim query walks this in order and stops at the first row it may take.
+        Index(
+            "ix_reviewitem_queue",
+            text("coalesce(due_at, created_at)"),
+            "id",
+            postgresql_where=text(QUEUED_CONDITION),
+            sqlite_where=text(QUEUED_CONDITION),
+        ),
+    )
     id: int | None = Field(default=None, primary_key=True)
     sample_id: int = Field(foreign_key="sample.id", index=True)
     conversation_id: int = Field(foreign_key="conversation.id")

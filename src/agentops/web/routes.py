@@ -4,6 +4,7 @@ A thin edge: every change goes through the same services as the CLI and Slack, w
 signed-in person as the actor. Roles are checked here, on the server, for every request.
 """
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,7 +15,6 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
 from agentops.actions import service as actions
@@ -40,7 +40,7 @@ from agentops.review.queries import (
 )
 from agentops.review.queue import AGEING_BUCKETS, missing_notes
 from agentops.settings import Settings
-from agentops.store.db import write_session
+from agentops.store.db import StoreBusy, write_session
 from agentops.store.models import (
     Action,
     Agent,
@@ -72,6 +72,7 @@ from agentops.web.auth import (
 from agentops.web.transcript import transcript_turns
 
 HERE = Path(__file__).parent
+log = logging.getLogger(__name__)
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 router = APIRouter()
 
@@ -85,7 +86,8 @@ NOTICES = {
     "reviewed": "Verdict saved.",
 }
 # SQLite serialises writers; BEGIN IMMEDIATE waits up to the busy timeout, and a user who
-# still loses the race gets this sentence rather than "database is locked".
+# still loses the race gets this sentence rather than "database is locked" (the log gets
+# the operator's version, which suggests PostgreSQL).
 BUSY = "agentops is busy saving other reviewers' work: please try again in a moment"
 
 
@@ -95,6 +97,7 @@ def mount_web(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.add_exception_handler(SignInRequired, _sign_in_required)  # type: ignore[arg-type]
     app.add_exception_handler(Forbidden, _forbidden)  # type: ignore[arg-type]
+    app.add_exception_handler(StoreBusy, _busy)  # type: ignore[arg-type]
 
 
 # --- plumbing -------------------------------------------------------------------------
@@ -132,6 +135,10 @@ def _forbidden(request: Request, exc: Forbidden) -> Response:
     return _error(request, exc.message, status_code=403)
 
 
+def _busy(request: Request, _exc: StoreBusy) -> Response:
+    return _error(request, BUSY, status_code=503)
+
+
 @contextmanager
 def _reading(request: Request) -> Iterator[Session]:
     with Session(request.app.state.engine) as session:
@@ -140,8 +147,12 @@ def _reading(request: Request) -> Iterator[Session]:
 
 @contextmanager
 def _writing(request: Request) -> Iterator[Session]:
-    with write_session(request.app.state.engine) as session:
-        yield session
+    try:
+        with write_session(request.app.state.engine) as session:
+            yield session
+    except StoreBusy as busy:
+        log.warning("%s", busy)
+        raise
 
 
 async def _form(request: Request, user: WebUser) -> dict[str, str]:
@@ -252,7 +263,7 @@ def _claim_and_open(request: Request, user: WebUser, *, notice: str | None) -> R
                 session, reviewer_email=user.email, lease_minutes=settings.review_lease_minutes
             )
             item_id = item.id if item is not None else None
-    except OperationalError:
+    except StoreBusy:
         return _error(request, BUSY, status_code=503)
     if item_id is None:
         return _redirect("/review?notice=empty")
@@ -364,7 +375,7 @@ async def review_submit(request: Request, item_id: int) -> Response:
             )
     except review.LeaseLost as lost:
         return _error(request, str(lost), status_code=409)
-    except OperationalError:
+    except StoreBusy:
         return _error(request, BUSY, status_code=503)
     except RuleViolation as refused:
         return _error(request, str(refused), status_code=409)
@@ -388,6 +399,8 @@ async def review_skip(request: Request, item_id: int) -> Response:
             )
     except review.LeaseLost as lost:
         return _error(request, str(lost), status_code=409)
+    except StoreBusy:
+        return _error(request, BUSY, status_code=503)
     except RuleViolation as refused:
         return _error(request, str(refused), status_code=400)
     return _claim_and_open(request, user, notice="skipped")
@@ -414,7 +427,7 @@ async def review_heartbeat(request: Request, item_id: int) -> Response:
         return JSONResponse({"ok": False, "message": str(lost)}, status_code=409)
     except NotFoundError as missing:
         return JSONResponse({"ok": False, "message": str(missing)}, status_code=404)
-    except OperationalError:
+    except StoreBusy:
         return JSONResponse({"ok": False, "message": BUSY}, status_code=503)
     return JSONResponse({"ok": True, "lease_expires_at": expires.isoformat() if expires else None})
 
@@ -433,7 +446,9 @@ async def review_release(request: Request, item_id: int) -> Response:
                 reviewer_email=user.email,
                 lease_token=_int(form.get("lease_token")),
             )
-    except (AgentOpsError, OperationalError):
+    except StoreBusy:
+        return Response(status_code=503)  # the lease runs out by itself
+    except AgentOpsError:
         return Response(status_code=409)  # already gone: nothing to hand back
     return Response(status_code=204)
 
