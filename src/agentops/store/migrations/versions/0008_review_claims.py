@@ -1,7 +1,7 @@
 """review claims: an index in queue order over the items still in the queue
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0007
 Create Date: 2026-11-27 09:00:00
 """
 
