@@ -95,6 +95,7 @@ def import_file(kind: str, path: Path, workdir: Path) -> dict[str, float]:
                 records=read_records(path),
                 actor="bench",
                 source=str(path),
+                parallel_parse=True,  # as `agentops import` runs it
             )
             session.commit()
             seconds = time.perf_counter() - start
@@ -105,9 +106,10 @@ def import_file(kind: str, path: Path, workdir: Path) -> dict[str, float]:
 
 def raw_insert(kind: str, path: Path, workdir: Path) -> dict[str, float]:
     """Store the importer's rows for the file with COPY / executemany; only that timed."""
-    from agentops.ingestion.bulk import COLUMNS, bind_processors, bind_value
+    from agentops.ingestion.bulk import COLUMNS, bind_value
     from agentops.ingestion.files import read_records
-    from agentops.ingestion.service import CHUNK_RECORDS, _RecordReader
+    from agentops.ingestion.rows import RowBuilder, RowSettings
+    from agentops.ingestion.service import CHUNK_BYTES, CHUNK_RECORDS
     from agentops.ingestion.transcripts import DEFAULT_ESCALATION_TOOLS
 
     with scratch_database(kind, workdir=workdir) as url:
@@ -115,14 +117,18 @@ def raw_insert(kind: str, path: Path, workdir: Path) -> dict[str, float]:
         agent_id, version_id = _registered(engine)
         dialect = engine.dialect
         now = datetime.now(UTC)
-        # The importer's own row builder, so the baseline stores the very same values.
-        reader = _RecordReader(
-            version=VERSION,
-            started_at=now,
-            escalation_tools=DEFAULT_ESCALATION_TOOLS,
-            latest_allowed=now + timedelta(minutes=5),
-            json_checked=True,
-            processors=bind_processors(dialect),
+        # The importer's own row builder and chunk sizes: the very same rows and commits.
+        builder = RowBuilder(
+            RowSettings(
+                version=VERSION,
+                started_at=now,
+                escalation_tools=DEFAULT_ESCALATION_TOOLS,
+                latest_allowed=now + timedelta(minutes=5),
+                json_checked=True,
+                dialect=type(dialect),
+                chunk_records=CHUNK_RECORDS,
+                chunk_bytes=CHUNK_BYTES,
+            )
         )
         columns = ", ".join(COLUMNS)
         placeholders = ", ".join("?" for _ in COLUMNS)
@@ -130,10 +136,9 @@ def raw_insert(kind: str, path: Path, workdir: Path) -> dict[str, float]:
         stored = 0
         with engine.connect() as connection:
             driver: Any = connection.connection.driver_connection
-            for chunk in reader.chunks(read_records(path)):
+            for chunk in builder.chunks(read_records(path)):
                 imported_at = bind_value("imported_at", datetime.now(UTC), dialect)
                 rows = [(agent_id, version_id, *values, imported_at) for values in chunk.values]
-                assert len(rows) <= CHUNK_RECORDS
                 start = time.perf_counter()
                 if kind == "postgresql":
                     with (

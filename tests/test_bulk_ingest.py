@@ -19,7 +19,7 @@ from agentops.audit.service import iter_events, verify_chain
 from agentops.cli import import_cmd
 from agentops.cli.app import run
 from agentops.cli.safe_text import SafeConsole
-from agentops.ingestion import bulk, service
+from agentops.ingestion import bulk, parallel, service
 from agentops.ingestion.files import read_records
 from agentops.ingestion.service import ImportInterrupted, Rejection, import_conversations
 from agentops.store.models import Agent, AgentVersion, AuditPending, Conversation
@@ -338,3 +338,64 @@ def test_the_cli_shows_records_per_second_on_a_terminal_only(
     assert "importing export [b].jsonl" in shown
     assert re.search(r"7 records, [\d,]+/s", shown)
     assert "7 already stored" in capsys.readouterr().out
+
+
+def test_parallel_parsing_reads_a_file_exactly_as_in_process_parsing(
+    session: Session,
+    engine: Engine,
+    tmp_path: Path,
+    small_chunks: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Worker processes get the file in blocks of whole lines: line numbers, blank lines,
+    # a byte-order mark, CRLF, broken and NaN lines, lines longer than a block and a last
+    # line without a newline must all come out as reading it line by line does.
+    monkeypatch.setattr(parallel, "worthwhile", lambda *_: True)  # small file, any database
+    monkeypatch.setattr(service, "CHUNK_BYTES", 3000)
+    long_one = generic("c-long")
+    long_one["messages"][4]["content"] = "x" * 7000
+    lines = [
+        "\ufeff" + json.dumps(generic("c-1")),
+        "",
+        json.dumps(generic("c-2")) + "\r",
+        '{"id": "c-3", "messages": [',
+        json.dumps(long_one),
+        json.dumps(generic("c-1")),
+        "   ",
+        json.dumps(generic("c-nan")).replace('{"id": "X1"}', '{"id": NaN}'),
+        json.dumps(generic("c-4")),
+        json.dumps(generic("c-5")),
+    ]
+    path = tmp_path / "export.jsonl"
+    path.write_text("\n".join(lines), encoding="utf-8")  # no newline at the end
+    reports = {}
+    for name, parallel_parse in (("in-process", False), ("workers", True)):
+        target = agent_named(session, name)
+        version = ensure_version(session, agent=target, version="v1", actor="t")
+        reports[name] = import_conversations(
+            session,
+            agent=target,
+            version=version,
+            records=read_records(path),
+            actor="t",
+            parallel_parse=parallel_parse,
+        )
+    one, other = reports["in-process"], reports["workers"]
+    assert (other.imported, other.duplicates, other.rejected) == (
+        one.imported,
+        one.duplicates,
+        one.rejected,
+    )
+    assert (one.imported, one.duplicates) == (5, 1)
+    assert [r.label for r in one.rejected] == ["line 4", "line 8"]
+    with Session(engine) as check:
+        events = [e.payload for e in iter_events(check, kind_prefix="conversations.imported")]
+        rows = check.exec(select(Conversation.agent_id, Conversation.external_id)).all()
+    # Chunks may be cut elsewhere (workers get blocks of lines, blank ones included), but
+    # both trails cover every record, in order, up to the last line.
+    for name in reports:
+        mine = [e for e in events if e["agent"] == name]
+        assert sum(e["imported"] for e in mine) == 5
+        assert mine[0]["first"] == "line 1" and mine[-1]["last"] == "line 10"
+        assert mine[-1]["complete"]
+    assert len(rows) == 10

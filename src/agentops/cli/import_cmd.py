@@ -53,6 +53,7 @@ def import_file(
                     source=str(file),
                     progress=progress,
                     max_future_skew=timedelta(seconds=get_settings().max_future_skew_s),
+                    parallel_parse=True,
                 )
             except KeyboardInterrupt:
                 err_console.print(

@@ -1,7 +1,7 @@
 """Read raw conversation records from JSON Lines or JSON array files, with orjson."""
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -23,22 +23,43 @@ class JsonRecords(Iterator[LabelledRecord]):
     """Labelled records parsed by orjson, so free of NaN, Infinity and non-JSON values.
 
     The importer trusts that and skips re-serialising every message to look for them.
-    For a streamed (JSON Lines) file, `size` and `bytes_read` say how far reading has got,
-    for a progress bar; a JSON array is read whole and has size 0.
+    A JSON Lines file (`path` set) is read lazily, line by line; `size` and `bytes_read`
+    say how far reading has got, for a progress bar, and `lines()` hands the raw lines
+    to an importer that parses them elsewhere (see `parse_line`).
     """
 
     def __init__(
-        self, items: Callable[["JsonRecords"], Iterator[LabelledRecord]], *, size: int
+        self,
+        *,
+        path: Path | None = None,
+        size: int = 0,
+        items: Iterator[LabelledRecord] | None = None,
     ) -> None:
+        self.path = path
         self.size = size
         self.bytes_read = 0
-        self._items = items(self)
+        self._items = items if items is not None else self._parsed_lines()
 
     def __next__(self) -> LabelledRecord:
         return next(self._items)
 
     def __iter__(self) -> "JsonRecords":
         return self
+
+    def lines(self) -> Iterator[tuple[int, bytes]]:
+        """The JSON Lines file's raw lines with their 1-based numbers, counted in bytes_read."""
+        if self.path is None:
+            raise ValueError("only a JSON Lines file has lines to read")
+        with self.path.open("rb", buffering=READ_BUFFER) as handle:
+            for number, line in enumerate(handle, start=1):
+                self.bytes_read += len(line)
+                yield number, line
+
+    def _parsed_lines(self) -> Iterator[LabelledRecord]:
+        for number, line in self.lines():
+            parsed = parse_line(number, line)
+            if parsed is not None:
+                yield parsed
 
 
 def read_records(path: Path) -> JsonRecords:
@@ -59,9 +80,19 @@ def read_records(path: Path) -> JsonRecords:
         )
     _check_readable(path)
     if suffix in JSONL_SUFFIXES:
-        size = path.stat().st_size
-        return JsonRecords(lambda records: _stream_jsonl(path, records), size=size)
-    return JsonRecords(lambda _records: _json_array_items(path), size=0)
+        return JsonRecords(path=path, size=path.stat().st_size)
+    return JsonRecords(items=_json_array_items(path))
+
+
+def parse_line(number: int, line: bytes) -> LabelledRecord | None:
+    """One JSON Lines line as ("line N", record or RecordError); None for a blank line."""
+    if line.startswith(BOM):  # editors add one to the first line
+        line = line[len(BOM) :]
+    try:
+        return f"line {number}", orjson.loads(line)
+    except orjson.JSONDecodeError:
+        outcome = _line_outcome(line)
+        return None if outcome is None else (f"line {number}", outcome)
 
 
 def _check_readable(path: Path) -> None:
@@ -71,20 +102,6 @@ def _check_readable(path: Path) -> None:
             pass
     except OSError as exc:
         raise AgentOpsError(f"cannot read {path}: {exc.strerror or exc}") from exc
-
-
-def _stream_jsonl(path: Path, progress: JsonRecords) -> Iterator[LabelledRecord]:
-    with path.open("rb", buffering=READ_BUFFER) as handle:
-        for number, line in enumerate(handle, start=1):
-            progress.bytes_read += len(line)
-            if line.startswith(BOM):  # editors add one to the first line
-                line = line[len(BOM) :]
-            try:
-                yield f"line {number}", orjson.loads(line)
-            except orjson.JSONDecodeError:
-                outcome = _line_outcome(line)
-                if outcome is not None:
-                    yield f"line {number}", outcome
 
 
 def _line_outcome(line: bytes) -> object | RecordError | None:

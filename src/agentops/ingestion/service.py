@@ -1,14 +1,13 @@
 """Import validated conversations into the store in bulk, skipping duplicates and reporting rejects.
 
-Reading and validating (the caller's thread) overlap with writing (a writer thread): the
-database drivers release the GIL while the database works, so the next chunk is parsed
-while the last one is stored. Each chunk is committed with its own audit event, so an
-import of any size needs little more disk than the rows themselves, and re-running an
-interrupted import stores only what is missing: the (agent_id, external_id) key skips
-the rest, which are counted as duplicates.
+Parsing and validating overlap with writing: a writer thread stores each chunk while the
+next is parsed, in this thread or, for a big JSON Lines file, in worker processes (see
+ingestion.parallel). Each chunk is committed with its own audit event, so an import of
+any size needs little more disk than the rows themselves, and re-running an interrupted
+import stores only what is missing: the (agent_id, external_id) key skips the rest,
+which are counted as duplicates.
 """
 
-import json
 import queue
 import threading
 from collections import Counter
@@ -17,34 +16,25 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import orjson
 from sqlmodel import Session
 
-from agentops.agents.names import NAME_PATTERN
 from agentops.agents.service import ensure_version, require_own_version
 from agentops.audit.service import record_event
 from agentops.errors import AgentOpsError, RuleViolation
-from agentops.ingestion.bulk import (
-    COLUMNS,
-    ConversationInserter,
-    Row,
-    bind_processors,
-    bind_value,
-)
+from agentops.ingestion import parallel
+from agentops.ingestion.bulk import ConversationInserter, bind_value
 from agentops.ingestion.files import JsonRecords, LabelledRecord
-from agentops.ingestion.transcripts import (
-    DEFAULT_ESCALATION_TOOLS,
-    ConversationRecord,
-    RecordError,
-    parse_record,
-)
+from agentops.ingestion.rows import ESCALATED, Chunk, Rejection, RowBuilder, RowSettings
+from agentops.ingestion.transcripts import DEFAULT_ESCALATION_TOOLS
 from agentops.store.models import Agent, AgentVersion, utcnow
 
-# One transaction per chunk: big enough that commits cost nothing, small enough that
-# SQLite's WAL and PostgreSQL's open transaction stay small (about 34 MB of tau-sized
+__all__ = ["ImportInterrupted", "ImportReport", "Rejection", "import_conversations"]
+
+# One transaction per chunk: big enough that commits cost little, small enough that
+# SQLite's WAL and PostgreSQL's open transaction stay small (about 17 MB of tau-sized
 # transcripts). The byte bound keeps that true for much longer transcripts.
-CHUNK_RECORDS = 2000
-CHUNK_BYTES = 32 * 1024 * 1024
+CHUNK_RECORDS = 1000
+CHUNK_BYTES = 16 * 2**20
 # Chunks parsed ahead of the writer: enough to keep it busy, few enough to bound memory.
 CHUNKS_AHEAD = 2
 DEFAULT_FUTURE_SKEW = timedelta(minutes=5)
@@ -52,18 +42,6 @@ REJECTIONS_IN_AUDIT = 20
 # Rejections kept in a report (the count is always exact), so memory stays flat even
 # when a huge file is all bad.
 REJECTIONS_KEPT = 1000
-NO_VERSION = "no agent version: give one for the import or an 'agent_version' in the record"
-
-
-@dataclass(frozen=True)
-class Rejection:
-    """A record that was not imported, with where it came from and why."""
-
-    label: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.label}: {self.reason}"
 
 
 @dataclass
@@ -145,6 +123,7 @@ def import_conversations(
     escalation_tools: frozenset[str] = DEFAULT_ESCALATION_TOOLS,
     max_future_skew: timedelta = DEFAULT_FUTURE_SKEW,
     now: datetime | None = None,
+    parallel_parse: bool = False,
 ) -> ImportReport:
     """Store good records for the agent, skip known ones, report bad ones; commit by chunk.
 
@@ -158,21 +137,23 @@ def import_conversations(
     totals), together with whatever the session held before. An import that has accepted
     nothing yet commits nothing: its event is left in the session for the caller to
     commit or roll back. `progress` is called, from the writer thread, with the number of
-    records handled after each chunk.
+    records handled after each chunk. With `parallel_parse`, a big JSON Lines file from
+    read_records is parsed in worker processes on SQLite (see ingestion.parallel).
     """
     if version is not None:
         require_own_version(agent, version)
     if default_started_at is not None and default_started_at.tzinfo is None:
         raise RuleViolation("default_started_at must be timezone-aware")
     now = now or utcnow()
-    dialect = session.get_bind().dialect
-    reader = _RecordReader(
+    settings = RowSettings(
         version=version.version if version is not None else None,
         started_at=default_started_at or now,
         escalation_tools=escalation_tools,
         latest_allowed=now + max_future_skew,
         json_checked=isinstance(records, JsonRecords),
-        processors=bind_processors(dialect),
+        dialect=type(session.get_bind().dialect),
+        chunk_records=CHUNK_RECORDS,
+        chunk_bytes=CHUNK_BYTES,
     )
     writer = _ChunkWriter(
         session,
@@ -184,7 +165,7 @@ def import_conversations(
     )
     writer.start()
     try:
-        for chunk in reader.chunks(records):
+        for chunk in _chunks(records, settings, parallel_parse=parallel_parse):
             writer.put(chunk)
         return writer.finish()
     except Exception as exc:
@@ -195,6 +176,14 @@ def import_conversations(
     except BaseException:
         writer.abort()
         raise
+
+
+def _chunks(
+    records: Iterable[LabelledRecord], settings: RowSettings, *, parallel_parse: bool
+) -> Iterator[Chunk]:
+    if parallel_parse and parallel.worthwhile(records, settings):
+        return parallel.parallel_chunks(records, settings)
+    return RowBuilder(settings).chunks(records)
 
 
 class ImportInterrupted(AgentOpsError):
@@ -215,127 +204,6 @@ def records_from_platform(items: Iterable[dict[str, Any]]) -> Iterator[tuple[str
         item_id = item.get("id") if isinstance(item, dict) else None
         has_id = isinstance(item_id, str | int) and not isinstance(item_id, bool)
         yield (f"item {item_id}" if has_id else f"item {number}"), item
-
-
-@dataclass
-class _Chunk:
-    """Parsed records on their way to the writer, with the rejections met among them."""
-
-    records: int = 0
-    first: str | None = None
-    last: str | None = None
-    # COLUMNS minus agent_id, agent_version_id and imported_at, which the writer adds.
-    values: list[Row] = field(default_factory=list)
-    version_names: list[str] = field(default_factory=list)
-    rejections: list[Rejection] = field(default_factory=list)
-    size: int = 0
-
-
-_VALUE_COLUMNS = COLUMNS[2:-1]
-_ESCALATED = _VALUE_COLUMNS.index("escalated")
-
-
-class _RecordReader:
-    """Turns labelled raw records into chunks of storable rows (the caller's thread)."""
-
-    def __init__(
-        self,
-        *,
-        version: str | None,
-        started_at: datetime,
-        escalation_tools: frozenset[str],
-        latest_allowed: datetime,
-        json_checked: bool,
-        processors: list[tuple[int, Callable[[Any], Any]]],
-    ) -> None:
-        self.version = version
-        self.started_at = started_at
-        self.escalation_tools = escalation_tools
-        self.latest_allowed = latest_allowed
-        self.json_checked = json_checked
-        self.processors = [
-            (position - 2, processor)
-            for position, processor in processors
-            if COLUMNS[position] in _VALUE_COLUMNS
-        ]
-
-    def chunks(self, records: Iterable[LabelledRecord]) -> Iterator[_Chunk]:
-        """Chunks of at most CHUNK_RECORDS records or about CHUNK_BYTES of transcripts."""
-        chunk = _Chunk()
-        for label, raw in records:
-            self._add(chunk, label, raw)
-            if chunk.records >= CHUNK_RECORDS or chunk.size >= CHUNK_BYTES:
-                yield chunk
-                chunk = _Chunk()
-        if chunk.records:
-            yield chunk
-
-    def _add(self, chunk: _Chunk, label: str, raw: object) -> None:
-        chunk.records += 1
-        chunk.first = chunk.first or label
-        chunk.last = label
-        try:
-            if isinstance(raw, RecordError):
-                raise raw
-            record = parse_record(
-                raw, escalation_tools=self.escalation_tools, json_checked=self.json_checked
-            )
-            version = self._check_against_import(record)
-            transcript = _transcript_text(record.messages)
-        except RecordError as exc:
-            chunk.rejections.append(Rejection(label, exc.reason))
-            return
-        values = [
-            record.external_id,
-            record.started_at or self.started_at,
-            record.channel,
-            record.intent,
-            transcript,
-            record.escalated,
-            record.contained,
-            record.sentiment,
-            record.latency_ms,
-            record.task_success,
-        ]
-        for position, processor in self.processors:
-            values[position] = processor(values[position])
-        chunk.values.append(tuple(values))
-        chunk.version_names.append(version)
-        chunk.size += len(transcript)
-
-    def _check_against_import(self, record: ConversationRecord) -> str:
-        named = record.agent_version
-        if named is not None and not NAME_PATTERN.fullmatch(named):
-            raise RecordError(f"agent_version {named[:80]!r} is not a plain version label")
-        if self.version is not None and named is not None and named != self.version:
-            raise RecordError(
-                f"agent_version {named!r} disagrees with the import's version "
-                f"{self.version!r}; import it separately with its own version"
-            )
-        if record.started_at is not None and record.started_at > self.latest_allowed:
-            raise RecordError(
-                f"started_at {record.started_at.isoformat()} is in the future "
-                f"(more than the allowed clock skew past {self.latest_allowed.isoformat()})"
-            )
-        version = self.version or named
-        if version is None:
-            raise RecordError(NO_VERSION)
-        return version
-
-
-def _transcript_text(messages: list[dict[str, Any]]) -> str:
-    try:
-        return orjson.dumps(messages).decode()
-    except orjson.JSONEncodeError:
-        pass
-    # Beyond orjson, e.g. an integer over 64 bits from a stdlib-parsed platform page; the
-    # messages were checked to be JSON, so the stdlib encoder can write them.
-    text = json.dumps(messages, allow_nan=False, ensure_ascii=False)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise RecordError("a message is not valid Unicode (a lone surrogate)") from None
-    return text
 
 
 _DONE = None
@@ -376,14 +244,14 @@ class _ChunkWriter:
         self.error: BaseException | None = None
         self._aborted = False
         self._done = False
-        self._queue: queue.Queue[_Chunk | None] = queue.Queue(maxsize=CHUNKS_AHEAD)
+        self._queue: queue.Queue[Chunk | None] = queue.Queue(maxsize=CHUNKS_AHEAD)
         self._thread = threading.Thread(target=self._run, name="agentops-import", daemon=True)
 
     def start(self) -> None:
         """Start the writer thread."""
         self._thread.start()
 
-    def put(self, chunk: _Chunk) -> None:
+    def put(self, chunk: Chunk) -> None:
         """Hand a chunk over, waiting while CHUNKS_AHEAD are queued; raise a writer error."""
         self._raise_error()
         self._queue.put(chunk)
@@ -427,12 +295,12 @@ class _ChunkWriter:
             while not self._done:
                 self._next()
 
-    def _next(self) -> _Chunk | None:
+    def _next(self) -> Chunk | None:
         chunk = self._queue.get()
         self._done = chunk is None
         return chunk
 
-    def _store(self, chunk: _Chunk) -> None:
+    def _store(self, chunk: Chunk) -> None:
         connection = self.session.connection()
         imported_at = bind_value("imported_at", utcnow(), connection.dialect)
         version_ids = [self._version_id(name) for name in chunk.version_names]
@@ -445,7 +313,7 @@ class _ChunkWriter:
         for was_stored, values, name in zip(stored, chunk.values, chunk.version_names, strict=True):
             if was_stored:
                 part.imported += 1
-                part.escalated += bool(values[_ESCALATED])
+                part.escalated += bool(values[ESCALATED])
                 part.versions[name] += 1
             else:
                 part.duplicates += 1

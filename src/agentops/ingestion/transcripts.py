@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from agentops.signals.sentiment import score_user_sentiment
+from agentops.signals.sentiment import message_text, score_texts
 
 TRANSFER_TOOL = "transfer_to_human_agents"
 # The store's latency_ms column is a 32-bit integer on PostgreSQL.
@@ -62,10 +62,9 @@ def parse_record(
     if not isinstance(raw, Mapping):
         raise RecordError(f"record must be a JSON object, not {_json_type(raw)}")
     fields = _tau_fields(raw) if "traj" in raw else _generic_fields(raw)
-    messages = fields.pop("messages")
+    messages, tool_names, user_texts = fields.pop("messages")
     if not json_checked:
         _check_strict_json(messages)
-    tool_names = assistant_tool_names(messages)
     escalated = any(name in escalation_tools for name in tool_names)
     intent = fields.pop("intent", None) or derive_intent(tool_names)
     return ConversationRecord(
@@ -74,7 +73,7 @@ def parse_record(
         messages=messages,
         escalated=escalated,
         contained=not escalated,
-        sentiment=score_user_sentiment(messages),
+        sentiment=score_texts(user_texts),
     )
 
 
@@ -134,46 +133,59 @@ def _generic_fields(raw: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _messages(value: object, *, key: str) -> list[dict[str, Any]]:
+_Messages = tuple[list[dict[str, Any]], list[str], list[str]]
+
+
+def _messages(value: object, *, key: str) -> _Messages:
+    """The checked messages, the tools the assistant called and what the user wrote.
+
+    One pass over the messages does all three: at bulk-import rates this loop is the
+    largest cost after parsing, so plain dicts (all parsed JSON) skip the slower Mapping
+    check and the "message N" wording is only built for a message that fails.
+    """
     if not isinstance(value, list):
         raise RecordError(f"'{key}' must be a list of chat messages, not {_json_type(value)}")
     if not value:
         raise RecordError(f"'{key}' is empty")
     plain = True
+    tool_names: list[str] = []
+    user_texts: list[str] = []
     for number, message in enumerate(value, start=1):
-        _check_message(message, number)
-        plain = plain and type(message) is dict
+        if type(message) is not dict:
+            if not isinstance(message, Mapping):
+                raise RecordError(f"message {number} must be an object, not {_json_type(message)}")
+            plain = False
+        role = message.get("role", _ABSENT)
+        if role is _ABSENT:
+            raise RecordError(f"message {number} has no 'role'")
+        if role not in ROLES:
+            raise RecordError(
+                f"message {number} has unknown role {role!r} (expected {', '.join(ROLES)})"
+            )
+        tool_calls = message.get("tool_calls")
+        if tool_calls is not None:
+            if role != "assistant":
+                raise RecordError(
+                    f"message {number} ({role}) has tool_calls; only assistant messages may"
+                )
+            _check_tool_calls(tool_calls, number=number, names=tool_names)
+        content = message.get("content")
+        if content is None:
+            if not tool_calls:
+                raise RecordError(
+                    f"message {number} ({role}) has no content; "
+                    "only assistant tool calls may omit it"
+                )
+        elif type(content) is str or isinstance(content, str | list):
+            if role == "user":
+                user_texts.append(content if type(content) is str else message_text(message))
+        else:
+            raise RecordError(
+                f"message {number} content must be a string, not {_json_type(content)}"
+            )
     # Parsed JSON is plain dicts already; other mappings become dicts to store.
-    return value if plain else [dict(message) for message in value]
-
-
-# The hot path of a bulk import: a plain-dict test first spares the slower Mapping check,
-# and the "message N" wording is only built for a message that fails.
-def _check_message(message: object, number: int) -> None:
-    if type(message) is not dict and not isinstance(message, Mapping):
-        raise RecordError(f"message {number} must be an object, not {_json_type(message)}")
-    role = message.get("role", _ABSENT)
-    if role is _ABSENT:
-        raise RecordError(f"message {number} has no 'role'")
-    if role not in ROLES:
-        raise RecordError(
-            f"message {number} has unknown role {role!r} (expected {', '.join(ROLES)})"
-        )
-    tool_calls = message.get("tool_calls")
-    if tool_calls is not None:
-        if role != "assistant":
-            raise RecordError(
-                f"message {number} ({role}) has tool_calls; only assistant messages may"
-            )
-        _check_tool_calls(tool_calls, where=f"message {number}")
-    content = message.get("content")
-    if content is None:
-        if not tool_calls:
-            raise RecordError(
-                f"message {number} ({role}) has no content; only assistant tool calls may omit it"
-            )
-    elif type(content) is not str and not isinstance(content, (str, list)):
-        raise RecordError(f"message {number} content must be a string, not {_json_type(content)}")
+    messages = value if plain else [dict(message) for message in value]
+    return messages, tool_names, user_texts
 
 
 _ABSENT = object()
@@ -214,7 +226,8 @@ def _non_finite_number(value: object, *, path: str) -> tuple[str, str] | None:
     return None
 
 
-def _check_tool_calls(tool_calls: object, *, where: str) -> None:
+def _check_tool_calls(tool_calls: object, *, number: int, names: list[str]) -> None:
+    where = f"message {number}"
     if not isinstance(tool_calls, list):
         raise RecordError(f"{where} tool_calls must be a list, not {_json_type(tool_calls)}")
     for index, call in enumerate(tool_calls):
@@ -227,6 +240,7 @@ def _check_tool_calls(tool_calls: object, *, where: str) -> None:
             raise RecordError(
                 f"{where} tool_calls[{index}] arguments must be a JSON string or an object"
             )
+        names.append(name)
 
 
 def _is_mapping(value: object) -> bool:

@@ -19,7 +19,7 @@ one: sarcasm, context and domain words ("cancel", "delay") are invisible to it.
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 LEXICON: dict[str, float] = {
@@ -109,10 +109,16 @@ _LEXICON_BYTES = frozenset(word.encode() for word in LEXICON)
 
 def score_user_sentiment(messages: Sequence[Mapping[str, Any]]) -> float:
     """Sentiment of the user turns in [-1, 1]; 0 when they carry no lexicon words."""
+    return score_texts(
+        message_text(message) for message in messages if message.get("role") == "user"
+    )
+
+
+def score_texts(texts: Iterable[str]) -> float:
+    """Sentiment of the user's texts (e.g. turns) taken together, by the same method."""
     total = 0.0
-    for message in messages:
-        if message.get("role") == "user":
-            total += lexicon_total(message_text(message))
+    for text in texts:
+        total += lexicon_total(text)
     return squash(total)
 
 
