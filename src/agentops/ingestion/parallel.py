@@ -27,8 +27,8 @@ from typing import BinaryIO, TypeGuard
 from agentops.ingestion.files import JsonRecords, parse_line
 from agentops.ingestion.rows import Chunk, RowBuilder, RowSettings
 
-# A file smaller than this parses in less time than worker processes take to start.
-MIN_BYTES = 64 * 2**20
+# Below this (about 15k tau-sized records) starting worker processes costs more than it saves.
+MIN_BYTES = 256 * 2**20
 # Two processes parsing beside this one (which reads and writes) keep two cores busy.
 MAX_PROCESSES = 2
 
