@@ -19,7 +19,7 @@ import multiprocessing
 import os
 import signal
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import BinaryIO, TypeGuard
@@ -49,7 +49,7 @@ def worthwhile(records: object, settings: RowSettings) -> TypeGuard[JsonRecords]
     )
 
 
-def parallel_chunks(records: JsonRecords, settings: RowSettings) -> Iterator[Chunk]:
+def parallel_chunks(records: JsonRecords, settings: RowSettings) -> Generator[Chunk, None, None]:
     """The file's chunks, cut like RowBuilder.chunks cuts them, parsed in worker processes."""
     if records.path is None:
         raise ValueError("only a JSON Lines file can be parsed in parallel")

@@ -7,7 +7,7 @@ as they are.
 """
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -88,7 +88,7 @@ class RowBuilder:
             chunk.records >= self.settings.chunk_records or chunk.size >= self.settings.chunk_bytes
         )
 
-    def chunks(self, records: Iterable[LabelledRecord]) -> Iterator[Chunk]:
+    def chunks(self, records: Iterable[LabelledRecord]) -> Generator[Chunk, None, None]:
         """The records in chunks, each full() but the last."""
         chunk = Chunk()
         for label, raw in records:

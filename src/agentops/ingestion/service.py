@@ -11,7 +11,8 @@ which are counted as duplicates.
 import queue
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -165,8 +166,10 @@ def import_conversations(
     )
     writer.start()
     try:
-        for chunk in _chunks(records, settings, parallel_parse=parallel_parse):
-            writer.put(chunk)
+        # closing(): whatever happens, parse workers stop before this returns.
+        with closing(_chunks(records, settings, parallel_parse=parallel_parse)) as chunks:
+            for chunk in chunks:
+                writer.put(chunk)
         return writer.finish()
     except Exception as exc:
         writer.abort()
@@ -180,7 +183,7 @@ def import_conversations(
 
 def _chunks(
     records: Iterable[LabelledRecord], settings: RowSettings, *, parallel_parse: bool
-) -> Iterator[Chunk]:
+) -> Generator[Chunk, None, None]:
     if parallel_parse and parallel.worthwhile(records, settings):
         return parallel.parallel_chunks(records, settings)
     return RowBuilder(settings).chunks(records)
