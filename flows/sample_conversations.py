@@ -40,7 +40,7 @@ def pull_conversations(
     return {
         "imported": report.imported,
         "duplicates": report.duplicates,
-        "rejected": len(report.rejected),
+        "rejected": report.rejected_count,
     }
 
 

@@ -101,6 +101,32 @@ def conversation(
     )
 
 
+def chat_record(conversation_id: str, **extra: Any) -> dict[str, Any]:
+    """A raw import record in the generic shape: a cancellation with one tool call."""
+    return {
+        "id": conversation_id,
+        "started_at": "2024-05-15T15:00:00Z",
+        "messages": [
+            {"role": "system", "content": "You are an airline agent."},
+            {"role": "user", "content": "Please cancel my trip, thanks."},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "c1",
+                        "type": "function",
+                        "function": {"name": "cancel_reservation", "arguments": {"id": "X1"}},
+                    }
+                ],
+            },
+            {"role": "tool", "tool_call_id": "c1", "content": '{"status": "cancelled"}'},
+            {"role": "assistant", "content": "Done."},
+        ],
+        **extra,
+    }
+
+
 def calls_transfer(messages: Sequence[dict[str, Any]]) -> bool:
     """Whether the assistant handed the chat to a human: the tests' own reading, not the code's."""
     return any(

@@ -27,6 +27,14 @@ def files(tmp_path: Path) -> dict[str, str]:
     broken_yaml.write_text("triggers: [unclosed\n  - {\n")
     all_bad = tmp_path / "all_bad.jsonl"
     all_bad.write_text('{"id": "x", "messages": []}\n')
+    # Values orjson refuses, or no database stores: each record is rejected, so is the import.
+    not_json = tmp_path / "not_json.jsonl"
+    not_json.write_text(
+        '{"id": "x", "messages": [{"role": "user", "content": "hi", "score": NaN}]}\n'
+        '{"id": "y", "messages": [{"role": "user", "content": [{"n": -Infinity}]}]}\n'
+        '{"id": "x\\u0000", "messages": [{"role": "user", "content": "hi"}]}\n'
+        '{"id": "z", "latency_ms": 99999999999, "messages": [{"role": "user", "content": "hi"}]}\n'
+    )
     markup_yaml = tmp_path / "markup.yaml"
     markup_yaml.write_text(f"name: '{MARKUP}'\nversion: {HUGE}\ncriteria: {ESCAPE!r}\n")
     folder = tmp_path / "a-folder"
@@ -36,6 +44,7 @@ def files(tmp_path: Path) -> dict[str, str]:
         "empty": str(empty),
         "broken_yaml": str(broken_yaml),
         "all_bad": str(all_bad),
+        "not_json": str(not_json),
         "markup_yaml": str(markup_yaml),
         "folder": str(folder),
         "missing": str(tmp_path / "nope.jsonl"),
@@ -197,14 +206,34 @@ def test_hostile_input_gets_one_clear_line_and_changes_nothing(
     assert snapshot(populated) == before, f"{case} changed the database"
 
 
+@pytest.mark.parametrize(
+    ("name", "reasons"),
+    [
+        ("all_bad", ["line 1: 'messages' is empty"]),
+        (
+            "not_json",
+            [
+                "line 1: message 1 contains NaN (at score), which is not valid JSON",
+                "line 2: message 1 contains -Infinity (at content[0].n)",
+                "line 3: id contains a NUL character",
+                "line 4: latency_ms must be at most 2147483647",
+            ],
+        ),
+    ],
+)
 def test_an_import_where_every_record_is_rejected_fails_and_stores_nothing(
-    populated: Engine, files: dict[str, str], capsys: pytest.CaptureFixture[str]
+    populated: Engine,
+    files: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    reasons: list[str],
 ) -> None:
     before = snapshot(populated)
-    code = run(["import", files["all_bad"], "--agent", "airline", "--version", "v2"])
-    err = capsys.readouterr().err
+    code = run(["import", files[name], "--agent", "airline", "--version", "v2"])
+    err = " ".join(capsys.readouterr().err.split())
     assert code == 2
-    assert "rejected line 1" in err and "every record was rejected" in err
+    assert all(f"rejected {reason}" in err for reason in reasons), err
+    assert "every record was rejected" in err
     assert snapshot(populated) == before
 
 

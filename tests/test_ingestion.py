@@ -10,6 +10,7 @@ from sqlmodel import Session, select
 from agentops.agents.service import ensure_version, list_versions
 from agentops.audit.service import iter_events, verify_chain
 from agentops.errors import AgentOpsError
+from agentops.ingestion import service
 from agentops.ingestion.files import read_records
 from agentops.ingestion.service import (
     ImportReport,
@@ -20,6 +21,7 @@ from agentops.ingestion.service import (
 from agentops.ingestion.transcripts import RecordError, parse_record
 from agentops.store.models import Agent, AgentVersion, Conversation
 from factories import agent_named, calls_transfer
+from factories import chat_record as generic
 
 
 @pytest.fixture
@@ -30,31 +32,6 @@ def agent(session: Session) -> Agent:
 @pytest.fixture
 def v1(session: Session, agent: Agent) -> AgentVersion:
     return ensure_version(session, agent=agent, version="v1", actor="t")
-
-
-def generic(conversation_id: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "id": conversation_id,
-        "started_at": "2024-05-15T15:00:00Z",
-        "messages": [
-            {"role": "system", "content": "You are an airline agent."},
-            {"role": "user", "content": "Please cancel my trip, thanks."},
-            {
-                "role": "assistant",
-                "content": None,
-                "tool_calls": [
-                    {
-                        "id": "c1",
-                        "type": "function",
-                        "function": {"name": "cancel_reservation", "arguments": {"id": "X1"}},
-                    }
-                ],
-            },
-            {"role": "tool", "tool_call_id": "c1", "content": '{"status": "cancelled"}'},
-            {"role": "assistant", "content": "Done."},
-        ],
-        **extra,
-    }
 
 
 def write_jsonl(path: Path, lines: list[str]) -> Path:
@@ -96,11 +73,14 @@ def test_tau_airline_file_imports_and_reimport_is_all_duplicates(
     assert (again.imported, again.duplicates, again.rejected) == (0, 100, [])
     assert len(session.exec(select(Conversation)).all()) == 100
 
+    # One chunk each: one event per import, saying it is complete and which records it holds.
     events = list(iter_events(session, kind_prefix="conversations.imported"))
     assert [e.payload["imported"] for e in events] == [100, 0]
     assert events[0].payload["escalated"] == expected_escalated
     assert events[0].payload["source"] == str(path)
     assert events[0].payload["versions"] == {"v1": 100}
+    assert (events[0].payload["first"], events[0].payload["last"]) == ("index 0", "index 99")
+    assert all(e.payload["part"] == 1 and e.payload["complete"] for e in events)
     assert events[1].payload["duplicates"] == 100
     assert verify_chain(session) == []
 
@@ -283,7 +263,10 @@ def test_versions_come_from_records_when_none_is_given(
     assert first.started_at == default
 
 
-def test_progress_and_report_merge(session: Session, agent: Agent, v1: AgentVersion) -> None:
+def test_progress_and_report_merge(
+    session: Session, agent: Agent, v1: AgentVersion, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(service, "CHUNK_RECORDS", 500)
     calls: list[int] = []
     records = [(f"item {i}", generic(f"c-{i}")) for i in range(1203)]
     report = import_conversations(
@@ -294,6 +277,19 @@ def test_progress_and_report_merge(session: Session, agent: Agent, v1: AgentVers
     merged = report + ImportReport(duplicates=2, rejected=[Rejection("line 9", "bad")])
     assert (merged.imported, merged.duplicates, merged.seen) == (1203, 2, 1206)
     assert merged.as_dict()["rejections"] == [{"label": "line 9", "reason": "bad"}]
+
+
+def test_a_report_keeps_the_first_rejections_and_counts_them_all(
+    session: Session, agent: Agent, v1: AgentVersion, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(service, "REJECTIONS_KEPT", 3)
+    records = [(f"item {i}", {"id": f"c-{i}"}) for i in range(5)]
+    records.append(("item 5", generic("c-5")))
+    report = import_conversations(session, agent=agent, version=v1, records=records, actor="t")
+    assert [r.label for r in report.rejected] == ["item 0", "item 1", "item 2"]
+    assert (report.rejected_count, report.imported, report.seen) == (5, 1, 6)
+    assert report.as_dict()["rejected"] == 5
+    assert report.summary().startswith("imported 1 (0 escalated), 0 duplicates skipped, 5 rejected")
 
 
 def test_records_from_platform_labels_items() -> None:

@@ -4,6 +4,7 @@ Processes are real (`subprocess`), the deployer is a real HTTP server on 127.0.0
 store is the test database (SQLite or PostgreSQL) that every process shares.
 """
 
+import json
 import os
 import re
 import signal
@@ -22,7 +23,7 @@ from prefect.client.orchestration import get_client
 from prefect.settings import PREFECT_API_URL
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, func, select
 from typer.testing import CliRunner
 
 from agentops.actions.deployer import HttpDeployer
@@ -38,6 +39,7 @@ from agentops.agents.service import (
 )
 from agentops.audit.service import iter_events, verify_chain
 from agentops.cli.app import app
+from agentops.ingestion import service
 from agentops.store.db import write_session
 from agentops.store.models import (
     Action,
@@ -46,10 +48,19 @@ from agentops.store.models import (
     AgentVersion,
     Approval,
     AuditEvent,
+    Conversation,
     Decision,
     utcnow,
 )
-from factories import OWNER, FakeDeployer, agent_named, as_person, degraded_fleet, serve
+from factories import (
+    OWNER,
+    FakeDeployer,
+    agent_named,
+    as_person,
+    chat_record,
+    degraded_fleet,
+    serve,
+)
 
 CLI = [sys.executable, "-c", "from agentops.cli.app import main; main()"]
 GATE_SCRIPT = """
@@ -69,6 +80,21 @@ give_up = time.monotonic() + 60
 while not go.exists() and time.monotonic() < give_up:
     time.sleep(0.002)
 sys.argv = ["agentops", "sweep"]
+main()
+"""
+# `agentops import` in chunks of 50 records, pausing after each commit so a test can kill it
+# between chunks (a real import commits faster than a test can look).
+IMPORT_SLOWLY = """
+import sys, time
+from agentops.ingestion import service
+service.CHUNK_RECORDS = 50
+close_part = service._ChunkWriter._close_part
+def close_then_pause(self, *, complete):
+    close_part(self, complete=complete)
+    time.sleep(0.3)
+service._ChunkWriter._close_part = close_then_pause
+from agentops.cli.app import main
+sys.argv = ["agentops", "import", sys.argv[1], "--agent", "airline", "--version", "v1"]
 main()
 """
 NEVER_SETTLES = 1_000_000  # health checks before the fake's rollout completes: never, here
@@ -596,4 +622,61 @@ def test_parallel_sweepers_step_each_action_exactly_once(
         assert kinds.count("action.expired") == (1 if action_id in past_due else 0)
         expected = ActionStatus.expired if action_id in past_due else ActionStatus.escalated
         assert read_action(engine, action_id).status == expected
+    assert chain_problems(engine) == []
+
+
+# --- 7. an import killed between chunks ----------------------------------------------------
+
+
+def stored_conversations(engine: Engine) -> tuple[int, int]:
+    """(rows, distinct external ids) in the conversation table right now."""
+    with Session(engine) as session:
+        rows = session.exec(select(func.count()).select_from(Conversation)).one()
+        ids = session.exec(select(func.count(func.distinct(Conversation.external_id)))).one()
+        return rows, ids
+
+
+def test_an_import_killed_mid_way_resumes_and_stores_every_record_once(
+    engine: Engine, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Session(engine) as session:
+        agent_named(session)
+        session.commit()
+    path = tmp_path / "export.jsonl"
+    path.write_text("".join(json.dumps(chat_record(f"c-{n}")) + "\n" for n in range(400)))
+
+    with child(
+        [sys.executable, "-c", IMPORT_SLOWLY, str(path)],
+        env=child_env(database_url),
+        workdir=tmp_path,
+        name="import",
+    ) as importer:
+        wait_for(
+            lambda: stored_conversations(engine)[0] >= 100,
+            what="two chunks to be committed",
+            timeout=60,
+            watch=importer,
+        )
+        importer.kill()
+    before, _ = stored_conversations(engine)
+    assert before % 50 == 0 and 100 <= before < 400  # whole chunks only
+    with Session(engine) as session:
+        killed = [e.payload for e in iter_events(session, kind_prefix="conversations.imported")]
+    # Every committed chunk has its event, written in the same transaction; none says done.
+    assert [e["imported"] for e in killed] == [50] * (before // 50)
+    assert not any(e["complete"] for e in killed)
+
+    monkeypatch.setattr(service, "CHUNK_RECORDS", 50)
+    result = CliRunner().invoke(app, ["import", str(path), "--agent", "airline", "--version", "v1"])
+    assert result.exit_code == 0, result.output
+    assert f"{400 - before} imported" in result.output
+    assert f"{before} already stored" in result.output
+    assert stored_conversations(engine) == (400, 400)
+    with Session(engine) as session:
+        events = [e.payload for e in iter_events(session, kind_prefix="conversations.imported")]
+    resumed = events[len(killed) :]
+    assert sum(e["imported"] for e in events) == 400  # the trail covers every stored row
+    assert sum(e["duplicates"] for e in resumed) == before
+    assert [e["complete"] for e in resumed] == [False] * (len(resumed) - 1) + [True]
+    assert resumed[-1]["total"]["imported"] == 400 - before
     assert chain_problems(engine) == []

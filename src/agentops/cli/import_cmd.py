@@ -1,18 +1,30 @@
 """`agentops import FILE`: load conversations from a JSONL or JSON export."""
 
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from agentops.agents import service as agents
 from agentops.cli.common import console, err_console, fail, store_session, user_errors
-from agentops.ingestion.files import read_records
+from agentops.cli.safe_text import printable
+from agentops.ingestion.files import JsonRecords, read_records
 from agentops.ingestion.service import Rejection, import_conversations
 from agentops.settings import get_settings
 
 MAX_REJECTIONS_SHOWN = 20
+INTERRUPTED_EXIT = 130
 
 
 @user_errors
@@ -21,39 +33,80 @@ def import_file(
     agent: str = typer.Option(..., "--agent", help="Registered agent the conversations belong to."),
     version: str = typer.Option(..., "--version", help="Agent version that served them."),
 ) -> None:
-    """Import conversations; bad records are reported and the good ones kept."""
+    """Import conversations; bad records are reported and the good ones kept.
+
+    Records are stored in chunks, each committed as it goes: an import that is stopped
+    can be run again, and it stores only what is missing.
+    """
     records = read_records(file)
     with store_session() as session:
         target = agents.get_agent(session, name=agent)
         target_version = agents.ensure_version(session, agent=target, version=version, actor="cli")
-        with Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), console=err_console, transient=True
-        ) as progress:
-            task = progress.add_task(f"reading {file.name}", total=None)
-            report = import_conversations(
-                session,
-                agent=target,
-                version=target_version,
-                records=records,
-                actor="cli",
-                source=str(file),
-                progress=lambda n: progress.update(task, description=f"{n} records read"),
-                max_future_skew=timedelta(seconds=get_settings().max_future_skew_s),
-            )
-        _report_rejections(report.rejected)
+        with _progress_bar(file, records) as progress:
+            try:
+                report = import_conversations(
+                    session,
+                    agent=target,
+                    version=target_version,
+                    records=records,
+                    actor="cli",
+                    source=str(file),
+                    progress=progress,
+                    max_future_skew=timedelta(seconds=get_settings().max_future_skew_s),
+                    parallel_parse=True,
+                )
+            except KeyboardInterrupt:
+                err_console.print(
+                    "interrupted: chunks already committed stay stored; "
+                    "run the same import again to finish it"
+                )
+                raise typer.Exit(INTERRUPTED_EXIT) from None
+        _report_rejections(report.rejected, report.rejected_count)
         if report.seen == 0:
             raise fail(f"{file.name} holds no conversations")
-        if report.imported == 0 and report.duplicates == 0:
+        if report.accepted == 0:
             # Rolled back with the session: an import that accepted nothing records nothing.
             raise fail(f"nothing was imported from {file.name}: every record was rejected")
     console.print(
         f"{file.name}: {report.imported} imported, {report.escalated} escalated, "
-        f"{report.duplicates} already stored, {len(report.rejected)} rejected."
+        f"{report.duplicates} already stored, {report.rejected_count} rejected."
     )
 
 
-def _report_rejections(rejected: list[Rejection]) -> None:
+@contextmanager
+def _progress_bar(file: Path, records: JsonRecords) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar with records/s on stderr, when stderr is a terminal (else nothing)."""
+    if not err_console.is_terminal:
+        yield None
+        return
+    # Transient: it never mixes with the summary. No markup: file names are data.
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}", markup=False),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[records]}", markup=False),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(
+            printable(f"importing {file.name}"), total=records.size or None, records=""
+        )
+        started = time.monotonic()
+
+        def update(handled: int) -> None:
+            # Called from the importer's writer thread; rich's Progress takes a lock.
+            rate = handled / max(time.monotonic() - started, 1e-9)
+            progress.update(
+                task, completed=records.bytes_read, records=f"{handled:,} records, {rate:,.0f}/s"
+            )
+
+        yield update
+
+
+def _report_rejections(rejected: list[Rejection], count: int) -> None:
     for rejection in rejected[:MAX_REJECTIONS_SHOWN]:
         err_console.print(f"  rejected {rejection.label}: {rejection.reason}")
-    if len(rejected) > MAX_REJECTIONS_SHOWN:
-        err_console.print(f"  … and {len(rejected) - MAX_REJECTIONS_SHOWN} more")
+    if count > MAX_REJECTIONS_SHOWN:
+        err_console.print(f"  … and {count - MAX_REJECTIONS_SHOWN} more")

@@ -1,20 +1,68 @@
-"""Read raw conversation records from JSON Lines or JSON array files."""
+"""Read raw conversation records from JSON Lines or JSON array files, with orjson."""
 
 import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
+
 from agentops.errors import AgentOpsError
-from agentops.ingestion.transcripts import RecordError
+from agentops.ingestion.transcripts import RecordError, parse_record
 from agentops.textfiles import require_file
 
 JSONL_SUFFIXES = frozenset({".jsonl", ".ndjson"})
 JSON_SUFFIXES = frozenset({".json"})
+BOM = b"\xef\xbb\xbf"
+# Lines of real transcripts run to tens of KB: a large buffer reads each in one piece.
+READ_BUFFER = 1 << 20
 
 LabelledRecord = tuple[str, object | RecordError]
 
 
-def read_records(path: Path) -> Iterator[LabelledRecord]:
+class JsonRecords(Iterator[LabelledRecord]):
+    """Labelled records parsed by orjson, so free of NaN, Infinity and non-JSON values.
+
+    The importer trusts that and skips re-serialising every message to look for them.
+    A JSON Lines file (`path` set) is read lazily, line by line; `size` and `bytes_read`
+    say how far reading has got, for a progress bar, and `lines()` hands the raw lines
+    to an importer that parses them elsewhere (see `parse_line`).
+    """
+
+    def __init__(
+        self,
+        *,
+        path: Path | None = None,
+        size: int = 0,
+        items: Iterator[LabelledRecord] | None = None,
+    ) -> None:
+        self.path = path
+        self.size = size
+        self.bytes_read = 0
+        self._items = items if items is not None else self._parsed_lines()
+
+    def __next__(self) -> LabelledRecord:
+        return next(self._items)
+
+    def __iter__(self) -> "JsonRecords":
+        return self
+
+    def lines(self) -> Iterator[tuple[int, bytes]]:
+        """The JSON Lines file's raw lines with their 1-based numbers, counted in bytes_read."""
+        if self.path is None:
+            raise ValueError("only a JSON Lines file has lines to read")
+        with self.path.open("rb", buffering=READ_BUFFER) as handle:
+            for number, line in enumerate(handle, start=1):
+                self.bytes_read += len(line)
+                yield number, line
+
+    def _parsed_lines(self) -> Iterator[LabelledRecord]:
+        for number, line in self.lines():
+            parsed = parse_line(number, line)
+            if parsed is not None:
+                yield parsed
+
+
+def read_records(path: Path) -> JsonRecords:
     """Yield (label, raw record or RecordError) from a .jsonl/.ndjson or .json file.
 
     JSON Lines files are streamed line by line and labelled "line N" (1-based); a line that
@@ -32,8 +80,19 @@ def read_records(path: Path) -> Iterator[LabelledRecord]:
         )
     _check_readable(path)
     if suffix in JSONL_SUFFIXES:
-        return _stream_jsonl(path)
-    return _json_array_items(path)
+        return JsonRecords(path=path, size=path.stat().st_size)
+    return JsonRecords(items=_json_array_items(path))
+
+
+def parse_line(number: int, line: bytes) -> LabelledRecord | None:
+    """One JSON Lines line as ("line N", record or RecordError); None for a blank line."""
+    if line.startswith(BOM):  # editors add one to the first line
+        line = line[len(BOM) :]
+    try:
+        return f"line {number}", orjson.loads(line)
+    except orjson.JSONDecodeError:
+        outcome = _line_outcome(line)
+        return None if outcome is None else (f"line {number}", outcome)
 
 
 def _check_readable(path: Path) -> None:
@@ -45,33 +104,47 @@ def _check_readable(path: Path) -> None:
         raise AgentOpsError(f"cannot read {path}: {exc.strerror or exc}") from exc
 
 
-def _stream_jsonl(path: Path) -> Iterator[LabelledRecord]:
-    with path.open("rb") as handle:
-        for number, raw_line in enumerate(handle, start=1):
-            label = f"line {number}"
-            try:
-                # utf-8-sig drops a byte-order mark, which editors add to the first line.
-                line = raw_line.decode("utf-8-sig")
-            except UnicodeDecodeError as exc:
-                yield label, RecordError(f"not valid UTF-8 (byte {exc.start + 1})")
-                continue
-            if not line.strip():
-                continue
-            try:
-                yield label, json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield label, RecordError(f"invalid JSON: {exc.msg} (column {exc.colno})")
+def _line_outcome(line: bytes) -> object | RecordError | None:
+    """What a line orjson refused is: a blank (None), a rejection, or a record after all.
+
+    Only this rare path pays for the stdlib parser, so the reasons stay what they were:
+    the stdlib's message for broken JSON, the validation's for NaN and Infinity, and a
+    record for what orjson alone refuses (an integer beyond 64 bits).
+    """
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return RecordError(f"not valid UTF-8 (byte {exc.start + 1})")
+    if not text.strip():
+        return None
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return RecordError(f"invalid JSON: {exc.msg} (column {exc.colno})")
+    return _strictly_checked(record)
+
+
+def _strictly_checked(record: object) -> object | RecordError:
+    # The stdlib accepted what orjson refused: validate as an unchecked record would be,
+    # so NaN or Infinity is rejected with the reason and place a user can act on.
+    try:
+        parse_record(record)
+    except RecordError as exc:
+        return exc
+    return record
 
 
 def _json_array_items(path: Path) -> Iterator[LabelledRecord]:
+    # A JSON array cannot be streamed with orjson; JSON Lines is the format for big exports.
+    content = path.read_bytes()
+    if content.startswith(BOM):
+        content = content[len(BOM) :]
+    strict = True
     try:
-        document = json.loads(path.read_text(encoding="utf-8-sig"))
-    except UnicodeDecodeError as exc:
-        raise AgentOpsError(f"{path} is not valid UTF-8 (byte {exc.start + 1})") from exc
-    except json.JSONDecodeError as exc:
-        raise AgentOpsError(
-            f"{path} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
-        ) from exc
+        document = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        document = _stdlib_document(path, content)
+        strict = False
     if isinstance(document, dict) and isinstance(document.get("conversations"), list):
         document = document["conversations"]
     if not isinstance(document, list):
@@ -85,4 +158,17 @@ def _json_array_items(path: Path) -> Iterator[LabelledRecord]:
             f"(or an object with a 'conversations' array); found {found}. "
             "For one conversation per line, name the file .jsonl"
         )
-    return ((f"index {index}", item) for index, item in enumerate(document))
+    if strict:
+        return ((f"index {index}", item) for index, item in enumerate(document))
+    return ((f"index {index}", _strictly_checked(item)) for index, item in enumerate(document))
+
+
+def _stdlib_document(path: Path, content: bytes) -> object:
+    try:
+        return json.loads(content.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise AgentOpsError(f"{path} is not valid UTF-8 (byte {exc.start + 1})") from exc
+    except json.JSONDecodeError as exc:
+        raise AgentOpsError(
+            f"{path} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+        ) from exc

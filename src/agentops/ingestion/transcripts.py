@@ -3,14 +3,15 @@
 import json
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, field_validator
-
-from agentops.signals.sentiment import score_user_sentiment
+from agentops.signals.sentiment import message_text, score_texts
 
 TRANSFER_TOOL = "transfer_to_human_agents"
+# The store's latency_ms column is a 32-bit integer on PostgreSQL.
+MAX_LATENCY_MS = 2**31 - 1
 DEFAULT_ESCALATION_TOOLS: frozenset[str] = frozenset({TRANSFER_TOOL})
 ROLES = ("system", "user", "assistant", "tool")
 # The first tool call that changes state names what the customer came for.
@@ -30,41 +31,40 @@ class RecordError(ValueError):
         self.reason = reason
 
 
-class ConversationRecord(BaseModel):
-    """One validated conversation, ready to store."""
+@dataclass(frozen=True, slots=True)
+class ConversationRecord:
+    """One validated conversation, ready to store (started_at, if any, aware and in UTC)."""
 
     external_id: str
-    started_at: datetime | None = None
-    channel: str = "chat"
-    intent: str | None = None
     messages: list[dict[str, Any]]
     escalated: bool
     contained: bool
     sentiment: float
+    started_at: datetime | None = None
+    channel: str = "chat"
+    intent: str | None = None
     latency_ms: int | None = None
     task_success: float | None = None
     agent_version: str | None = None
 
-    @field_validator("started_at")
-    @classmethod
-    def _aware_utc(cls, value: datetime | None) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError("started_at must be timezone-aware")
-        return value.astimezone(UTC)
-
 
 def parse_record(
-    raw: object, *, escalation_tools: frozenset[str] = DEFAULT_ESCALATION_TOOLS
+    raw: object,
+    *,
+    escalation_tools: frozenset[str] = DEFAULT_ESCALATION_TOOLS,
+    json_checked: bool = False,
 ) -> ConversationRecord:
-    """Validate a raw tau-bench or generic record; raise RecordError with the reason."""
+    """Validate a raw tau-bench or generic record; raise RecordError with the reason.
+
+    json_checked says the record came from a strict JSON parser (orjson), which refuses
+    NaN and Infinity itself, so the messages need not be re-serialised to find them.
+    """
     if not isinstance(raw, Mapping):
         raise RecordError(f"record must be a JSON object, not {_json_type(raw)}")
     fields = _tau_fields(raw) if "traj" in raw else _generic_fields(raw)
-    messages = fields.pop("messages")
-    _check_strict_json(messages)
-    tool_names = assistant_tool_names(messages)
+    messages, tool_names, user_texts = fields.pop("messages")
+    if not json_checked:
+        _check_strict_json(messages)
     escalated = any(name in escalation_tools for name in tool_names)
     intent = fields.pop("intent", None) or derive_intent(tool_names)
     return ConversationRecord(
@@ -73,7 +73,7 @@ def parse_record(
         messages=messages,
         escalated=escalated,
         contained=not escalated,
-        sentiment=score_user_sentiment(messages),
+        sentiment=score_texts(user_texts),
     )
 
 
@@ -102,6 +102,8 @@ def _tau_fields(raw: Mapping[str, Any]) -> dict[str, Any]:
             raise RecordError(f"tau-bench record is missing '{key}'")
         if not _is_id(raw[key]):
             raise RecordError(f"'{key}' must be a string or an integer")
+        if isinstance(raw[key], str):
+            _check_storable(raw[key], key=key)
     return {
         "external_id": f"tau-{raw['task_id']}-{raw['trial']}",
         "messages": _messages(raw["traj"], key="traj"),
@@ -117,8 +119,10 @@ def _generic_fields(raw: Mapping[str, Any]) -> dict[str, Any]:
         raise RecordError("'id' must be a non-empty string")
     if "messages" not in raw:
         raise RecordError("missing 'messages'")
+    external_id = str(raw["id"]).strip()
+    _check_storable(external_id, key="id")
     return {
-        "external_id": str(raw["id"]).strip(),
+        "external_id": external_id,
         "messages": _messages(raw["messages"], key="messages"),
         "started_at": _started_at(raw.get("started_at")),
         "channel": _optional_text(raw, "channel") or "chat",
@@ -129,37 +133,62 @@ def _generic_fields(raw: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _messages(value: object, *, key: str) -> list[dict[str, Any]]:
+_Messages = tuple[list[dict[str, Any]], list[str], list[str]]
+
+
+def _messages(value: object, *, key: str) -> _Messages:
+    """The checked messages, the tools the assistant called and what the user wrote.
+
+    One pass over the messages does all three: at bulk-import rates this loop is the
+    largest cost after parsing, so plain dicts (all parsed JSON) skip the slower Mapping
+    check and the "message N" wording is only built for a message that fails.
+    """
     if not isinstance(value, list):
         raise RecordError(f"'{key}' must be a list of chat messages, not {_json_type(value)}")
     if not value:
         raise RecordError(f"'{key}' is empty")
+    plain = True
+    tool_names: list[str] = []
+    user_texts: list[str] = []
     for number, message in enumerate(value, start=1):
-        _check_message(message, where=f"message {number}")
-    return [dict(message) for message in value]
-
-
-def _check_message(message: object, *, where: str) -> None:
-    if not isinstance(message, Mapping):
-        raise RecordError(f"{where} must be an object, not {_json_type(message)}")
-    if "role" not in message:
-        raise RecordError(f"{where} has no 'role'")
-    role = message["role"]
-    if role not in ROLES:
-        raise RecordError(f"{where} has unknown role {role!r} (expected {', '.join(ROLES)})")
-    tool_calls = message.get("tool_calls")
-    if tool_calls is not None:
-        if role != "assistant":
-            raise RecordError(f"{where} ({role}) has tool_calls; only assistant messages may")
-        _check_tool_calls(tool_calls, where=where)
-    content = message.get("content")
-    if content is None:
-        if not tool_calls:
+        if type(message) is not dict:
+            if not isinstance(message, Mapping):
+                raise RecordError(f"message {number} must be an object, not {_json_type(message)}")
+            plain = False
+        role = message.get("role", _ABSENT)
+        if role is _ABSENT:
+            raise RecordError(f"message {number} has no 'role'")
+        if role not in ROLES:
             raise RecordError(
-                f"{where} ({role}) has no content; only assistant tool calls may omit it"
+                f"message {number} has unknown role {role!r} (expected {', '.join(ROLES)})"
             )
-    elif not isinstance(content, str | list):
-        raise RecordError(f"{where} content must be a string, not {_json_type(content)}")
+        tool_calls = message.get("tool_calls")
+        if tool_calls is not None:
+            if role != "assistant":
+                raise RecordError(
+                    f"message {number} ({role}) has tool_calls; only assistant messages may"
+                )
+            _check_tool_calls(tool_calls, number=number, names=tool_names)
+        content = message.get("content")
+        if content is None:
+            if not tool_calls:
+                raise RecordError(
+                    f"message {number} ({role}) has no content; "
+                    "only assistant tool calls may omit it"
+                )
+        elif type(content) is str or isinstance(content, str | list):
+            if role == "user":
+                user_texts.append(content if type(content) is str else message_text(message))
+        else:
+            raise RecordError(
+                f"message {number} content must be a string, not {_json_type(content)}"
+            )
+    # Parsed JSON is plain dicts already; other mappings become dicts to store.
+    messages = value if plain else [dict(message) for message in value]
+    return messages, tool_names, user_texts
+
+
+_ABSENT = object()
 
 
 def _check_strict_json(messages: list[dict[str, Any]]) -> None:
@@ -197,19 +226,25 @@ def _non_finite_number(value: object, *, path: str) -> tuple[str, str] | None:
     return None
 
 
-def _check_tool_calls(tool_calls: object, *, where: str) -> None:
+def _check_tool_calls(tool_calls: object, *, number: int, names: list[str]) -> None:
+    where = f"message {number}"
     if not isinstance(tool_calls, list):
         raise RecordError(f"{where} tool_calls must be a list, not {_json_type(tool_calls)}")
     for index, call in enumerate(tool_calls):
-        function = call.get("function") if isinstance(call, Mapping) else None
-        name = function.get("name") if isinstance(function, Mapping) else None
+        function = call.get("function") if _is_mapping(call) else None
+        name = function.get("name") if _is_mapping(function) else None
         if not isinstance(name, str) or not name.strip():
             raise RecordError(f"{where} tool_calls[{index}] has no function name")
         arguments = function.get("arguments")  # type: ignore[union-attr]
-        if arguments is not None and not isinstance(arguments, str | Mapping):
+        if arguments is not None and not (isinstance(arguments, str) or _is_mapping(arguments)):
             raise RecordError(
                 f"{where} tool_calls[{index}] arguments must be a JSON string or an object"
             )
+        names.append(name)
+
+
+def _is_mapping(value: object) -> bool:
+    return type(value) is dict or isinstance(value, Mapping)
 
 
 def _started_at(value: object) -> datetime | None:
@@ -224,7 +259,10 @@ def _started_at(value: object) -> datetime | None:
     if parsed.tzinfo is None:
         # Guessing a zone would silently shift every window computed from this record.
         raise RecordError(f"started_at {value!r} has no timezone; add 'Z' or an offset like +00:00")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before the year 1 in UTC
+        raise RecordError(f"started_at {value!r} is out of range") from None
 
 
 def _latency(value: object) -> int | None:
@@ -232,6 +270,8 @@ def _latency(value: object) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise RecordError("latency_ms must be a non-negative integer")
+    if value > MAX_LATENCY_MS:
+        raise RecordError(f"latency_ms must be at most {MAX_LATENCY_MS}")
     return value
 
 
@@ -249,7 +289,20 @@ def _optional_text(raw: Mapping[str, Any], key: str) -> str | None:
         return None
     if not isinstance(value, str):
         raise RecordError(f"{key} must be a string, not {_json_type(value)}")
+    _check_storable(value, key=key)
     return value.strip() or None
+
+
+def _check_storable(value: str, *, key: str) -> None:
+    # PostgreSQL text refuses NUL, and no driver can encode a lone surrogate (which the
+    # stdlib parser lets through): one such value would fail a whole batch of rows.
+    if "\x00" in value:
+        raise RecordError(f"{key} contains a NUL character")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise RecordError(f"{key} is not valid Unicode (a lone surrogate)") from None
 
 
 def _is_id(value: object) -> bool:

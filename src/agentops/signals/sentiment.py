@@ -19,7 +19,7 @@ one: sarcasm, context and domain words ("cancel", "delay") are invisible to it.
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 LEXICON: dict[str, float] = {
@@ -94,17 +94,31 @@ NEGATION_FACTOR = -0.75
 INTENSIFIER_FACTOR = 1.5
 SQUASH_ALPHA = 15.0
 
-_CLAUSE_BREAK = re.compile(r"[.,;:!?\n]+")
-_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
+# One pass finds words and clause breaks together: a word never spans a break, so a word's
+# clause is the run of words back to the last break token.
+_TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)?|[.,;:!?\n]+")
+_BREAK_START = frozenset(".,;:!?\n")
+# Every byte but a-z becomes a space (all of a UTF-8 multi-byte character too): a lexicon
+# word (none has an apostrophe) can only be a word of the text if it is one of these runs
+# of letters, so a cheap split rules out the three turns in four that hold none.
+_LETTER_RUNS = bytes(code if 97 <= code <= 122 else 32 for code in range(256))
+_LEXICON_BYTES = frozenset(word.encode() for word in LEXICON)
+# Weights are multiples of 1/16 and their sums exact in floating point, so totals do not
+# depend on the order they are added in (per clause, per message or all at once).
 
 
 def score_user_sentiment(messages: Sequence[Mapping[str, Any]]) -> float:
     """Sentiment of the user turns in [-1, 1]; 0 when they carry no lexicon words."""
-    total = sum(
-        lexicon_total(message_text(message))
-        for message in messages
-        if message.get("role") == "user"
+    return score_texts(
+        message_text(message) for message in messages if message.get("role") == "user"
     )
+
+
+def score_texts(texts: Iterable[str]) -> float:
+    """Sentiment of the user's texts (e.g. turns) taken together, by the same method."""
+    total = 0.0
+    for text in texts:
+        total += lexicon_total(text)
     return squash(total)
 
 
@@ -115,8 +129,17 @@ def score_text(text: str) -> float:
 
 def lexicon_total(text: str) -> float:
     """Unnormalised sum of lexicon weights, after negation and intensifiers."""
-    normalised = text.lower().replace("\u2019", "'")
-    return sum(_clause_total(clause) for clause in _CLAUSE_BREAK.split(normalised))
+    normalised = text.lower()
+    runs = normalised.encode("utf-8", "surrogatepass").translate(_LETTER_RUNS).split()
+    if _LEXICON_BYTES.isdisjoint(runs):
+        return 0.0
+    tokens = _TOKEN.findall(normalised.replace("\u2019", "'"))
+    total = 0.0
+    for index, token in enumerate(tokens):
+        weight = LEXICON.get(token)
+        if weight is not None:
+            total += _in_context(weight, tokens, index)
+    return total
 
 
 def squash(total: float) -> float:
@@ -140,19 +163,21 @@ def message_text(message: Mapping[str, Any]) -> str:
     return ""
 
 
-def _clause_total(clause: str) -> float:
-    words = _WORD.findall(clause)
-    total = 0.0
-    for index, word in enumerate(words):
-        weight = LEXICON.get(word)
-        if weight is None:
-            continue
-        if index > 0 and words[index - 1] in INTENSIFIERS:
-            weight *= INTENSIFIER_FACTOR
-        if any(_is_negator(w) for w in words[max(0, index - NEGATION_SCOPE) : index]):
-            weight *= NEGATION_FACTOR
-        total += weight
-    return total
+def _in_context(weight: float, tokens: list[str], index: int) -> float:
+    # The words before this one in its clause, nearest first, as far as a negator reaches.
+    before: list[str] = []
+    position = index - 1
+    while position >= 0 and len(before) < NEGATION_SCOPE:
+        token = tokens[position]
+        if token[0] in _BREAK_START:
+            break
+        before.append(token)
+        position -= 1
+    if before and before[0] in INTENSIFIERS:
+        weight *= INTENSIFIER_FACTOR
+    if any(_is_negator(word) for word in before):
+        weight *= NEGATION_FACTOR
+    return weight
 
 
 def _is_negator(word: str) -> bool:
