@@ -198,6 +198,7 @@ class Run:
     ran_dry: bool = False
     seconds: float = 0.0
     load: float = 0.0  # the machine's 1-minute load average when the scenario ended
+    cpu_s: float = 0.0  # CPU the reviewers' own processes used (all their threads)
 
     def add(self, other: "Run") -> None:
         """Merge one reviewer's figures into the scenario's."""
@@ -206,6 +207,7 @@ class Run:
         self.items += other.items
         self.errors.update(other.errors)
         self.ran_dry |= other.ran_dry
+        self.cpu_s += other.cpu_s
 
     @property
     def handed_out_twice(self) -> int:
@@ -285,9 +287,11 @@ def _reviewer(
     engine = _reviewer_engine(url)
     with engine.connect() as conn:  # connect before the clock starts
         conn.execute(text("SELECT 1"))
+    started = time.process_time()
     run = review_loop(engine, email=email, path=path, think_s=think_s, seconds=seconds,
                       barrier=barrier, seed=seed)  # fmt: skip
     engine.dispose()  # the background sealer seals what this reviewer wrote first
+    run.cpu_s = time.process_time() - started
     out.put(run)
 
 
@@ -531,7 +535,8 @@ def postgres_part(options: ScaleOptions, console: Console, sizes: Durations) -> 
         floors: dict[int, tuple[list[float], float]] = {}
         table = Table(
             "path", "pace", "reviewers", "claims/s", "claim p50 ms", "claim p99 ms",
-            "submit p50 ms", "submit p99 ms", "p99 vs floor", "twice", "errors", "load",
+            "submit p50 ms", "submit p99 ms", "p99 vs floor", "twice", "errors",
+            "client CPU ms/item", "load",
             title="Claims on PostgreSQL (reviewers are processes; latency includes commit)",
         )  # fmt: skip
         claims = 0
@@ -559,7 +564,8 @@ def postgres_part(options: ScaleOptions, console: Console, sizes: Durations) -> 
                 _ms(run.claims_ms, 0.5), _ms(run.claims_ms, 0.99),
                 _ms(run.submits_ms, 0.5), _ms(run.submits_ms, 0.99),
                 f"{ratio:.1f}x", str(run.handed_out_twice),
-                _errors(run) + (" (queue ran dry)" if run.ran_dry else ""), f"{run.load:.1f}",
+                _errors(run) + (" (queue ran dry)" if run.ran_dry else ""),
+                f"{run.cpu_s / max(len(run.claims_ms), 1) * 1000:.0f}", f"{run.load:.1f}",
             )  # fmt: skip
         console.print(table)
         floor_table = Table(
