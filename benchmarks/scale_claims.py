@@ -495,6 +495,11 @@ def raw_floor(url: str, *, emails: list[str], seconds: float) -> tuple[list[floa
 # --- reporting --------------------------------------------------------------------------
 
 
+def _rate(count: int, seconds: float) -> str:
+    rate = count / seconds if seconds else 0.0
+    return f"{rate:.1f}" if rate < 10 else f"{rate:.0f}"
+
+
 def _ms(values: list[float], q: float) -> str:
     return f"{percentile(values, q):.1f}" if values else "-"
 
@@ -560,7 +565,7 @@ def postgres_part(options: ScaleOptions, console: Console, sizes: Durations) -> 
             floor = floors[count][0]
             ratio = percentile(run.claims_ms, 0.99) / percentile(floor, 0.99) if floor else 0
             table.add_row(
-                name, label, str(count), f"{len(run.claims_ms) / run.seconds:.0f}",
+                name, label, str(count), _rate(len(run.claims_ms), run.seconds),
                 _ms(run.claims_ms, 0.5), _ms(run.claims_ms, 0.99),
                 _ms(run.submits_ms, 0.5), _ms(run.submits_ms, 0.99),
                 f"{ratio:.1f}x", str(run.handed_out_twice),
@@ -635,7 +640,7 @@ def sqlite_part(options: ScaleOptions, console: Console, sizes: Durations) -> No
             seed_queue(url, items=min(sizes.items, 4000), reviewers=emails)
             run = runner(url, emails=emails, path=path, think_s=0.0, seconds=sizes.flat_s)
         table.add_row(
-            path.name, how, f"{len(run.claims_ms) / run.seconds:.0f}",
+            path.name, how, _rate(len(run.claims_ms), run.seconds),
             _ms(run.claims_ms, 0.5), _ms(run.claims_ms, 0.99),
             _ms(run.submits_ms, 0.5), _ms(run.submits_ms, 0.99),
             str(run.errors.get("database is locked", 0)), str(run.handed_out_twice),
