@@ -21,7 +21,8 @@ tau-airline conversations:
 Every item handed out twice is counted; afterwards the audit trail must verify and hold
 every claim.
 
-SQLite, 8 reviewers flat out: write sessions (BEGIN IMMEDIATE, waiting on the busy
+SQLite, 8 reviewers flat out, as processes and as threads of one process (as
+`agentops serve` runs requests): write sessions (BEGIN IMMEDIATE, waiting on the busy
 timeout) against deferred transactions (plain BEGIN, as `agentops review next` opened
 them before): how many "database is locked" errors reach a reviewer.
 """
@@ -46,9 +47,6 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).parent))
-# One review per item, so every claim counted is a distinct item (an item drawn for double
-# review is rightly claimed twice, by two people).
-os.environ["AGENTOPS_REVIEW_DOUBLE_SHARE"] = "0"
 
 from sqlalchemy import create_engine, insert, select, text, update
 from sqlalchemy.engine import Engine, make_url
@@ -113,7 +111,11 @@ class Durations:
 
 
 def seed_queue(url: str, *, items: int, reviewers: list[str]) -> None:
-    """A queue of `items` generated tau-airline conversations, and registered reviewers."""
+    """A queue of `items` generated tau-airline conversations, and registered reviewers.
+
+    One review per item (none drawn for double review), so every claim counted is a
+    distinct item.
+    """
     engine = migrated_engine(url)
     end = datetime.now(UTC) - timedelta(minutes=10)
     with Session(engine) as session:
