@@ -21,7 +21,8 @@ tau-airline conversations:
 Every item handed out twice is counted; afterwards the audit trail must verify and hold
 every claim.
 
-SQLite, 8 reviewers flat out: write sessions (BEGIN IMMEDIATE, waiting on the busy
+SQLite, 8 reviewers flat out, as processes and as threads of one process (as
+`agentops serve` runs requests): write sessions (BEGIN IMMEDIATE, waiting on the busy
 timeout) against deferred transactions (plain BEGIN, as `agentops review next` opened
 them before): how many "database is locked" errors reach a reviewer.
 """
@@ -46,9 +47,6 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).parent))
-# One review per item, so every claim counted is a distinct item (an item drawn for double
-# review is rightly claimed twice, by two people).
-os.environ["AGENTOPS_REVIEW_DOUBLE_SHARE"] = "0"
 
 from sqlalchemy import create_engine, insert, select, text, update
 from sqlalchemy.engine import Engine, make_url
@@ -113,7 +111,11 @@ class Durations:
 
 
 def seed_queue(url: str, *, items: int, reviewers: list[str]) -> None:
-    """A queue of `items` generated tau-airline conversations, and registered reviewers."""
+    """A queue of `items` generated tau-airline conversations, and registered reviewers.
+
+    One review per item (none drawn for double review), so every claim counted is a
+    distinct item.
+    """
     engine = migrated_engine(url)
     end = datetime.now(UTC) - timedelta(minutes=10)
     with Session(engine) as session:
@@ -198,6 +200,7 @@ class Run:
     ran_dry: bool = False
     seconds: float = 0.0
     load: float = 0.0  # the machine's 1-minute load average when the scenario ended
+    cpu_s: float = 0.0  # CPU the reviewers' own processes used (all their threads)
 
     def add(self, other: "Run") -> None:
         """Merge one reviewer's figures into the scenario's."""
@@ -206,6 +209,7 @@ class Run:
         self.items += other.items
         self.errors.update(other.errors)
         self.ran_dry |= other.ran_dry
+        self.cpu_s += other.cpu_s
 
     @property
     def handed_out_twice(self) -> int:
@@ -285,9 +289,11 @@ def _reviewer(
     engine = _reviewer_engine(url)
     with engine.connect() as conn:  # connect before the clock starts
         conn.execute(text("SELECT 1"))
+    started = time.process_time()
     run = review_loop(engine, email=email, path=path, think_s=think_s, seconds=seconds,
                       barrier=barrier, seed=seed)  # fmt: skip
     engine.dispose()  # the background sealer seals what this reviewer wrote first
+    run.cpu_s = time.process_time() - started
     out.put(run)
 
 
@@ -491,6 +497,11 @@ def raw_floor(url: str, *, emails: list[str], seconds: float) -> tuple[list[floa
 # --- reporting --------------------------------------------------------------------------
 
 
+def _rate(count: int, seconds: float) -> str:
+    rate = count / seconds if seconds else 0.0
+    return f"{rate:.1f}" if rate < 10 else f"{rate:.0f}"
+
+
 def _ms(values: list[float], q: float) -> str:
     return f"{percentile(values, q):.1f}" if values else "-"
 
@@ -531,7 +542,8 @@ def postgres_part(options: ScaleOptions, console: Console, sizes: Durations) -> 
         floors: dict[int, tuple[list[float], float]] = {}
         table = Table(
             "path", "pace", "reviewers", "claims/s", "claim p50 ms", "claim p99 ms",
-            "submit p50 ms", "submit p99 ms", "p99 vs floor", "twice", "errors", "load",
+            "submit p50 ms", "submit p99 ms", "p99 vs floor", "twice", "errors",
+            "client CPU ms/item", "load",
             title="Claims on PostgreSQL (reviewers are processes; latency includes commit)",
         )  # fmt: skip
         claims = 0
@@ -555,11 +567,12 @@ def postgres_part(options: ScaleOptions, console: Console, sizes: Durations) -> 
             floor = floors[count][0]
             ratio = percentile(run.claims_ms, 0.99) / percentile(floor, 0.99) if floor else 0
             table.add_row(
-                name, label, str(count), f"{len(run.claims_ms) / run.seconds:.0f}",
+                name, label, str(count), _rate(len(run.claims_ms), run.seconds),
                 _ms(run.claims_ms, 0.5), _ms(run.claims_ms, 0.99),
                 _ms(run.submits_ms, 0.5), _ms(run.submits_ms, 0.99),
                 f"{ratio:.1f}x", str(run.handed_out_twice),
-                _errors(run) + (" (queue ran dry)" if run.ran_dry else ""), f"{run.load:.1f}",
+                _errors(run) + (" (queue ran dry)" if run.ran_dry else ""),
+                f"{run.cpu_s / max(len(run.claims_ms), 1) * 1000:.0f}", f"{run.load:.1f}",
             )  # fmt: skip
         console.print(table)
         floor_table = Table(
@@ -629,7 +642,7 @@ def sqlite_part(options: ScaleOptions, console: Console, sizes: Durations) -> No
             seed_queue(url, items=min(sizes.items, 4000), reviewers=emails)
             run = runner(url, emails=emails, path=path, think_s=0.0, seconds=sizes.flat_s)
         table.add_row(
-            path.name, how, f"{len(run.claims_ms) / run.seconds:.0f}",
+            path.name, how, _rate(len(run.claims_ms), run.seconds),
             _ms(run.claims_ms, 0.5), _ms(run.claims_ms, 0.99),
             _ms(run.submits_ms, 0.5), _ms(run.submits_ms, 0.99),
             str(run.errors.get("database is locked", 0)), str(run.handed_out_twice),
