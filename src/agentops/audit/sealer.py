@@ -26,7 +26,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select, text
 
-from agentops.store.models import AuditPending
+from agentops.store.core_tables import AuditPending
 
 log = logging.getLogger(__name__)
 
