@@ -78,25 +78,26 @@ def line_blocks(records: JsonRecords, settings: RowSettings) -> Iterator[Block]:
     chunk_bytes (a single longer line makes a block of its own); counts bytes_read."""
     assert records.path is not None
     with records.path.open("rb") as handle:
-        number, offset = 1, 0
+        number, offset, data = 1, 0, b""
         while True:
-            handle.seek(offset)
-            data = handle.read(settings.chunk_bytes)
+            if len(data) < settings.chunk_bytes:
+                data += handle.read(settings.chunk_bytes - len(data))
             if not data:
                 return
             end = _cut(data, settings.chunk_records)
-            unterminated = False
-            while end is None:  # no newline yet: a line longer than chunk_bytes
+            while end is None:  # no newline: a line longer than chunk_bytes, or the last one
                 more = handle.read(settings.chunk_bytes)
                 if not more:
-                    end, unterminated = len(data), True  # the last line has no newline
+                    end = len(data)
                     break
                 data += more
                 end = _cut(data, settings.chunk_records)
-            lines = data.count(b"\n", 0, end) + unterminated
+            # Only the file's last line can lack its newline; it is a line all the same.
+            lines = data.count(b"\n", 0, end) + (data[end - 1 : end] != b"\n")
             yield number, offset, end
             number += lines
             offset += end
+            data = data[end:]
             records.bytes_read = offset
 
 
