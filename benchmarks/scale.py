@@ -38,7 +38,7 @@ from scale_data import ScaleOptions
 PARTS = ("ingest", "evaluation", "sampling", "cli", "claims")
 QUICK = ScaleOptions(
     ingest_sizes=(2_000, 5_000),
-    review_sizes=(500, 2_000),
+    review_sizes=(1_000, 3_000),
     stored_sizes=(2_000, 10_000),
     reviewers=(1, 10, 50),
 )

@@ -133,6 +133,9 @@ def _first(engine: object, fleet: Fleet, trigger_set_id: int, as_of: datetime) -
 def measure_database(kind: str, options: ScaleOptions, console: Console) -> list[Measured]:
     """Grow one version's reviewed history through the sizes and time evaluations at each."""
     results = []
+    if any(size % REVIEWS_PER_DAY for size in options.review_sizes):
+        # The history grows by whole days: a part-day would repeat its conversations' ids.
+        raise SystemExit(f"review sizes must be multiples of {REVIEWS_PER_DAY:,}")
     with scratch_database(kind, workdir=options.workdir) as url:
         engine = migrated_engine(url)
         fleet = register_fleet(engine)

@@ -4,6 +4,7 @@ import contextlib
 import os
 import re
 import signal
+import socket
 import subprocess
 from pathlib import Path
 
@@ -44,13 +45,22 @@ def walkthrough_block() -> str:
     return match.group(1)
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 @pytest.mark.skipif(TEST_DATABASE != "sqlite", reason="the walkthrough uses SQLite; run it once")
 def test_readme_walkthrough_runs_as_written(tau_airline: Path) -> None:
     if not (ROOT / ".venv" / "bin" / "activate").exists():
         pytest.skip("the walkthrough activates .venv, which make creates")
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTOPS_")}
+    # The README's fixed port, swapped for a free one: a stray process on 8700 is no failure.
+    block = walkthrough_block()
+    assert "8700" in block, "the walkthrough no longer names its stand-in services' port"
     process = subprocess.Popen(
-        ["bash", "-e", "-c", walkthrough_block()],
+        ["bash", "-e", "-c", block.replace("8700", str(free_port()))],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -73,10 +73,30 @@ class World:
     def all_requests(self) -> list[Posted]:
         return [m for m in self.slack.messages.values() if not m.thread_ts]
 
+    def trail_of(self, action_id: int) -> list[AuditEvent]:
+        with Session(self.engine) as session:
+            query = select(AuditEvent).where(AuditEvent.entity_id == str(action_id))
+            return list(session.exec(query.where(AuditEvent.entity_type == "action")))
+
     def events(self, kind: str) -> list[AuditEvent]:
         assert wait_until_sealed(self.engine)  # the server's background sealer (PostgreSQL)
         with Session(self.engine) as session:
             return list(session.exec(select(AuditEvent).where(AuditEvent.kind == kind)))
+
+
+FINAL = {ActionStatus.succeeded, ActionStatus.failed, ActionStatus.rejected, ActionStatus.expired}
+
+
+def settled(world: World, action_id: int, timeout: float = 30.0) -> ActionStatus:
+    """The action's final status; the wait outlasts a deploy plus its 10 s health window."""
+    deadline = time.monotonic() + timeout
+    while (status := world.action(action_id).status) not in FINAL:
+        if time.monotonic() > deadline:
+            trail = [e.kind for e in world.trail_of(action_id)]
+            message = f"action #{action_id} is still {status} after {timeout} s: {trail}"
+            raise AssertionError(message)
+        time.sleep(0.02)
+    return status
 
 
 def wait_until(check: Callable[[], Any], timeout: float = 10.0) -> Any:
@@ -233,7 +253,7 @@ def test_breach_rollback_approved_in_one_click(world: World) -> None:
         world.url, user_id="UOWNER", message=owner_dm, action_id=messaging.APPROVE
     )
     assert answer.status_code == 200 and time.monotonic() - started < 3
-    wait_until(lambda: world.action(action_id).status == ActionStatus.succeeded)
+    assert settled(world, action_id) == ActionStatus.succeeded
     world.pump()
     assert len(world.deployer.deployments) == 1
     for message in (world.dm(OWNER), in_channel):
@@ -259,7 +279,7 @@ def test_reject_asks_for_a_reason_in_a_modal(world: World) -> None:
     assert empty.json()["response_action"] == "errors"
     assert world.action(action_id).status == ActionStatus.awaiting_approval
     world.slack.submit_reason(world.url, user_id="UOWNER", reason="v2 fix ships in 10 min <!here>")
-    wait_until(lambda: world.action(action_id).status == ActionStatus.rejected)
+    assert settled(world, action_id) == ActionStatus.rejected
     world.pump()
     shown = messaging.as_text(world.dm(OWNER).blocks)
     assert "Rejected by <@UOWNER>" in shown and "&lt;!here&gt;" in shown
@@ -373,7 +393,7 @@ def test_twenty_concurrent_clicks_make_one_decision(world: World) -> None:
             )
         )
     assert [a.status_code for a in answers] == [200] * 20
-    wait_until(lambda: world.action(action_id).status == ActionStatus.succeeded)
+    assert settled(world, action_id) == ActionStatus.succeeded
     wait_until(lambda: len(world.slack.ephemerals) == 19)
     assert len(world.events("approval.decided")) == 1
     assert len(world.deployer.deployments) == 1
@@ -435,7 +455,7 @@ def test_socket_mode_envelopes_share_the_http_handlers(world: World) -> None:
     listener(connection, SocketModeRequest(type="interactive", envelope_id="e-1", payload=payload))
     listener(connection, SocketModeRequest(type="events_api", envelope_id="e-2", payload={}))
     assert [ack["envelope_id"] for ack in connection.acks] == ["e-1", "e-2"]
-    wait_until(lambda: world.action(action_id).status == ActionStatus.succeeded)
+    assert settled(world, action_id) == ActionStatus.succeeded
     assert world.events("approval.decided")[0].payload["channel"] == "slack"
 
 
@@ -537,6 +557,6 @@ def test_a_wrong_agent_channel_does_not_hold_back_the_owner(world: World) -> Non
     assert pending(world.engine) == 0 and world.slack.messages_in("CGONE404") == []
     owner_dm = world.dm(OWNER)
     world.slack.click(world.url, user_id="UOWNER", message=owner_dm, action_id=messaging.APPROVE)
-    wait_until(lambda: world.action(action_id).status == ActionStatus.succeeded)
+    assert settled(world, action_id) == ActionStatus.succeeded
     world.pump()
     assert "Approved by <@UOWNER>" in messaging.as_text(world.dm(OWNER).blocks)

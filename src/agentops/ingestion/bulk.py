@@ -98,6 +98,15 @@ class ConversationInserter:
     def _insert_sqlite(self, rows: Sequence[Row]) -> list[bool]:
         cursor = self._driver.cursor()  # type: ignore[union-attr]
         try:
+            # A fresh batch goes in one executemany (a C loop); only when its total shows
+            # some rows were already stored is it redone row by row, to say which.
+            cursor.execute("SAVEPOINT bulk_insert")
+            cursor.executemany(self._sql, rows)
+            if cursor.rowcount == len(rows):
+                cursor.execute("RELEASE bulk_insert")
+                return [True] * len(rows)
+            cursor.execute("ROLLBACK TO bulk_insert")
+            cursor.execute("RELEASE bulk_insert")
             stored = []
             for row in rows:
                 cursor.execute(self._sql, row)
