@@ -64,6 +64,7 @@ from agentops.errors import AgentOpsError
 from agentops.review import service as review
 from agentops.review.queue import lease_until
 from agentops.review.rubric import criteria_for, register_rubric
+from agentops.serve.memory import freeze_startup_objects
 from agentops.settings import get_settings
 from agentops.store.db import StoreBusy, session_scope, write_session
 from agentops.store.models import (
@@ -289,6 +290,7 @@ def _reviewer(
     engine = _reviewer_engine(url)
     with engine.connect() as conn:  # connect before the clock starts
         conn.execute(text("SELECT 1"))
+    freeze_startup_objects()  # as `agentops serve` does before its first request
     started = time.process_time()
     run = review_loop(engine, email=email, path=path, think_s=think_s, seconds=seconds,
                       barrier=barrier, seed=seed)  # fmt: skip

@@ -11,3 +11,17 @@ def test_healthz_reports_the_store(engine: Engine) -> None:
         response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"ok": True, "store": "ok"}
+
+
+def test_serving_freezes_what_start_up_loaded() -> None:
+    """A full collection then walks only what requests allocated, not the loaded modules."""
+    import gc
+
+    from agentops.serve.memory import freeze_startup_objects
+
+    before = gc.get_freeze_count()
+    try:
+        freeze_startup_objects()
+        assert gc.get_freeze_count() > before + 10_000
+    finally:
+        gc.unfreeze()

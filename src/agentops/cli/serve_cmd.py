@@ -23,6 +23,7 @@ def serve(
 
     from agentops.cli.people_cmd import issue_link
     from agentops.serve.app import create_app
+    from agentops.serve.memory import freeze_startup_objects
     from agentops.settings import get_settings
 
     settings = get_settings()
@@ -51,6 +52,7 @@ def serve(
             "or start with `agentops serve --sign-in EMAIL`.",
             soft_wrap=True,
         )
+    freeze_startup_objects()
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
     except OSError as exc:
