@@ -31,6 +31,7 @@ from agentops.ingestion.rows import Chunk, RowBuilder, RowSettings
 MIN_BYTES = 256 * 2**20
 # Two processes parsing beside this one (which reads and writes) keep two cores busy.
 MAX_PROCESSES = 2
+WORKER_NICENESS = 10
 
 Block = tuple[int, int, int]  # first line number, byte offset, length
 
@@ -121,6 +122,9 @@ def _start_worker(settings: RowSettings) -> None:
     global _builder
     # Ctrl-C reaches the whole process group: the importer, not its workers, handles it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The writer is the bottleneck: on a machine with fewer free cores than processes, the
+    # kernel should run it first and give the parsers what is left.
+    os.nice(WORKER_NICENESS)
     _builder = RowBuilder(settings)
 
 
