@@ -14,6 +14,7 @@ from agentops.actions.service import (
     decide,
     escalate_if_due,
     expire,
+    follow_deployer,
     get_action,
     list_actions,
     mark_executing,
@@ -441,3 +442,18 @@ def test_concurrent_proposals_leave_one_open_action(engine: Engine, fleet: Fleet
     with Session(engine) as session:
         assert len(list_actions(session, agent=fleet.agent)) == 1
         assert verify_chain(session) == []
+
+
+def test_an_unknown_live_version_is_noted_once_even_before_it_is_sealed(
+    engine: Engine, session: Session, fleet: Fleet
+) -> None:
+    """Sweeps a minute apart, or moments apart while the sequencer has not sealed yet."""
+    session.commit()
+    for observed in ["v9", "v9", "v9", "v10", "v10"]:
+        with Session(engine) as sweep:
+            agent = sweep.get(Agent, fleet.agent.id)
+            assert follow_deployer(sweep, agent=agent, observed=observed, actor=EXECUTOR) is False
+            sweep.commit()
+    with Session(engine) as reader:
+        notes = list(iter_events(reader, kind_prefix="deployer.unknown_version"))
+    assert [note.payload["observed_live"] for note in notes] == ["v9", "v10"]

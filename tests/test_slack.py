@@ -74,6 +74,7 @@ class World:
         return [m for m in self.slack.messages.values() if not m.thread_ts]
 
     def trail_of(self, action_id: int) -> list[AuditEvent]:
+        wait_until_sealed(self.engine)
         with Session(self.engine) as session:
             query = select(AuditEvent).where(AuditEvent.entity_id == str(action_id))
             return list(session.exec(query.where(AuditEvent.entity_type == "action")))

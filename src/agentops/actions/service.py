@@ -7,6 +7,7 @@ transaction. Raising (rather than returning a refusal object) keeps a caller tha
 forgets to check from treating a refused decision as a recorded one.
 """
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -49,6 +50,7 @@ from agentops.store.models import (
     AgentVersion,
     Approval,
     AuditEvent,
+    AuditPending,
     Decision,
     Evaluation,
     Person,
@@ -577,16 +579,7 @@ def follow_deployer(session: Session, *, agent: Agent, observed: str, actor: Act
 
 
 def _note_unknown_version(session: Session, *, agent: Agent, observed: str, actor: Actor) -> None:
-    last = session.exec(
-        select(AuditEvent)
-        .where(
-            AuditEvent.kind == "deployer.unknown_version",
-            AuditEvent.entity_type == "agent",
-            AuditEvent.entity_id == str(agent.id),
-        )
-        .order_by(col(AuditEvent.seq).desc())
-    ).first()
-    if last is not None and last.payload.get("observed_live") == observed:
+    if _last_unknown_version(session, agent=agent) == observed:
         return  # already on the trail; a sweep every minute must not repeat it
     record_event(
         session,
@@ -596,6 +589,33 @@ def _note_unknown_version(session: Session, *, agent: Agent, observed: str, acto
         entity_id=agent.id,
         payload={"agent": agent.name, "observed_live": observed},
     )
+
+
+def _last_unknown_version(session: Session, *, agent: Agent) -> str | None:
+    """The version the agent's latest unknown-version note names, sealed or not yet."""
+    kind, entity = "deployer.unknown_version", str(agent.id)
+    # An entry still waiting for the sequencer is newer than every sealed one.
+    pending = session.exec(
+        select(AuditPending.payload)
+        .where(
+            AuditPending.kind == kind,
+            AuditPending.entity_type == "agent",
+            AuditPending.entity_id == entity,
+        )
+        .order_by(col(AuditPending.id).desc())
+    ).first()
+    if pending is not None:
+        return json.loads(pending).get("observed_live")
+    sealed = session.exec(
+        select(AuditEvent)
+        .where(
+            AuditEvent.kind == kind,
+            AuditEvent.entity_type == "agent",
+            AuditEvent.entity_id == entity,
+        )
+        .order_by(col(AuditEvent.seq).desc())
+    ).first()
+    return None if sealed is None else sealed.payload.get("observed_live")
 
 
 def _replaced_status(session: Session, *, agent: Agent, version: AgentVersion) -> VersionStatus:

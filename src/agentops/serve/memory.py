@@ -8,8 +8,8 @@ def freeze_startup_objects() -> None:
 
     Modules, table definitions and compiled queries loaded at start-up are some 80,000
     objects that live as long as the process. A full collection walks them all (15-20 ms
-    on two cores), and whichever request happens to trigger one pays for it: that is a
-    claim's p99. Frozen, they are never walked again.
+    on two cores), and whichever request happens to trigger one pays for it in its tail
+    latency. Frozen, they are never walked again.
     """
     gc.collect()
     gc.freeze()
