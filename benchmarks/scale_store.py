@@ -24,6 +24,7 @@ from sqlmodel import Session
 sys.path.insert(0, str(Path(__file__).parent))
 
 from agentops.agents.service import ensure_version, register_agent, set_live
+from agentops.ingestion.bulk import COLUMNS
 from agentops.ingestion.transcripts import parse_record
 from agentops.review.rubric import register_rubric
 from agentops.store.models import Person, Role, Sample, utcnow
@@ -42,21 +43,6 @@ criteria:
     description: No invented facts.
 """
 BATCH = 5_000
-COLUMNS = (
-    "agent_id",
-    "agent_version_id",
-    "external_id",
-    "started_at",
-    "channel",
-    "intent",
-    "transcript",
-    "escalated",
-    "contained",
-    "sentiment",
-    "latency_ms",
-    "task_success",
-    "imported_at",
-)
 
 
 @dataclass(frozen=True)

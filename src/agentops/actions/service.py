@@ -7,7 +7,6 @@ transaction. Raising (rather than returning a refusal object) keeps a caller tha
 forgets to check from treating a refused decision as a recorded one.
 """
 
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -39,7 +38,12 @@ from agentops.agents.service import (
     set_live,
 )
 from agentops.audit.chain import canonical_sha256
-from agentops.audit.service import add_and_record, find_decision_entry, record_event
+from agentops.audit.service import (
+    add_and_record,
+    find_decision_entry,
+    newest_payload,
+    record_event,
+)
 from agentops.errors import NotFoundError, RuleViolation
 from agentops.redaction import redact
 from agentops.store.models import (
@@ -49,8 +53,6 @@ from agentops.store.models import (
     Agent,
     AgentVersion,
     Approval,
-    AuditEvent,
-    AuditPending,
     Decision,
     Evaluation,
     Person,
@@ -579,7 +581,11 @@ def follow_deployer(session: Session, *, agent: Agent, observed: str, actor: Act
 
 
 def _note_unknown_version(session: Session, *, agent: Agent, observed: str, actor: Actor) -> None:
-    if _last_unknown_version(session, agent=agent) == observed:
+    # Pending entries count: two sweeps may run before the sequencer seals the first note.
+    last = newest_payload(
+        session, kind="deployer.unknown_version", entity_type="agent", entity_id=str(agent.id)
+    )
+    if last is not None and last.get("observed_live") == observed:
         return  # already on the trail; a sweep every minute must not repeat it
     record_event(
         session,
@@ -589,33 +595,6 @@ def _note_unknown_version(session: Session, *, agent: Agent, observed: str, acto
         entity_id=agent.id,
         payload={"agent": agent.name, "observed_live": observed},
     )
-
-
-def _last_unknown_version(session: Session, *, agent: Agent) -> str | None:
-    """The version the agent's latest unknown-version note names, sealed or not yet."""
-    kind, entity = "deployer.unknown_version", str(agent.id)
-    # An entry still waiting for the sequencer is newer than every sealed one.
-    pending = session.exec(
-        select(AuditPending.payload)
-        .where(
-            AuditPending.kind == kind,
-            AuditPending.entity_type == "agent",
-            AuditPending.entity_id == entity,
-        )
-        .order_by(col(AuditPending.id).desc())
-    ).first()
-    if pending is not None:
-        return json.loads(pending).get("observed_live")
-    sealed = session.exec(
-        select(AuditEvent)
-        .where(
-            AuditEvent.kind == kind,
-            AuditEvent.entity_type == "agent",
-            AuditEvent.entity_id == entity,
-        )
-        .order_by(col(AuditEvent.seq).desc())
-    ).first()
-    return None if sealed is None else sealed.payload.get("observed_live")
 
 
 def _replaced_status(session: Session, *, agent: Agent, version: AgentVersion) -> VersionStatus:

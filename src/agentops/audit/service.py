@@ -710,7 +710,33 @@ def find_decision_entry(
     A sealed event verifies when its own hash recomputes; an entry still waiting for the
     sequencer is append-only in the database and counts as on the trail.
     """
-    sealed = session.exec(
+    where = {"kind": kind, "entity_type": entity_type, "entity_id": entity_id}
+    sealed = _newest_sealed(session, **where)
+    if sealed is not None:
+        return dict(sealed.payload), event_intact(session, seq=sealed.seq)
+    pending = _newest_pending(session, **where)
+    if pending is None:
+        return None
+    return json.loads(pending.payload), True
+
+
+def newest_payload(
+    session: Session, *, kind: str, entity_type: str, entity_id: str
+) -> dict[str, Any] | None:
+    """The payload of the newest entry of this kind about this entity, sealed or not yet."""
+    where = {"kind": kind, "entity_type": entity_type, "entity_id": entity_id}
+    # An entry still waiting for the sequencer is newer than every sealed one.
+    pending = _newest_pending(session, **where)
+    if pending is not None:
+        return json.loads(pending.payload)
+    sealed = _newest_sealed(session, **where)
+    return None if sealed is None else dict(sealed.payload)
+
+
+def _newest_sealed(
+    session: Session, *, kind: str, entity_type: str, entity_id: str
+) -> AuditEvent | None:
+    return session.exec(
         select(AuditEvent)
         .where(
             AuditEvent.kind == kind,
@@ -719,9 +745,12 @@ def find_decision_entry(
         )
         .order_by(col(AuditEvent.seq).desc())
     ).first()
-    if sealed is not None:
-        return dict(sealed.payload), event_intact(session, seq=sealed.seq)
-    pending = session.exec(
+
+
+def _newest_pending(
+    session: Session, *, kind: str, entity_type: str, entity_id: str
+) -> AuditPending | None:
+    return session.exec(
         select(AuditPending)
         .where(
             AuditPending.kind == kind,
@@ -730,9 +759,6 @@ def find_decision_entry(
         )
         .order_by(col(AuditPending.id).desc())
     ).first()
-    if pending is None:
-        return None
-    return json.loads(pending.payload), True
 
 
 def event_intact(session: Session, *, seq: int) -> bool:
