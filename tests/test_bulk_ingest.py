@@ -3,6 +3,7 @@ insert stored, rows stored exactly as the ORM stores them, and hostile values re
 
 import json
 import re
+import sqlite3
 from datetime import UTC, datetime
 from io import StringIO
 from pathlib import Path
@@ -158,8 +159,10 @@ def test_nothing_is_committed_until_a_record_is_accepted(
     assert stored(engine) == {} and imported_events(engine) == []
     session.rollback()  # what the CLI does: nothing of it remains
     # Entries from the agent's registration may still wait for the background sealer.
-    unsealed_imports = select(func.count()).select_from(AuditPending).where(
-        AuditPending.kind == "conversations.imported"
+    unsealed_imports = (
+        select(func.count())
+        .select_from(AuditPending)
+        .where(AuditPending.kind == "conversations.imported")
     )
     assert session.exec(unsealed_imports).one() == 0
 
@@ -213,6 +216,55 @@ def test_bulk_rows_read_back_exactly_like_rows_the_orm_wrote(
         ).scalar_one()
         loaded = json.loads(transcript) if isinstance(transcript, str) else transcript
         assert loaded == record["messages"]
+
+
+@pytest.mark.parametrize(
+    ("count", "largest", "sizes"),
+    [
+        (1000, 2520, [512, 256, 128, 64, 32, 8]),
+        (300, 76, [64, 64, 64, 64, 32, 8, 4]),  # SQLite's old bound of 999 parameters
+        (3, 0, [1, 1, 1]),
+        (0, 100, []),
+    ],
+)
+def test_sqlite_statements_come_in_few_power_of_two_sizes(
+    count: int, largest: int, sizes: list[int]
+) -> None:
+    assert bulk.statement_sizes(count, largest=largest) == sizes
+
+
+def test_multi_row_statements_store_every_row_and_still_name_the_duplicates(
+    session: Session, engine: Engine, agent: Agent, v1: AgentVersion
+) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("multi-row statements are the SQLite path")
+    connection = session.connection()
+    driver: Any = connection.connection.driver_connection
+    # Room for two rows' parameters per statement: seven rows take statements of 2, 2, 2, 1.
+    driver.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 2 * len(bulk.COLUMNS))
+    imported_at = bulk.bind_value("imported_at", datetime.now(UTC), connection.dialect)
+
+    def rows(*ids: str) -> list[tuple[Any, ...]]:
+        started = bulk.bind_value(
+            "started_at", datetime(2024, 5, 15, tzinfo=UTC), connection.dialect
+        )
+        return [
+            (agent.id, v1.id, i, started, "chat", None, "[]", 0, 1, 0.0, 5, None, imported_at)
+            for i in ids
+        ]
+
+    inserter = bulk.ConversationInserter(connection)
+    assert inserter.insert(rows(*(f"n-{n}" for n in range(7)))) == [True] * 7
+    # n-5 is stored already and x-1 comes twice: the batch is redone row by row to say so.
+    assert inserter.insert(rows("x-1", "n-5", "x-2", "x-1", "x-3")) == [
+        True,
+        False,
+        True,
+        False,
+        True,
+    ]
+    session.commit()
+    assert sorted(stored(engine)) == sorted([f"n-{n}" for n in range(7)] + ["x-1", "x-2", "x-3"])
 
 
 def test_nan_and_infinity_are_rejected_in_json_arrays_and_lines(

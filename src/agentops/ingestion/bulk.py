@@ -2,12 +2,14 @@
 
 One statement, `INSERT … ON CONFLICT (agent_id, external_id) DO NOTHING`, built with
 SQLAlchemy Core for the session's dialect and run on the driver's cursor: psycopg sends a
-whole batch in one pipeline and says per row whether it was stored (RETURNING); sqlite3
-runs it row by row in C and says the same through rowcount. No SELECT, no set of ids
+whole batch in one pipeline and says per row whether it was stored (RETURNING); on
+SQLite a few multi-row statements store a batch, and their rowcounts say whether every
+row was new (if not, the batch is redone row by row to say which). No SELECT, no set of ids
 kept: a row already stored, by an earlier import or earlier in the same file, is simply
 not inserted, and that is how it is counted as a duplicate.
 """
 
+import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -98,11 +100,11 @@ class ConversationInserter:
     def _insert_sqlite(self, rows: Sequence[Row]) -> list[bool]:
         cursor = self._driver.cursor()  # type: ignore[union-attr]
         try:
-            # A fresh batch goes in one executemany (a C loop); only when its total shows
-            # some rows were already stored is it redone row by row, to say which.
+            # A fresh batch goes in as few multi-row statements as SQLite's bound on
+            # parameters allows; only when their total shows some rows were already stored
+            # is it redone row by row, to say which.
             cursor.execute("SAVEPOINT bulk_insert")
-            cursor.executemany(self._sql, rows)
-            if cursor.rowcount == len(rows):
+            if self._insert_many_sqlite(cursor, rows) == len(rows):
                 cursor.execute("RELEASE bulk_insert")
                 return [True] * len(rows)
             cursor.execute("ROLLBACK TO bulk_insert")
@@ -114,6 +116,43 @@ class ConversationInserter:
             return stored
         finally:
             cursor.close()
+
+    def _insert_many_sqlite(self, cursor: Any, rows: Sequence[Row]) -> int:
+        # Not executemany: sqlite3 lets go of the GIL around every row's step, and while
+        # the importer's parser thread holds it, taking it back costs up to the 5 ms switch
+        # interval per row. One statement per many rows pays that once. Statements come in
+        # power-of-two sizes: sqlite3 caches each one with the values last bound to it, so
+        # the few sizes together hold at most one batch of transcripts.
+        limit = self._driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)  # type: ignore[union-attr]
+        stored = start = 0
+        for size in statement_sizes(len(rows), largest=limit // len(COLUMNS)):
+            batch = rows[start : start + size]
+            cursor.execute(_multi_row_sqlite(size), [v for row in batch for v in row])
+            stored += cursor.rowcount
+            start += size
+        return stored
+
+
+MAX_ROWS_PER_STATEMENT = 512
+
+
+def statement_sizes(count: int, *, largest: int) -> list[int]:
+    """Powers of two adding up to count, none above largest (or MAX_ROWS_PER_STATEMENT)."""
+    cap = 1 << (max(1, min(largest, MAX_ROWS_PER_STATEMENT)).bit_length() - 1)
+    sizes = []
+    while count:
+        size = min(cap, 1 << (count.bit_length() - 1))
+        sizes.append(size)
+        count -= size
+    return sizes
+
+
+def _multi_row_sqlite(count: int) -> str:
+    marks = "(" + ", ".join("?" * len(COLUMNS)) + ")"
+    return (
+        f"INSERT INTO {_TABLE.name} ({', '.join(COLUMNS)}) VALUES {', '.join([marks] * count)} "
+        "ON CONFLICT (agent_id, external_id) DO NOTHING"
+    )
 
 
 _SQL: dict[str, str] = {}

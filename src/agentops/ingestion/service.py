@@ -9,10 +9,11 @@ which are counted as duplicates.
 """
 
 import queue
+import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Generator, Iterable, Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -39,6 +40,7 @@ CHUNK_BYTES = 16 * 2**20
 # Chunks parsed ahead of the writer: enough to keep it busy, few enough to bound memory.
 CHUNKS_AHEAD = 2
 DEFAULT_FUTURE_SKEW = timedelta(minutes=5)
+WRITER_SWITCH_INTERVAL_S = 0.001
 REJECTIONS_IN_AUDIT = 20
 # Rejections kept in a report (the count is always exact), so memory stays flat even
 # when a huge file is all bad.
@@ -167,7 +169,10 @@ def import_conversations(
     writer.start()
     try:
         # closing(): whatever happens, parse workers stop before this returns.
-        with closing(_chunks(records, settings, parallel_parse=parallel_parse)) as chunks:
+        with (
+            closing(_chunks(records, settings, parallel_parse=parallel_parse)) as chunks,
+            _short_switch_interval(),
+        ):
             for chunk in chunks:
                 writer.put(chunk)
         return writer.finish()
@@ -187,6 +192,18 @@ def _chunks(
     if parallel_parse and parallel.worthwhile(records, settings):
         return parallel.parallel_chunks(records, settings)
     return RowBuilder(settings).chunks(records)
+
+
+@contextmanager
+def _short_switch_interval() -> Iterator[None]:
+    # The writer thread lets go of the GIL around each database call; while this thread
+    # parses, taking it back costs up to the switch interval (5 ms by default) each time.
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(min(previous, WRITER_SWITCH_INTERVAL_S))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(previous)
 
 
 class ImportInterrupted(AgentOpsError):
