@@ -47,6 +47,12 @@ def page(browser: object) -> Iterator[object]:
     context.close()
 
 
+def item_page_ready(page: object) -> None:
+    """Wait for the review item page and its script: keys pressed before it runs are lost."""
+    page.wait_for_selector("#verdict")  # type: ignore[attr-defined]
+    page.wait_for_load_state("load")  # type: ignore[attr-defined]
+
+
 def sign_in(page: object, site: str, engine: Engine, email: str, role: Role) -> None:
     """Open a fresh sign-in link and press Enter, as a person would."""
     with Session(engine) as session:
@@ -65,7 +71,7 @@ def test_sign_in_by_link_and_review_three_items_by_keyboard_alone(
     p = page  # type: ignore[assignment]
     assert p.url.endswith("/review")  # type: ignore[attr-defined]
     p.keyboard.press("Enter")  # type: ignore[attr-defined]  # Start reviewing
-    p.wait_for_selector("#verdict")  # type: ignore[attr-defined]
+    item_page_ready(p)
     if SCREENSHOTS:
         p.screenshot(path=f"{SCREENSHOTS}/review-page.png")  # type: ignore[attr-defined]
     first = p.url  # type: ignore[attr-defined]
@@ -98,7 +104,7 @@ def test_a_submit_after_the_lease_was_lost_is_refused(
     sign_in(page, site, engine, RITA, Role.reviewer)
     p = page  # type: ignore[assignment]
     p.keyboard.press("Enter")  # type: ignore[attr-defined]
-    p.wait_for_selector("#verdict")  # type: ignore[attr-defined]
+    item_page_ready(p)
     with Session(engine) as session:
         item = session.exec(select(ReviewItem)).one()
         item.lease_expires_at = utcnow()
