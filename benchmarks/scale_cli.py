@@ -8,10 +8,17 @@ target is `agents list` within 1.5x of the baseline. A reference row adds the da
 driver to the baseline import. Everything runs from cached bytecode, as an installed
 package does.
 
+A second table says where `agents list` spends what is left over the baseline: one fresh
+process per round imports sqlmodel untimed, then times each step the command takes, in
+the command's order of need (the driver, the libraries every command uses, agentops'
+settings and tables, connecting, the query, printing), and the medians are set against
+the target's budget.
+
     python benchmarks/scale_cli.py [--quick] [--runs N] [--database sqlite|postgresql]
 """
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -102,6 +109,71 @@ def measure(kind: str, url: str, *, runs: int) -> dict[str, list[float]]:
     return times
 
 
+# Run in a fresh process after an untimed `import sqlmodel`: each step's seconds, as JSON.
+STEPS = """
+import json, sys, time
+import sqlmodel
+steps = {}
+def step(label, code):
+    start = time.perf_counter()
+    exec(code, globals())
+    steps[label] = time.perf_counter() - start
+step("the database driver", sys.argv[1])
+step("typer", "import typer, typer.main")
+step("rich", "import rich.console, rich.table")
+step("pydantic-settings", "import pydantic_settings")
+step("agentops settings", "import agentops.settings; agentops.settings.get_settings()")
+step("the six core tables", "import agentops.store.core_tables")
+step("the rest of agentops' modules", "import agentops.cli.app, agentops.cli.agents_cmd")
+step("connecting, checking the schema", "from agentops.store.db import make_engine\\n"
+     "from agentops.store.migrate import ensure_schema\\n"
+     "engine = make_engine(); ensure_schema(engine)")
+step("the query", "from agentops.store.db import session_scope\\n"
+     "from agentops.agents.service import list_agents\\n"
+     "with session_scope(engine) as s: list_agents(s)")
+step("printing", "from agentops.cli.common import console\\n"
+     "console.print('No agents yet.')")
+print(json.dumps(steps))
+"""
+
+
+def breakdown(kind: str, url: str, *, runs: int) -> dict[str, list[float]]:
+    """Each step's seconds in `agents list`'s order of need, over `runs` fresh processes."""
+    env = dict(os.environ, AGENTOPS_DATABASE_URL=url, COLUMNS="100")
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    driver = "import " + DRIVERS[kind].removeprefix("import sqlmodel, ")
+    argv = (sys.executable, "-c", STEPS, driver)
+    times: dict[str, list[float]] = {}
+    for _ in range(runs + 1):  # the first round warms the file cache and is dropped
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"the start-up breakdown failed: {done.stderr.strip()}")
+        steps = json.loads(done.stdout.splitlines()[-1])
+        for label, seconds in steps.items():
+            times.setdefault(label, []).append(seconds)
+    return {label: values[1:] for label, values in times.items()}
+
+
+def report_breakdown(
+    kind: str, steps: dict[str, list[float]], baseline: float, console: Console
+) -> None:
+    """Print each step's median and what is left of the target's budget after it."""
+    budget = (TARGET_RATIO - 1) * baseline
+    table = Table(
+        "step",
+        "median ms",
+        "budget left ms",
+        title=f"agents list on {kind}, step by step after `import sqlmodel` "
+        f"(budget {budget * 1000:.0f} ms: {TARGET_RATIO}x of {baseline:.3f} s, less the import)",
+    )
+    left = budget
+    for label, values in steps.items():
+        median = statistics.median(values)
+        left -= median
+        table.add_row(label, f"{median * 1000:.1f}", f"{left * 1000:.1f}")
+    console.print(table)
+
+
 def report(kind: str, times: dict[str, list[float]], console: Console) -> None:
     """Print medians, p90 and ratios to the baseline's median."""
     labels = list(times)
@@ -135,7 +207,10 @@ def run(options: ScaleOptions, console: Console, *, runs: int | None = None) -> 
     for kind in options.databases:
         with scratch_database(kind, workdir=options.workdir) as url:
             migrated_engine(url).dispose()
-            report(kind, measure(kind, url, runs=rounds), console)
+            times = measure(kind, url, runs=rounds)
+            report(kind, times, console)
+            baseline = statistics.median(next(iter(times.values())))
+            report_breakdown(kind, breakdown(kind, url, runs=rounds), baseline, console)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
