@@ -66,6 +66,13 @@ DRIVERS = {
 }
 
 
+# `agents list` run as the entry point runs it, but exiting without its gc.freeze(), so
+# the interpreter's final collection walks every object: what the freeze saves.
+FULL_SHUTDOWN = (
+    "import sys; from agentops.cli.app import run; sys.argv[0] = 'agentops'; sys.exit(run())"
+)
+
+
 def cases(kind: str) -> list[Case]:
     """The baseline first, then the commands measured against it."""
     agentops = agentops_command()
@@ -74,6 +81,11 @@ def cases(kind: str) -> list[Case]:
         Case("  + the database driver", (sys.executable, "-c", DRIVERS[kind]), ""),
         Case("agentops --help", (*agentops, "--help"), "Commands"),
         Case("agentops agents list", (*agentops, "agents", "list"), "No agents yet"),
+        Case(
+            "  + Python's final garbage collection",
+            (sys.executable, "-c", FULL_SHUTDOWN, "agents", "list"),
+            "No agents yet",
+        ),
         Case(
             "agentops review next",
             (*agentops, "review", "next", "--as", REVIEWER),

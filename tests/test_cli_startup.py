@@ -111,3 +111,38 @@ def test_an_unknown_command_is_one_line_with_a_suggestion(
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.splitlines() == [f"error: {message}; see --help"]
+
+
+# The entry point as the console script calls it, with an exit handler that reports whether
+# the command's objects were frozen before the interpreter shut down.
+ENTRY_POINT = """
+import atexit, gc, sys
+atexit.register(lambda: print("frozen at exit:", gc.get_freeze_count() > 0))
+sys.argv[0] = "agentops"
+from agentops.cli.app import main
+main()
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "stdout", "stderr"),
+    [
+        (["agents", "list"], 0, "No agents yet", ""),
+        (["agents", "show", "nobody"], 2, "", "no agent named 'nobody'"),
+    ],
+)
+def test_the_entry_point_skips_the_final_collection_but_not_exit_handlers(
+    database_url: str, args: list[str], code: int, stdout: str, stderr: str
+) -> None:
+    env = dict(os.environ, AGENTOPS_DATABASE_URL=database_url, COLUMNS="100")
+    done = subprocess.run(
+        [sys.executable, "-c", ENTRY_POINT, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == code, done.stderr
+    assert stdout in done.stdout and stderr in done.stderr
+    # Output and exit code as ever, exit handlers ran, and the objects had been frozen.
+    assert done.stdout.rstrip().endswith("frozen at exit: True")
