@@ -2,11 +2,12 @@
 
 One statement, `INSERT … ON CONFLICT (agent_id, external_id) DO NOTHING`, built with
 SQLAlchemy Core for the session's dialect and run on the driver's cursor: psycopg sends a
-whole batch in one pipeline and says per row whether it was stored (RETURNING); on
-SQLite a few multi-row statements store a batch, and their rowcounts say whether every
-row was new (if not, the batch is redone row by row to say which). No SELECT, no set of ids
-kept: a row already stored, by an earlier import or earlier in the same file, is simply
-not inserted, and that is how it is counted as a duplicate.
+whole batch in one pipeline and says per row whether it was stored (RETURNING). On SQLite
+the same statement with many VALUES tuples stores a batch in a few executions, and their
+rowcounts say whether every row was new (if not, the batch is redone row by row to say
+which). No SELECT, no set of ids kept: a row already stored, by an earlier import or
+earlier in the same file, is simply not inserted, and that is how it is counted as a
+duplicate.
 """
 
 import sqlite3
