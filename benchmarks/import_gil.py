@@ -22,8 +22,8 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from contextlib import contextmanager, nullcontext
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from scale_data import migrated_engine, scratch_database, write_jsonl
-from scale_ingest import AGENT, VERSION, _registered
+from scale_ingest import _registered, import_file, importer_row_builder
 
 ROWS = 1_000
 IMPORT_RECORDS = 10_000
@@ -63,25 +63,11 @@ def importer_rows(path: Path, engine: Any, ids: tuple[int, int]) -> list[list[tu
     """The importer's rows for the file, chunk by chunk, as its writer stores them."""
     from agentops.ingestion.bulk import bind_value
     from agentops.ingestion.files import read_records
-    from agentops.ingestion.rows import RowBuilder, RowSettings
-    from agentops.ingestion.service import CHUNK_BYTES, CHUNK_RECORDS
-    from agentops.ingestion.transcripts import DEFAULT_ESCALATION_TOOLS
 
-    now = datetime.now(UTC)
-    settings = RowSettings(
-        version=VERSION,
-        started_at=now,
-        escalation_tools=DEFAULT_ESCALATION_TOOLS,
-        latest_allowed=now + timedelta(minutes=5),
-        json_checked=True,
-        dialect=type(engine.dialect),
-        chunk_records=CHUNK_RECORDS,
-        chunk_bytes=CHUNK_BYTES,
-    )
-    imported_at = bind_value("imported_at", now, engine.dialect)
+    imported_at = bind_value("imported_at", datetime.now(UTC), engine.dialect)
     return [
         [(*ids, *values, imported_at) for values in chunk.values]
-        for chunk in RowBuilder(settings).chunks(read_records(path))
+        for chunk in importer_row_builder(engine.dialect).chunks(read_records(path))
     ]
 
 
@@ -119,27 +105,11 @@ def by_importer(connection: Any, rows: list[tuple[Any, ...]]) -> None:
 
 def import_seconds(path: Path, *, switch_interval: float) -> float:
     """Seconds for import_conversations of the file, parsed in this process."""
-    from sqlmodel import Session
-
-    from agentops.agents.service import get_agent, get_version
     from agentops.ingestion import service
-    from agentops.ingestion.files import read_records
 
     service.WRITER_SWITCH_INTERVAL_S = switch_interval
-    with scratch_database("sqlite") as url:
-        engine = migrated_engine(url)
-        _registered(engine)
-        with Session(engine) as session:
-            agent = get_agent(session, name=AGENT)
-            version = get_version(session, agent=agent, version=VERSION)
-            start = time.perf_counter()
-            service.import_conversations(
-                session, agent=agent, version=version, records=read_records(path), actor="bench"
-            )
-            session.commit()
-            seconds = time.perf_counter() - start
-        engine.dispose()
-        return seconds
+    workdir = Path(tempfile.gettempdir())
+    return import_file("sqlite", path, workdir, parallel_parse=False)["seconds"]
 
 
 def main() -> None:
@@ -159,7 +129,7 @@ def main() -> None:
             ("the importer's multi-row INSERTs, a busy thread beside them", by_importer, True),
         ):
             console.print(f"storing: {label}", style="dim")
-            with busy_thread() if busy else _nothing():
+            with busy_thread() if busy else nullcontext():
                 seconds = store_seconds(rows_file, store)
             table.add_row(label, f"{seconds:.2f}", f"{args.rows / seconds:,.0f}")
         console.print(table)
@@ -182,11 +152,6 @@ def main() -> None:
                 f"{interval * 1000:g} ms", f"{median:.2f}", f"{args.records / median:,.0f}"
             )
         console.print(table)
-
-
-@contextmanager
-def _nothing() -> Iterator[None]:
-    yield
 
 
 if __name__ == "__main__":

@@ -75,8 +75,13 @@ def _registered(engine: Any) -> tuple[int, int]:
         return agent.id, version.id  # type: ignore[return-value]
 
 
-def import_file(kind: str, path: Path, workdir: Path) -> dict[str, float]:
-    """Import the file into a fresh store; seconds taken, records stored, store sizes."""
+def import_file(
+    kind: str, path: Path, workdir: Path, *, parallel_parse: bool = True
+) -> dict[str, float]:
+    """Import the file into a fresh store; seconds taken, records stored, store sizes.
+
+    By default a big file is parsed in worker processes, as `agentops import` does.
+    """
     from sqlmodel import Session
 
     from agentops.agents.service import get_agent, get_version
@@ -97,7 +102,7 @@ def import_file(kind: str, path: Path, workdir: Path) -> dict[str, float]:
                 records=read_records(path),
                 actor="bench",
                 source=str(path),
-                parallel_parse=True,  # as `agentops import` runs it
+                parallel_parse=parallel_parse,
             )
             session.commit()
             seconds = time.perf_counter() - start
@@ -112,32 +117,37 @@ def import_file(kind: str, path: Path, workdir: Path) -> dict[str, float]:
         return result
 
 
+def importer_row_builder(dialect: Any) -> Any:
+    """The importer's own row builder and chunk sizes: the very same rows and commits."""
+    from agentops.ingestion.rows import RowBuilder, RowSettings
+    from agentops.ingestion.service import CHUNK_BYTES, CHUNK_RECORDS
+    from agentops.ingestion.transcripts import DEFAULT_ESCALATION_TOOLS
+
+    now = datetime.now(UTC)
+    return RowBuilder(
+        RowSettings(
+            version=VERSION,
+            started_at=now,
+            escalation_tools=DEFAULT_ESCALATION_TOOLS,
+            latest_allowed=now + timedelta(minutes=5),
+            json_checked=True,
+            dialect=type(dialect),
+            chunk_records=CHUNK_RECORDS,
+            chunk_bytes=CHUNK_BYTES,
+        )
+    )
+
+
 def raw_insert(kind: str, path: Path, workdir: Path) -> dict[str, float]:
     """Store the importer's rows for the file with COPY / executemany; only that timed."""
     from agentops.ingestion.bulk import COLUMNS, bind_value
     from agentops.ingestion.files import read_records
-    from agentops.ingestion.rows import RowBuilder, RowSettings
-    from agentops.ingestion.service import CHUNK_BYTES, CHUNK_RECORDS
-    from agentops.ingestion.transcripts import DEFAULT_ESCALATION_TOOLS
 
     with scratch_database(kind, workdir=workdir) as url:
         engine = migrated_engine(url)
         agent_id, version_id = _registered(engine)
         dialect = engine.dialect
-        now = datetime.now(UTC)
-        # The importer's own row builder and chunk sizes: the very same rows and commits.
-        builder = RowBuilder(
-            RowSettings(
-                version=VERSION,
-                started_at=now,
-                escalation_tools=DEFAULT_ESCALATION_TOOLS,
-                latest_allowed=now + timedelta(minutes=5),
-                json_checked=True,
-                dialect=type(dialect),
-                chunk_records=CHUNK_RECORDS,
-                chunk_bytes=CHUNK_BYTES,
-            )
-        )
+        builder = importer_row_builder(dialect)
         columns = ", ".join(COLUMNS)
         placeholders = ", ".join("?" for _ in COLUMNS)
         seconds = 0.0

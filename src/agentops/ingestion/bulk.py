@@ -35,6 +35,8 @@ COLUMNS = (
     "task_success",
     "imported_at",
 )
+# The unique key an already stored conversation is recognised by.
+CONFLICT_KEY = ("agent_id", "external_id")
 # The transcript is serialised by the importer (orjson), not by SQLAlchemy's JSON type.
 PRESERIALISED = frozenset({"transcript"})
 _TABLE = Conversation.__table__  # type: ignore[attr-defined]
@@ -152,7 +154,7 @@ def _multi_row_sqlite(count: int) -> str:
     marks = "(" + ", ".join("?" * len(COLUMNS)) + ")"
     return (
         f"INSERT INTO {_TABLE.name} ({', '.join(COLUMNS)}) VALUES {', '.join([marks] * count)} "
-        "ON CONFLICT (agent_id, external_id) DO NOTHING"
+        f"ON CONFLICT ({', '.join(CONFLICT_KEY)}) DO NOTHING"
     )
 
 
@@ -160,7 +162,7 @@ _SQL: dict[str, str] = {}
 
 
 def _insert_sql(dialect: Dialect) -> str:
-    key = ["agent_id", "external_id"]
+    key = list(CONFLICT_KEY)
     if dialect.name == "postgresql":
         statement = postgresql.insert(_TABLE).on_conflict_do_nothing(index_elements=key)
         # RETURNING says row by row what was stored; positional parameters let rows go to
