@@ -137,6 +137,13 @@ def calls_transfer(messages: Sequence[dict[str, Any]]) -> bool:
     )
 
 
+def register_reviewers(session: Session, *emails: str) -> None:
+    """Sign reviewers up first: claiming never creates a person."""
+    for email in emails:
+        ensure_person(session, email=email, role=Role.reviewer)
+    session.flush()
+
+
 def as_person(session: Session, email: str, channel: Channel = Channel.cli) -> Actor:
     """A person acting through a channel, registered (as a reviewer) if new."""
     ensure_person(session, email=email, role=Role.reviewer)
@@ -286,10 +293,12 @@ def review_queue(
     agent: Agent | None = None,
     version: AgentVersion | None = None,
     margin: float = 0.05,
+    reviewers: Sequence[str] = (),
 ) -> Agent:
     """An agent (default: a new 'airline' v1) with `count` conversations, a sample queued.
 
     With the default margin a small count is queued whole; a tiny margin queues nearly all.
+    The `reviewers` are registered, as claiming needs a registered reviewer.
     """
     from datetime import UTC, timedelta
 
@@ -324,6 +333,7 @@ def review_queue(
         margin=margin,
         actor="test",
     )
+    register_reviewers(session, *reviewers)
     session.commit()
     return agent
 

@@ -16,6 +16,7 @@ from agentops.store.models import (
     Evaluation,
     Outcome,
     Person,
+    ReviewFinding,
 )
 from audit_tamper import rewrite_forward
 
@@ -43,7 +44,32 @@ def registered(session: Session) -> Session:
         "agents", "register", "airline", "--owner", "o@x.io", "--backup", "b@x.io", "--live", "v1"
     )
     assert code == 0, out
+    code, out = run("people", "add", "r@x.io", "--role", "reviewer")
+    assert code == 0, out
     return session
+
+
+def test_register_records_who_ran_it_and_refuses_unknown_or_unentitled(session: Session) -> None:
+    code, out = run("people", "add", "ada@x.io", "--role", "admin")
+    assert code == 0, out
+    code, out = run(
+        "agents", "register", "hotel", "--owner", "o@x.io", "--backup", "b@x.io",
+        "--live", "v1", "--as", "ada@x.io",
+    )  # fmt: skip
+    assert code == 0, out
+    session.commit()
+    events = session.exec(
+        select(AuditEvent).where(AuditEvent.kind.in_(["agent.registered", "version.live"]))  # type: ignore[attr-defined]
+    ).all()
+    assert {e.actor for e in events} == {"ada@x.io"}  # who ran it, not the owner
+    people = count(session, Person)
+    code, out = run("agents", "register", "x", "--owner", "p@x.io", "--backup", "q@x.io",
+                    "--as", "ghost@x.io")  # fmt: skip
+    assert code == 2 and out.startswith("error: ghost@x.io is not registered")
+    code, out = run("agents", "register", "x", "--owner", "p@x.io", "--backup", "q@x.io",
+                    "--as", "o@x.io")  # fmt: skip
+    assert code == 2 and "registering agents is for admin; you are registered as a owner" in out
+    assert count(session, Person) == people and count(session, Agent) == 1
 
 
 def test_register_refuses_owner_as_backup_and_writes_nothing(session: Session) -> None:
@@ -162,8 +188,16 @@ def test_actions_bad_inputs(registered: Session) -> None:
     assert code == 2 and "42" in out
     code, _ = run("reject", "42", "--as", "o@x.io")
     assert code == 2  # --reason is required: a usage error, not a traceback
-    code, out = run("actions", "redeploy", "airline", "v9", "--as", "d@x.io", "--reason", "fix")
+    code, out = run("actions", "redeploy", "airline", "v9", "--as", "o@x.io", "--reason", "fix")
     assert code == 2 and "v9" in out
+    # --as names who you are: an unknown email is refused in one line, never created.
+    people = count(registered, Person)
+    code, out = run("approve", "42", "--as", "d@x.io")
+    assert code == 2
+    assert out == "error: d@x.io is not registered with agentops: ask an admin to add you"
+    code, out = run("review", "next", "--as", "d@x.io")
+    assert code == 2 and "d@x.io is not registered" in out
+    assert count(registered, Person) == people
 
 
 def test_audit_export_verify_and_tamper(
@@ -295,8 +329,18 @@ def test_review_next_and_submit(registered: Session, tmp_path: Path) -> None:
     code, out = run("review", "submit", "1", "--as", "r@x.io", "--fail", "nonsense")
     assert code == 2 and "unknown criteria: nonsense; this rubric has:" in out
     assert count(registered, Review) == 0
-    code, out = run("review", "submit", "1", "--as", "r@x.io", "--fail", "explicit-confirmation")
+    fail = ("review", "submit", "1", "--as", "r@x.io", "--fail", "explicit-confirmation")
+    code, out = run(*fail)
+    assert code == 2 and "a failed critical or major criterion needs a note" in out
+    assert "--note explicit-confirmation=WHY" in out
+    code, out = run(*fail, "--note", "no-equals-sign")
+    assert code == 2 and "--note takes CRITERION=WHY" in out
+    assert count(registered, Review) == 0
+    code, out = run(*fail, "--note", "explicit-confirmation=cancelled without asking")
     assert code == 0 and "policy violation" in out
+    registered.commit()
+    note = registered.exec(select(ReviewFinding.note).where(ReviewFinding.passed == False)).one()  # noqa: E712
+    assert note == "cancelled without asking"
     code, out = run("review", "submit", "1", "--as", "r@x.io")
     assert code == 2 and "already" in out
     assert count(registered, Review) == 1

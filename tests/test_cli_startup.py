@@ -14,8 +14,11 @@ from pathlib import Path
 import pytest
 import typer
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
+from agentops.agents.service import ensure_person
 from agentops.cli.app import COMMANDS, LazyGroup, app, run
+from agentops.store.models import Role
 
 # What a quick command must not pay for: orchestration, numerics, migrations, the web and
 # Slack stacks, HTTP clients, signatures and YAML. Each is imported by the commands using it.
@@ -64,6 +67,9 @@ def heavy_in(modules: set[str]) -> list[str]:
 def test_quick_commands_stay_off_the_heavy_stacks(
     engine: Engine, database_url: str, tmp_path: Path, args: list[str], printed: str
 ) -> None:
+    with Session(engine) as session:  # claiming needs a registered reviewer
+        ensure_person(session, email="reviewer@example.com", role=Role.reviewer)
+        session.commit()
     modules, out = imported_by(args, url=database_url, tmp_path=tmp_path)
     assert printed in out
     assert heavy_in(modules) == []

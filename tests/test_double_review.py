@@ -16,7 +16,7 @@ from agentops.review.queries import adherence_estimate, agreement_report, earlie
 from agentops.settings import get_settings
 from agentops.store.models import AgentVersion, ItemStatus, ReviewItem, utcnow
 from agentops.triggers.service import settled_reviews
-from factories import OWNER, review_queue
+from factories import OWNER, register_reviewers, review_queue
 
 RITA, RAJ, SAM = "rita@x.io", "raj@x.io", "sam@x.io"
 PASS = {"confirm": True, "grounded": True, "tone": True}
@@ -29,6 +29,8 @@ def doubled(monkeypatch: pytest.MonkeyPatch, session: Session) -> Iterator[Sessi
     monkeypatch.setenv("AGENTOPS_REVIEW_DOUBLE_SHARE", "1")
     monkeypatch.setenv("AGENTOPS_REVIEW_SENIORS", SAM)
     get_settings.cache_clear()
+    register_reviewers(session, RITA, RAJ, SAM, "other@x.io")
+    session.commit()
     yield session
     get_settings.cache_clear()
 
@@ -36,7 +38,10 @@ def doubled(monkeypatch: pytest.MonkeyPatch, session: Session) -> Iterator[Sessi
 def judge(session: Session, email: str, findings: dict[str, bool]) -> int:
     item = review.claim_next(session, reviewer_email=email)
     assert item is not None and item.id is not None
-    review.submit_review(session, item_id=item.id, reviewer_email=email, findings=findings)
+    notes = {key: "fails the rule" for key, passed in findings.items() if not passed}
+    review.submit_review(
+        session, item_id=item.id, reviewer_email=email, findings=findings, notes=notes
+    )
     session.commit()
     return item.id
 
@@ -95,7 +100,7 @@ def test_owner_disputes_within_the_window_and_the_trail_shows_the_path(
 ) -> None:
     monkeypatch.setenv("AGENTOPS_REVIEW_SENIORS", SAM)
     get_settings.cache_clear()
-    review_queue(session, count=1)
+    review_queue(session, count=1, reviewers=[RITA, RAJ, SAM])
     item_id = judge(session, RITA, FAIL)
     owner = person_actor(session, email=OWNER, channel=Channel.web)
     stranger = person_actor(session, email=RITA, channel=Channel.web)

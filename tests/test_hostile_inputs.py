@@ -252,6 +252,7 @@ def test_markup_and_escapes_stored_by_a_platform_print_as_plain_text(
     rubric = Path(__file__).resolve().parents[1] / "deployments" / "rubric.example.yaml"
     assert run(["rubric", "add", str(rubric)]) == 0
     assert run(["sample", "airline", "--end", "2026-11-01T11:00:00Z", "--hours", "2"]) == 0
+    assert run(["people", "add", "rita@x.io", "--role", "reviewer"]) == 0
     capsys.readouterr()
     assert run(["review", "next", "--as", "rita@x.io"]) == 0
     shown = capsys.readouterr().out

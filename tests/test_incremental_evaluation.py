@@ -356,24 +356,27 @@ def test_a_second_review_settled_behind_the_cursor_is_still_counted(
 
     monkeypatch.setenv("AGENTOPS_REVIEW_DOUBLE_SHARE", "1")
     get_settings.cache_clear()
-    agent = review_queue(session, count=3)
+    agent = review_queue(session, count=3, reviewers=["rita@x.io", "raj@x.io"])
     version = session.exec(select(AgentVersion)).one()
     now = utcnow()
     findings = {"confirm": False, "grounded": True, "tone": True}
+    notes = {"confirm": "booked without a yes"}
     for _ in range(3):
         item = review.claim_next(session, reviewer_email="rita@x.io", now=now)
         assert item is not None and item.id is not None
         review.submit_review(
-            session, item_id=item.id, reviewer_email="rita@x.io", findings=findings, now=now
-        )
+            session, item_id=item.id, reviewer_email="rita@x.io", findings=findings,
+            notes=notes, now=now,
+        )  # fmt: skip
 
     def second(minutes: int) -> None:
         item = review.claim_next(session, reviewer_email="raj@x.io", now=now)
         assert item is not None and item.id is not None
         at = now + timedelta(minutes=minutes)
         review.submit_review(
-            session, item_id=item.id, reviewer_email="raj@x.io", findings=findings, now=at
-        )
+            session, item_id=item.id, reviewer_email="raj@x.io", findings=findings,
+            notes=notes, now=at,
+        )  # fmt: skip
 
     second(10)
     as_of = now + timedelta(minutes=20)

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from agentops.agents.roles import NotAllowed, NotRegistered
 from agentops.agents.service import ensure_person, ensure_version
 from agentops.audit.service import iter_events, verify_chain
 from agentops.errors import NotFoundError, RuleViolation
@@ -19,6 +20,7 @@ from agentops.review.rubric import (
     parse_rubric,
     register_rubric,
 )
+from agentops.review.rules import NotesRequired
 from agentops.review.service import (
     claim_next,
     item_details,
@@ -37,7 +39,13 @@ from agentops.store.models import (
     Rubric,
     Severity,
 )
-from factories import REVIEW_RUBRIC, agent_named, calls_transfer, conversation
+from factories import (
+    REVIEW_RUBRIC,
+    agent_named,
+    calls_transfer,
+    conversation,
+    register_reviewers,
+)
 
 EXAMPLE_RUBRIC = Path(__file__).resolve().parents[1] / "deployments" / "rubric.example.yaml"
 RUBRIC = REVIEW_RUBRIC
@@ -164,6 +172,7 @@ def _queue(session: Session, *, count: int = 3, name: str = "airline") -> tuple[
         actor="t",
     )
     assert len(result.items) == count
+    register_reviewers(session, ALICE, BOB, "carol@x.io")
     session.commit()
     return agent, rubric
 
@@ -294,6 +303,50 @@ def test_submit_validations(session: Session) -> None:
     assert queue_counts(session) == {"open": 1, "claimed": 0, "reviewed": 1}
 
 
+def test_failed_critical_or_major_needs_a_note_in_the_service(session: Session) -> None:
+    _queue(session, count=1)
+    item = claim_next(session, reviewer_email=ALICE, now=T0)
+    assert item is not None and item.id is not None
+    failing = {**ALL_PASS, "confirm": False, "grounded": False, "tone": False}
+    with pytest.raises(NotesRequired, match="needs a note: confirm, grounded") as caught:
+        submit_review(session, item_id=item.id, reviewer_email=ALICE, findings=failing, now=T0)
+    assert caught.value.criteria == ["confirm", "grounded"]  # a minor failure needs none
+    assert session.exec(select(ReviewFinding)).all() == []
+    # A blank note is no reason; a criterion judged not applicable needs none.
+    with pytest.raises(NotesRequired, match="needs a note: grounded"):
+        submit_review(
+            session,
+            item_id=item.id,
+            reviewer_email=ALICE,
+            findings=failing,
+            notes={"grounded": "  "},
+            not_applicable=["confirm"],
+            now=T0,
+        )
+    review = submit_review(
+        session,
+        item_id=item.id,
+        reviewer_email=ALICE,
+        findings=failing,
+        notes={"confirm": "booked without a yes", "grounded": "made up a fare"},
+        now=T0,
+    )
+    assert review.violation is True
+
+
+def test_claiming_needs_a_registered_reviewer(session: Session) -> None:
+    _queue(session, count=1)
+    people = len(session.exec(select(Person)).all())
+    with pytest.raises(NotRegistered, match=r"stranger@x\.io is not registered"):
+        claim_next(session, reviewer_email="Stranger@x.io", now=T0)
+    assert len(session.exec(select(Person)).all()) == people  # nobody was created
+    ensure_person(session, email="mia@x.io", role=Role.manager)
+    with pytest.raises(NotAllowed, match="reviewing is for admin, owner, reviewer"):
+        claim_next(session, reviewer_email="mia@x.io", now=T0)
+    # An owner may review (as on the web): the agent's owner is one.
+    assert claim_next(session, reviewer_email="o@airline.io", now=T0) is not None
+
+
 def test_submit_records_findings_verdict_and_audit(session: Session) -> None:
     _queue(session, count=2)
     verdicts = []
@@ -421,13 +474,21 @@ def test_tau_airline_conversations_sampled_and_reviewed(
     # A reviewer works the queue; unsolved tasks (reward 0) are judged as rule breaches.
     keys = [c.key for c in criteria_for(session, rubric=rubric)]
     expected_violations = 0
+    register_reviewers(session, ALICE)
     while (item := claim_next(session, reviewer_email=ALICE)) is not None:
         details = item_details(session, item_id=item.id)  # type: ignore[arg-type]
         assert details.conversation.transcript[0]["role"] == "system"
         solved = details.conversation.task_success == 1.0
         expected_violations += not solved
         findings = {key: solved or key != "booking-rule-eligibility" for key in keys}
-        submit_review(session, item_id=item.id, reviewer_email=ALICE, findings=findings)  # type: ignore[arg-type]
+        notes = {} if solved else {"booking-rule-eligibility": "the task was not solved"}
+        submit_review(
+            session,
+            item_id=item.id,  # type: ignore[arg-type]
+            reviewer_email=ALICE,
+            findings=findings,
+            notes=notes,
+        )
         session.commit()
 
     assert queue_counts(session, agent=agent) == {"open": 0, "claimed": 0, "reviewed": 12}

@@ -57,7 +57,9 @@ def test_concurrent_reviewers_never_share_an_item_and_every_step_is_sealed(
     engine: Engine,
 ) -> None:
     with Session(engine) as session:
-        review_queue(session, count=40, margin=0.0001)
+        review_queue(
+            session, count=40, margin=0.0001, reviewers=[f"r{n}@x.io" for n in range(8)]
+        )
         queued = len(session.exec(select(ReviewItem.id)).all())
     claims: list[int] = []
     errors: list[BaseException] = []
@@ -103,7 +105,7 @@ def test_concurrent_reviewers_never_share_an_item_and_every_step_is_sealed(
 
 
 def test_a_lost_lease_can_neither_submit_nor_renew_nor_release(session: Session) -> None:
-    review_queue(session, count=1)
+    review_queue(session, count=1, reviewers=[ALICE, CAROL])
     first = review.claim_next(session, reviewer_email=ALICE, now=T0, lease_minutes=1)
     assert first is not None
     alice_token = first.lease_token
@@ -146,7 +148,7 @@ def test_the_fence_refuses_a_submit_whose_claim_changed_after_it_was_read(engine
     if engine.dialect.name != "postgresql":
         pytest.skip("SQLite's write lock keeps any other writer out between read and update")
     with Session(engine) as session:
-        review_queue(session, count=1)
+        review_queue(session, count=1, reviewers=[ALICE])
         item = review.claim_next(session, reviewer_email=ALICE)
         assert item is not None
         item_id, token = item.id, item.lease_token

@@ -15,7 +15,7 @@ from agentops.sampling.estimate import Observation, hajek, wilson
 from agentops.sampling.plan import SamplePlan, Unit, allocate, draw, stratum_of
 from agentops.sampling.service import sample_window
 from agentops.store.models import ReviewItem, Rubric, Sample
-from factories import REVIEW_RUBRIC, agent_named, conversation
+from factories import REVIEW_RUBRIC, agent_named, conversation, register_reviewers
 
 PLAN_EXAMPLE = Path(__file__).resolve().parents[1] / "deployments" / "sample-plan.example.yaml"
 
@@ -123,12 +123,16 @@ def test_sampling_with_a_plan_stores_the_design_and_the_estimate_uses_it(
     items = session.exec(select(ReviewItem)).all()
     assert len(items) == len(result.items) and all(i.inclusion_probability for i in items)
     assert len({i.stratum for i in items}) == 4
+    register_reviewers(session, "rita@x.io")
     for number in range(len(items)):
         item = claim_next(session, reviewer_email="rita@x.io")
         assert item is not None and item.id is not None
         failed = number % 5 == 0
         findings = {"confirm": not failed, "grounded": True, "tone": True}
-        submit_review(session, item_id=item.id, reviewer_email="rita@x.io", findings=findings)
+        notes = {"confirm": "booked without a yes"} if failed else {}
+        submit_review(
+            session, item_id=item.id, reviewer_email="rita@x.io", findings=findings, notes=notes
+        )
     session.commit()
     estimate = adherence_estimate(session, version=version)
     assert estimate.n == len(items) and estimate.rate is not None
@@ -149,6 +153,7 @@ def test_cli_samples_by_plan_and_prints_the_estimate(
     rubric = tmp_path / "rubric.yaml"
     rubric.write_text(REVIEW_RUBRIC)
     assert run(["rubric", "add", str(rubric)]) == 0
+    assert run(["people", "add", "rita@x.io", "--role", "reviewer"]) == 0
     end = ["--end", "2026-11-01T10:00:00Z"]
     assert run(["sample", "airline", *end, "--plan", str(PLAN_EXAMPLE)]) == 0
     assert run(["review", "next", "--as", "rita@x.io"]) == 0

@@ -1,6 +1,7 @@
 """Web pages over HTTP: sign-in, roles, CSRF, the trusted SSO header and the review fencing."""
 
 import re
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -14,8 +15,25 @@ from agentops.cli.app import run
 from agentops.review import service as review
 from agentops.serve.app import create_app
 from agentops.settings import Settings
-from agentops.store.models import ItemStatus, Review, ReviewFinding, ReviewItem, Role, utcnow
-from factories import login_token, review_queue
+from agentops.store.models import (
+    Action,
+    ActionStatus,
+    ItemStatus,
+    Review,
+    ReviewFinding,
+    ReviewItem,
+    Role,
+    utcnow,
+)
+from factories import (
+    OWNER,
+    FakeDeployer,
+    breach_rollback,
+    degraded_fleet,
+    login_token,
+    review_queue,
+    serve,
+)
 
 RITA, MIA, ADA = "rita@x.io", "mia@x.io", "ada@x.io"
 
@@ -283,3 +301,34 @@ def test_owner_sees_estimates_and_disputes_a_verdict_on_the_agent_page(
     again = client.post(f"/review/items/{item_id}/dispute", data={"csrf": csrf, "reason": "x"})
     assert again.status_code == 409 and "no settled verdict" in again.text
     assert client.get("/agreement").status_code == 200
+
+
+def test_a_browser_approval_executes_at_once_without_slack(engine: Engine) -> None:
+    """Slack is not configured: the app's own waker runs the approval, no sweep needed."""
+    deployer = FakeDeployer(serving={"airline": "v2"}, settle_checks=1)
+    with Session(engine) as session:
+        action_id = breach_rollback(session, degraded_fleet(session)).id
+        session.commit()
+    with serve(deployer.app) as deployer_url:
+        settings = Settings(
+            database_url=str(engine.url), deployer_url=deployer_url, health_timeout_s=10
+        )
+        assert not settings.slack_enabled
+        with TestClient(create_app(settings=settings, engine=engine)) as client:
+            assert client.app.state.slack is None  # type: ignore[attr-defined]
+            sign_in(client, engine, OWNER, role=Role.owner)
+            decided = client.post(
+                f"/actions/{action_id}/decide",
+                data={"csrf": csrf_of(client, "/actions"), "decision": "approve"},
+                follow_redirects=False,
+            )
+            assert decided.status_code == 303, decided.text
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                with Session(engine) as session:
+                    status = session.get(Action, action_id).status  # type: ignore[union-attr]
+                if status == ActionStatus.succeeded:
+                    break
+                time.sleep(0.05)
+    assert status == ActionStatus.succeeded
+    assert [(d["agent"], d["version"]) for d in deployer.deployments] == [("airline", "v1")]

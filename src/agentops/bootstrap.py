@@ -4,6 +4,7 @@ from sqlalchemy.engine import Engine
 
 from agentops.actions.deployer import HttpDeployer
 from agentops.actions.sweeper import SweepReport, sweep
+from agentops.actions.wakers import ServerWaker
 from agentops.settings import Settings, get_settings
 
 
@@ -44,3 +45,18 @@ def sweep_with_settings(
     finally:
         if deployer is not None:
             deployer.close()
+
+
+def make_server_waker(engine: Engine, *, settings: Settings | None = None) -> ServerWaker:
+    """The waker of a long-running process (`agentops serve`): built once, for every channel.
+
+    A decision from the web or Slack wakes the gate run waiting on it, or executes the
+    approval at once with the configured deployer, whether or not Slack is configured.
+    """
+    settings = settings or get_settings()
+    chosen = settings
+    return ServerWaker(
+        engine,
+        deployer=lambda: make_deployer(chosen),
+        health_timeout_s=settings.health_timeout_s,
+    )

@@ -2,8 +2,10 @@
 
 from sqlmodel import Session, select
 
+from agentops.agents.actors import Actor
 from agentops.agents.emails import normalise_email
 from agentops.agents.names import check_email, check_name
+from agentops.agents.roles import NotRegistered, require_role
 from agentops.audit.service import add_and_record, record_event
 from agentops.errors import NotFoundError, RuleViolation
 from agentops.store.core_tables import Agent, AgentVersion, Person, Role, VersionStatus, utcnow
@@ -31,6 +33,17 @@ def get_person(session: Session, *, email: str) -> Person:
     person = session.exec(select(Person).where(Person.email == normalise_email(email))).first()
     if person is None:
         raise NotFoundError(f"no person with email {email!r}")
+    return person
+
+
+def require_person_role(
+    session: Session, *, actor: Actor, roles: frozenset[Role], what: str
+) -> Person:
+    """The registered person behind the actor, provided their role allows `what`."""
+    person = session.get(Person, actor.person_id) if actor.person_id is not None else None
+    if person is None:
+        raise NotRegistered(actor.label)
+    require_role(person.role, roles, what)
     return person
 
 

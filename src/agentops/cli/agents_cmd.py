@@ -1,10 +1,14 @@
 """`agentops agents …`: who owns which agent, and which version is live."""
 
+import os
+
 import typer
 from rich.table import Table
+from sqlmodel import Session
 
 from agentops.agents import service as agents
-from agentops.cli.common import console, store_session, user_errors, warn
+from agentops.agents.roles import REGISTER_AGENT_ROLES
+from agentops.cli.common import acting_person, console, store_session, user_errors, warn
 from agentops.cli.safe_text import styled
 from agentops.orchestration import api_configured, ensure_rollout_limit, rollout_limit_name
 from agentops.store.core_tables import AgentVersion, Person, VersionStatus
@@ -104,22 +108,41 @@ def register(
     live: str | None = typer.Option(
         None, "--live", help="Version already serving traffic; recorded as last known good."
     ),
+    who: str | None = typer.Option(
+        None,
+        "--as",
+        help="Your email, a registered admin (or AGENTOPS_USER_EMAIL); "
+        "without either the trail names the CLI operator.",
+    ),
 ) -> None:
     """Register an agent with its owner and backup approver."""
     with store_session() as session:
+        # The trail names who ran the command, never the owner it names.
+        actor = _registrar(session, who)
         agent = agents.register_agent(
-            session, name=name, owner_email=owner, backup_email=backup, actor=owner
+            session, name=name, owner_email=owner, backup_email=backup, actor=actor
         )
         if live:
-            version = agents.ensure_version(session, agent=agent, version=live, actor=owner)
-            agents.set_live(session, agent=agent, version=version, actor=owner)
-            agents.mark_known_good(session, agent=agent, version=version, actor=owner)
+            version = agents.ensure_version(session, agent=agent, version=live, actor=actor)
+            agents.set_live(session, agent=agent, version=version, actor=actor)
+            agents.mark_known_good(session, agent=agent, version=version, actor=actor)
     suffix = f", {live} live" if live else ""
     console.print(
         styled("Registered ", (name, "bold"), f" (owner {owner}, backup {backup}{suffix}).")
     )
     if api_configured():
         _create_rollout_limit(name)
+
+
+def _registrar(session: Session, who: str | None) -> str:
+    """Who registers: the person behind --as (an admin, as on the web), else the operator."""
+    if who is None and not os.environ.get("AGENTOPS_USER_EMAIL"):
+        return "cli"
+    actor = acting_person(session, who)
+    agents.require_person_role(
+        session, actor=actor, roles=REGISTER_AGENT_ROLES, what="registering agents"
+    )
+    return actor.label
 
 
 def _create_rollout_limit(name: str) -> None:

@@ -13,6 +13,7 @@ from sqlmodel import Session
 
 from agentops.agents.actors import Actor, Channel, person_actor
 from agentops.agents.emails import normalise_email
+from agentops.agents.roles import NotRegistered
 
 # The consoles and error helpers live in output.py, which app.py loads without the store;
 # command modules keep importing them from here.
@@ -91,8 +92,14 @@ def acting_user(email: str | None) -> str:
 
 
 def acting_person(session: Session, email: str | None) -> Actor:
-    """The CLI user as an actor: the registered person behind --as (or AGENTOPS_USER_EMAIL)."""
-    return person_actor(session, email=acting_user(email), channel=Channel.cli)
+    """The CLI user as an actor: the registered person behind --as (or AGENTOPS_USER_EMAIL).
+
+    An unknown email is refused, never created: `--as` names who you are, not who to add.
+    """
+    actor = person_actor(session, email=acting_user(email), channel=Channel.cli)
+    if not actor.is_person:
+        raise NotRegistered(actor.label)
+    return actor
 
 
 # Ids are PostgreSQL integers: anything beyond is refused before it reaches the database.

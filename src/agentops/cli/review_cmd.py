@@ -16,11 +16,13 @@ from agentops.cli.common import (
     user_errors,
 )
 from agentops.cli.transcript_view import transcript_panel
+from agentops.errors import AgentOpsError
 from agentops.review import service as review
 from agentops.review.agreement import Interval
 from agentops.review.queries import adherence_estimate, ageing_by_agent, agreement_report
 from agentops.review.queue import AGEING_BUCKETS
 from agentops.review.rubric import register_rubric
+from agentops.review.rules import NotesRequired
 from agentops.sampling.estimate import Estimate
 from agentops.settings import get_settings
 from agentops.store.models import utcnow
@@ -67,7 +69,8 @@ def next_item(
         _print_item(session, item_id=item_id, full=False)  # type: ignore[arg-type]
     console.print(
         f"Claimed until {expires:%H:%M} UTC. Submit with: "
-        f"agentops review submit {item_id} --as {email} [--fail CRITERION …]"
+        f"agentops review submit {item_id} --as {email} "
+        "[--fail CRITERION --note CRITERION=WHY …]"
     )
 
 
@@ -106,20 +109,47 @@ def submit(
     failed: list[str] = typer.Option(
         [], "--fail", help="A criterion the conversation failed; repeat for more. Others pass."
     ),
+    notes: list[str] = typer.Option(
+        [],
+        "--note",
+        help="CRITERION=WHY: the reason for a failed criterion (required for critical and "
+        "major ones); repeat for more.",
+    ),
     comment: str | None = typer.Option(None, "--comment", help="Free-text note for the trail."),
 ) -> None:
     """Record your verdict: every criterion passes unless named with --fail."""
     email = acting_user(reviewer)
+    reasons = _parse_notes(notes)
     with store_session(write=True) as session:
         details = review.item_details(session, item_id=item_id)
         keys = [criterion.key for criterion in details.criteria]
         # Unknown --fail names go through too, so the rubric check in submit_review reports them.
         findings = {key: key not in failed for key in keys} | dict.fromkeys(failed, False)
-        result = review.submit_review(
-            session, item_id=item_id, reviewer_email=email, findings=findings, comment=comment
-        )
+        try:
+            result = review.submit_review(
+                session,
+                item_id=item_id,
+                reviewer_email=email,
+                findings=findings,
+                notes=reasons,
+                comment=comment,
+            )
+        except NotesRequired as refused:
+            example = refused.criteria[0]
+            raise AgentOpsError(f"{refused}; say why with --note {example}=WHY") from None
         verdict = "policy violation" if result.violation else "no violation"
     console.print(f"Item {item_id} reviewed: {verdict} ({len(failed)} of {len(keys)} failed).")
+
+
+def _parse_notes(raw: list[str]) -> dict[str, str]:
+    """`--note KEY=TEXT` options as a mapping; a malformed one is a user error."""
+    notes: dict[str, str] = {}
+    for entry in raw:
+        key, sep, text = entry.partition("=")
+        if not sep or not key.strip() or not text.strip():
+            raise AgentOpsError(f"--note takes CRITERION=WHY, got {entry!r}")
+        notes[key.strip()] = text.strip()
+    return notes
 
 
 @app.command("status")

@@ -376,6 +376,11 @@ def simulated_start(now: datetime | None = None) -> datetime:
 def work_review_queue(*, engine: Engine, reviewers: Sequence[SimulatedReviewer]) -> tuple[int, int]:
     """Reviewers take turns claiming and judging open items; returns (reviewed, violations)."""
     reviewed = violations = 0
+    # Only registered reviewers may claim: the demo signs its reviewers up first.
+    with Session(engine) as session:
+        for simulated in reviewers:
+            agents.ensure_person(session, email=simulated.email, role=Role.reviewer)
+        session.commit()
     while True:
         reviewer = reviewers[reviewed % len(reviewers)]
         with Session(engine) as session:
@@ -386,8 +391,14 @@ def work_review_queue(*, engine: Engine, reviewers: Sequence[SimulatedReviewer])
             details = review.item_details(session, item_id=item.id)
             criteria = [(c.key, c.description) for c in details.criteria]
             findings = reviewer.review(details.conversation.transcript, criteria)
+            # A failed criterion's note is the rule it broke, as a reviewer would write it.
+            notes = {key: f"fails: {text}" for key, text in criteria if not findings[key]}
             submitted = review.submit_review(
-                session, item_id=item.id, reviewer_email=reviewer.email, findings=findings
+                session,
+                item_id=item.id,
+                reviewer_email=reviewer.email,
+                findings=findings,
+                notes=notes,
             )
             violations += int(submitted.violation)
             session.commit()

@@ -83,17 +83,3 @@ def ageing_bucket(due_at: datetime, now: datetime) -> str:
             return label
     raise AssertionError("the last bucket is unbounded")
 
-
-def missing_notes(
-    findings: Mapping[str, bool],
-    severities: Mapping[str, Severity],
-    notes: Mapping[str, str],
-) -> list[str]:
-    """Failed critical or major criteria without a note: the verdict needs its reason."""
-    return [
-        key
-        for key, passed in findings.items()
-        if not passed
-        and severities[key] in VIOLATING_SEVERITIES
-        and not (notes.get(key) or "").strip()
-    ]

@@ -24,7 +24,8 @@ from sqlmodel import Session, select
 
 from agentops.agents.actors import Actor
 from agentops.agents.emails import normalise_email
-from agentops.agents.service import ensure_person, get_person
+from agentops.agents.roles import REVIEW_ROLES, NotRegistered, require_role
+from agentops.agents.service import get_person
 from agentops.audit.service import add_and_record, record_event
 from agentops.errors import NotFoundError, RuleViolation
 from agentops.review.queue import (
@@ -37,6 +38,7 @@ from agentops.review.queue import (
     validate_findings,
 )
 from agentops.review.rubric import criteria_for
+from agentops.review.rules import require_notes
 from agentops.settings import get_settings
 from agentops.store.models import (
     QUEUED_CONDITION,
@@ -86,7 +88,7 @@ def claim_next(
     """Lease the oldest claimable item to the reviewer, or return the one they already hold."""
     now = now or utcnow()
     expires = lease_until(now, lease_minutes)
-    reviewer = ensure_person(session, email=reviewer_email, role=Role.reviewer)
+    reviewer = registered_reviewer(session, email=reviewer_email)
     # The claim only takes an item when the reviewer holds none, so the usual case (the
     # next item after a verdict) is one statement; otherwise they get the one they hold.
     taken = _take_next(session, reviewer=reviewer, agent=agent, now=now, expires=expires)
@@ -107,6 +109,16 @@ def claim_next(
         },
     )
     return item
+
+
+def registered_reviewer(session: Session, *, email: str) -> Person:
+    """The registered person behind `email`, provided their role may review (never created)."""
+    email = normalise_email(email)
+    person = session.exec(select(Person).where(Person.email == email)).first()
+    if person is None:
+        raise NotRegistered(email)
+    require_role(person.role, REVIEW_ROLES, "reviewing")
+    return person
 
 
 def _held_claim(
@@ -490,6 +502,7 @@ def submit_review(
     if stray := sorted(set(not_applicable) - severities.keys()):
         raise RuleViolation(f"not-applicable names unknown criteria: {', '.join(stray)}")
     findings = {key: passed or key in not_applicable for key, passed in findings.items()}
+    require_notes(findings, severities, notes)
     violation = is_violation(findings, severities)
     marks = {
         key: "na" if key in not_applicable else "pass" if findings[key] else "fail"

@@ -5,6 +5,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from agentops.bootstrap import make_server_waker
 from agentops.settings import Settings, get_settings
 from agentops.slack import mount_slack
 from agentops.store.db import make_engine
@@ -31,6 +32,11 @@ def create_app(*, settings: Settings | None = None, engine: Engine | None = None
             return JSONResponse({"ok": False, "store": exc.__class__.__name__}, status_code=503)
         return JSONResponse({"ok": True, "store": "ok"})
 
+    # One waker for every channel: a decision from the browser executes at once with or
+    # without Slack, and Slack (when configured) adds its follow-ups to the same pool.
+    waker = make_server_waker(engine, settings=settings)
+    app.state.waker = waker
     mount_web(app)
-    mount_slack(app, settings=settings, engine=engine)
+    mount_slack(app, settings=settings, engine=engine, waker=waker)
+    app.router.add_event_handler("shutdown", waker.close)
     return app

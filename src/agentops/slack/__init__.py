@@ -3,10 +3,13 @@
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
+from agentops.actions.wakers import ServerWaker
 from agentops.settings import Settings
 
 
-def mount_slack(app: FastAPI, *, settings: Settings, engine: Engine) -> None:
+def mount_slack(
+    app: FastAPI, *, settings: Settings, engine: Engine, waker: ServerWaker | None = None
+) -> None:
     """Add /slack/events and the outbox worker to the app when Slack is configured."""
     if not settings.slack_enabled:
         app.state.slack = None
@@ -14,7 +17,7 @@ def mount_slack(app: FastAPI, *, settings: Settings, engine: Engine) -> None:
     from agentops.slack.endpoints import slack_router
     from agentops.slack.service import SlackChannel
 
-    channel = SlackChannel(engine=engine, settings=settings)
+    channel = SlackChannel(engine=engine, settings=settings, waker=waker)
     app.state.slack = channel
     app.include_router(slack_router(channel))
     app.router.add_event_handler("startup", channel.start)

@@ -85,14 +85,13 @@ class SlackChannel:
         self.client = client or make_web_client(settings)
         secret = settings.slack_signing_secret.get_secret_value()
         self.verifier = SignatureVerifier(secret, clock=clock or Clock())
+        # A waker handed in belongs to whoever built it (the app closes it); one built here
+        # for a channel used on its own is closed by stop().
+        self._owns_waker = waker is None
         if waker is None:
-            from agentops.bootstrap import make_deployer
+            from agentops.bootstrap import make_server_waker
 
-            waker = ServerWaker(
-                engine,
-                deployer=lambda: make_deployer(settings),
-                health_timeout_s=settings.health_timeout_s,
-            )
+            waker = make_server_waker(engine, settings=settings)
         waker.after = self.kick
         self.waker = waker
         self._wake = threading.Event()
@@ -216,7 +215,8 @@ class SlackChannel:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
-        self.waker.close()
+        if self._owns_waker:
+            self.waker.close()
 
     def _run(self) -> None:
         next_sweep = 0.0

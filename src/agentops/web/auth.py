@@ -13,18 +13,20 @@ from sqlmodel import Session, select
 
 from agentops.agents.actors import Actor, Channel
 from agentops.agents.emails import normalise_email
+
+# Which roles may do what is one policy (agents/roles.py): the server checks it on every
+# request (the pages only hide links), and the services check it for every channel.
+from agentops.agents.roles import ADMIN_ROLES as ADMIN_ROLES
+from agentops.agents.roles import ALL_ROLES as ALL_ROLES
+from agentops.agents.roles import DECIDE_ROLES as DECIDE_ROLES
+from agentops.agents.roles import OVERSIGHT_ROLES as OVERSIGHT_ROLES
+from agentops.agents.roles import REVIEW_ROLES as REVIEW_ROLES
+from agentops.agents.roles import role_refusal
 from agentops.agents.signin import read_session_token, session_token, signing_key
 from agentops.settings import Settings
 from agentops.store.models import Person, Role
 
 COOKIE = "agentops_session"
-
-# Which roles may do what; the server checks these on every request, the pages only hide links.
-REVIEW_ROLES = frozenset({Role.reviewer, Role.owner, Role.admin})
-OVERSIGHT_ROLES = frozenset({Role.owner, Role.manager, Role.admin})
-ADMIN_ROLES = frozenset({Role.admin})
-DECIDE_ROLES = frozenset({Role.owner, Role.admin})
-ALL_ROLES = frozenset(Role)
 
 
 class SignInRequired(Exception):
@@ -110,9 +112,9 @@ def optional_user(request: Request) -> WebUser | None:
 
 def require(user: WebUser, roles: frozenset[Role], what: str) -> None:
     """Refuse (403) unless the person's role is one of `roles`."""
-    if not user.may(roles):
-        allowed = ", ".join(sorted(role.value for role in roles))
-        raise Forbidden(f"{what} is for {allowed}; you are signed in as a {user.role.value}")
+    refusal = role_refusal(user.role, roles, what, seen_as="signed in as")
+    if refusal is not None:
+        raise Forbidden(refusal)
 
 
 def check_csrf(request: Request, user: WebUser, submitted: str | None) -> None:

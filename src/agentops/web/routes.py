@@ -38,7 +38,8 @@ from agentops.review.queries import (
     reviewer_progress,
     settled_items,
 )
-from agentops.review.queue import AGEING_BUCKETS, missing_notes
+from agentops.review.queue import AGEING_BUCKETS
+from agentops.review.rules import NotesRequired
 from agentops.settings import Settings
 from agentops.store.db import StoreBusy, write_session
 from agentops.store.models import (
@@ -350,17 +351,6 @@ async def review_submit(request: Request, item_id: int) -> Response:
         for key in severities
         if form.get(f"note-{key}", "").strip()
     }
-    if missing := missing_notes(findings, severities, notes):
-        with _reading(request) as session:
-            return _item_page(
-                request,
-                session,
-                user,
-                item_id=item_id,
-                error="a failed critical or major criterion needs a note: " + ", ".join(missing),
-                submitted=form,
-                status_code=422,
-            )
     try:
         with _writing(request) as session:
             review.submit_review(
@@ -372,6 +362,17 @@ async def review_submit(request: Request, item_id: int) -> Response:
                 not_applicable=not_applicable,
                 comment=form.get("comment", "").strip() or None,
                 lease_token=token,
+            )
+    except NotesRequired as refused:  # the service's rule; the form comes back filled in
+        with _reading(request) as session:
+            return _item_page(
+                request,
+                session,
+                user,
+                item_id=item_id,
+                error=str(refused),
+                submitted=form,
+                status_code=422,
             )
     except review.LeaseLost as lost:
         return _error(request, str(lost), status_code=409)
@@ -638,10 +639,9 @@ async def action_decide(request: Request, action_id: int) -> Response:
     if choice not in {d.value for d in Decision}:
         return _error(request, "choose approve or reject", status_code=400)
     reason = form.get("reason", "").strip() or None
-    # The same decide-then-wake as Slack: with Slack on, its server waker resumes the gate
-    # or executes the approval here; otherwise a gate polling the store picks it up.
-    slack = getattr(request.app.state, "slack", None)
-    waker = slack.waker if slack is not None else NoWaker()
+    # The same decide-then-wake as Slack, through the app's one waker (built in the
+    # composition root): it resumes the gate run or executes the approval here at once.
+    waker = getattr(request.app.state, "waker", None) or NoWaker()
     try:
         decide_and_wake(
             request.app.state.engine,
