@@ -11,9 +11,11 @@ from agentops.actions.rules import (
     DecisionRequest,
     check_cancel,
     check_decision,
+    decides_now,
     escalation_due,
     execution_obstacle,
     expiry_due,
+    first_approver,
 )
 from agentops.errors import RuleViolation
 from agentops.store.models import ActionStatus, Decision
@@ -229,3 +231,21 @@ def test_execution_needs_proof_not_just_a_status(
 def test_an_approver_who_proposed_is_no_proof() -> None:
     facts = replace(FACTS, status=ActionStatus.approved, proposer_id=OWNER)
     assert "also proposed" in (execution_obstacle(facts, GOOD_PROOF) or "")
+
+
+@pytest.mark.parametrize(
+    ("owner_proposed", "status", "first", "now"),
+    [
+        (False, ActionStatus.proposed, ApproverRole.owner, ApproverRole.owner),
+        (False, ActionStatus.awaiting_approval, ApproverRole.owner, ApproverRole.owner),
+        (False, ActionStatus.escalated, ApproverRole.owner, ApproverRole.backup),
+        (True, ActionStatus.proposed, ApproverRole.backup, ApproverRole.backup),
+        (True, ActionStatus.awaiting_approval, ApproverRole.backup, ApproverRole.backup),
+        (True, ActionStatus.escalated, ApproverRole.backup, ApproverRole.backup),
+    ],
+)
+def test_who_decides_first_and_now_is_one_rule(
+    owner_proposed: bool, status: ActionStatus, first: ApproverRole, now: ApproverRole
+) -> None:
+    assert first_approver(owner_proposed=owner_proposed) is first
+    assert decides_now(owner_proposed=owner_proposed, status=status) is now

@@ -12,7 +12,12 @@ from typing import Any
 
 from sqlmodel import Session
 
-from agentops.actions.rules import UNDECIDED_STATUSES
+from agentops.actions.rules import (
+    UNDECIDED_STATUSES,
+    ApproverRole,
+    decides_now,
+    first_approver,
+)
 from agentops.actions.service import get_action, get_approval
 from agentops.store.models import (
     ActionStatus,
@@ -63,9 +68,8 @@ class ApprovalCard:
     @property
     def decides_now(self) -> str:
         """The email of whoever decides at this moment."""
-        if self.owner_proposed or self.status == ActionStatus.escalated:
-            return self.backup_email
-        return self.owner_email
+        turn = decides_now(owner_proposed=self.owner_proposed, status=self.status)
+        return self.backup_email if turn is ApproverRole.backup else self.owner_email
 
     @property
     def title(self) -> str:
@@ -192,7 +196,9 @@ def status_line(card: ApprovalCard, *, person: Render = str) -> str:
     match card.status:
         case ActionStatus.proposed:
             return "Proposed; the approval window is not open yet."
-        case ActionStatus.awaiting_approval if card.owner_proposed:
+        case ActionStatus.awaiting_approval if (
+            first_approver(owner_proposed=card.owner_proposed) is ApproverRole.backup
+        ):
             return f"Waiting for {backup} until {_time(card.final_deadline)} ({owner} proposed it)."
         case ActionStatus.awaiting_approval:
             return (

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime
 
+from agentops.actions.rules import ApproverRole, first_approver
 from agentops.store.models import ActionStatus
 
 FINAL = "final: nothing more happens to this action"
@@ -26,7 +27,8 @@ def next_steps(view: ActionView) -> list[str]:
     """One line per way forward, each with its command."""
     n = view.action_id
     cancel = f"call it off: `agentops actions cancel {n} --as EMAIL --reason ...`"
-    first = view.backup_email if view.owner_proposed else view.owner_email
+    asked_first = first_approver(owner_proposed=view.owner_proposed)
+    first = view.backup_email if asked_first is ApproverRole.backup else view.owner_email
     decide = (
         f"`agentops approve {n} --as {{who}}` or `agentops reject {n} --as {{who}} --reason ...`"
     )

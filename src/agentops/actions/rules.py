@@ -78,6 +78,18 @@ class ApprovalProof:
     event_verified: bool
 
 
+def first_approver(*, owner_proposed: bool) -> ApproverRole:
+    """Who is asked first: the owner, or the backup when the owner proposed the action."""
+    return ApproverRole.backup if owner_proposed else ApproverRole.owner
+
+
+def decides_now(*, owner_proposed: bool, status: ActionStatus) -> ApproverRole:
+    """Whose turn it is at this moment: the first approver, or the backup once escalated."""
+    if status == ActionStatus.escalated:
+        return ApproverRole.backup
+    return first_approver(owner_proposed=owner_proposed)
+
+
 def check_decision(facts: ActionFacts, request: DecisionRequest) -> DecisionCheck:
     """Allow a decision (new or repeated) or raise RuleViolation saying why not."""
     role = _approver_role(facts, request.approver_id)
@@ -181,8 +193,9 @@ def _owner_turn(facts: ActionFacts) -> str:
 def _backup_may_decide(facts: ActionFacts, now: datetime) -> bool:
     # An owner who proposed the action cannot decide it, so it goes straight to the backup.
     # The deadline itself counts, so a late sweep never blocks the backup.
+    owner_proposed = facts.proposer_id == facts.owner_id
     return (
-        facts.proposer_id == facts.owner_id
+        first_approver(owner_proposed=owner_proposed) is ApproverRole.backup
         or facts.status == ActionStatus.escalated
         or (facts.owner_deadline is not None and now >= facts.owner_deadline)
     )

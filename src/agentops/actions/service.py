@@ -28,6 +28,7 @@ from agentops.actions.rules import (
     escalation_due,
     execution_obstacle,
     expiry_due,
+    first_approver,
 )
 from agentops.agents.actors import Actor, Channel
 from agentops.agents.service import (
@@ -249,7 +250,8 @@ def open_approval(
         raise RuleViolation(f"action #{action_id} is {action.status}, not proposed")
     now = now or utcnow()
     owner, backup = _approvers(session, action)
-    first = backup if action.proposed_by_id == owner.id else owner
+    owner_proposed = action.proposed_by_id == owner.id
+    first = owner if first_approver(owner_proposed=owner_proposed) is ApproverRole.owner else backup
     action.status = ActionStatus.awaiting_approval
     action.flow_run_id = flow_run_id
     action.owner_deadline = now + timedelta(seconds=owner_timeout_s)

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from agentops.actions.approval_card import ApprovalCard, Render, approval_card
+from agentops.actions.rules import ApproverRole, first_approver
 from agentops.audit.service import seal_if_pending
 from agentops.redaction import redact
 from agentops.slack import messaging
@@ -196,7 +197,8 @@ def _send(
     # escalation still reaches the owner, and shows them how things stand.
     asked = None
     if kind == "approval.requested":
-        asked = card.backup_email if card.owner_proposed else card.owner_email
+        first = first_approver(owner_proposed=card.owner_proposed)
+        asked = card.backup_email if first is ApproverRole.backup else card.owner_email
     elif kind == "approval.escalated":
         asked = card.backup_email
     if asked is not None:
