@@ -16,14 +16,12 @@ import math
 import time
 from datetime import datetime
 from typing import Any
-from uuid import UUID
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import INPUTS, RUN_ID
-from prefect.client.orchestration import get_client
 from prefect.concurrency.sync import concurrency
-from prefect.exceptions import FlowPauseTimeout, NotPausedError, ObjectNotFound
-from prefect.flow_runs import pause_flow_run, resume_flow_run, suspend_flow_run
+from prefect.exceptions import FlowPauseTimeout
+from prefect.flow_runs import pause_flow_run, suspend_flow_run
 from prefect.runtime import deployment as current_deployment
 from prefect.runtime import flow_run as current_flow_run
 from pydantic import BaseModel
@@ -33,6 +31,8 @@ from sqlmodel import Session
 from agentops.actions.executor import execute_approved
 from agentops.actions.rules import UNDECIDED_STATUSES
 from agentops.actions.service import ExecutionRefused, expire, get_action, open_approval
+from agentops.adapters.prefect_runs import resume_waiting_run as resume_waiting_run
+from agentops.adapters.prefect_runs import run_is_waiting as run_is_waiting
 from agentops.agents.actors import system_actor
 from agentops.bootstrap import make_deployer
 from agentops.errors import RuleViolation
@@ -108,47 +108,6 @@ def wait_for_approval(
         _pause_until_decided(engine, action_id=action_id, poll_interval_s=poll_interval_s)
         _expire_if_undecided(engine, action_id=action_id)
     return _read_action(engine, action_id)
-
-
-def resume_waiting_run(*, flow_run_id: str, action_id: int, grace_s: float = 5.0) -> bool:
-    """Wake the flow run waiting on this action; False (logged) if it is not waiting."""
-    try:
-        run_id = UUID(flow_run_id)
-    except ValueError:
-        log.warning("action #%s: %r is not a flow run id", action_id, flow_run_id)
-        return False
-    # A decision can land just before the flow reaches its suspend (or while a woken run
-    # is starting again on its way to the next one): give it a moment.
-    give_up_at = time.monotonic() + grace_s
-    while True:
-        try:
-            resume_flow_run(run_id, run_input={"action_id": action_id})
-            return True
-        except ObjectNotFound:
-            log.warning("action #%s: flow run %s not found", action_id, run_id)
-            return False
-        except FlowPauseTimeout:
-            log.warning("action #%s: flow run %s already gave up waiting", action_id, run_id)
-            return False
-        except NotPausedError:
-            if _is_unfinished(run_id) and time.monotonic() < give_up_at:
-                time.sleep(0.2)
-                continue
-            log.info("action #%s: flow run %s is not waiting any more", action_id, run_id)
-            return False
-        except RuntimeError as exc:
-            log.warning("action #%s: flow run %s refused to resume: %s", action_id, run_id, exc)
-            return False
-
-
-def run_is_waiting(flow_run_id: str) -> bool:
-    """True when the flow run is paused or suspended (and so can be resumed)."""
-    try:
-        with get_client(sync_client=True) as client:
-            state = client.read_flow_run(UUID(flow_run_id)).state
-    except (ObjectNotFound, ValueError):
-        return False
-    return state is not None and state.is_paused()
 
 
 def gate_then_execute(
@@ -309,15 +268,6 @@ def _read_action(engine: Engine, action_id: int) -> Action:
 
 def _seconds_until(moment: datetime) -> float:
     return (moment - utcnow()).total_seconds()
-
-
-def _is_unfinished(run_id: UUID) -> bool:
-    try:
-        with get_client(sync_client=True) as client:
-            state = client.read_flow_run(run_id).state
-    except ObjectNotFound:
-        return False
-    return state is not None and not state.is_final()
 
 
 def _summary(action: Action, *, approval_wait_s: float, executing_s: float) -> dict[str, Any]:

@@ -4,9 +4,10 @@ from prefect import flow, get_run_logger, task
 
 from agentops.actions.service import record_flow_run
 from agentops.agents import service as agents
+from agentops.reactions import evaluate_live_version
 from agentops.store.db import engine_scope, write_session
 from agentops.textfiles import read_text_file
-from agentops.triggers.service import evaluate_live_version, register_trigger_set
+from agentops.triggers.service import register_trigger_set
 
 ACTOR = "flow:evaluate-triggers"
 

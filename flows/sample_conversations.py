@@ -6,8 +6,8 @@ from prefect import flow, get_run_logger, task
 from sqlmodel import Session
 
 from agentops.agents import service as agents
+from agentops.bootstrap import make_platform_client
 from agentops.http_client import display_url
-from agentops.ingestion.platform_client import PlatformClient
 from agentops.ingestion.service import import_conversations, records_from_platform
 from agentops.review.rubric import rubric_for_agent
 from agentops.sampling.service import sample_agent_window
@@ -21,8 +21,7 @@ def pull_conversations(
     *, agent_name: str, platform_url: str, since: datetime, until: datetime
 ) -> dict[str, int]:
     """Fetch the window's conversations from the platform API into the store."""
-    token = get_settings().platform_token
-    client = PlatformClient(platform_url, token=token.get_secret_value() if token else None)
+    client = make_platform_client(url=platform_url)
     with client, engine_scope() as engine, Session(engine) as session:
         agent = agents.get_agent(session, name=agent_name)
         items = client.iter_conversations(agent=agent_name, since=since, until=until)

@@ -12,8 +12,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from agentops.actions.service import settled_with_gate
+from agentops.adapters.prefect_runs import resume_waiting_run, run_is_waiting
 from agentops.bootstrap import sweep_with_settings
-from agentops.flows.approval_gate import SUSPEND_GRACE_S, resume_waiting_run, run_is_waiting
+from agentops.flows.approval_gate import SUSPEND_GRACE_S
 from agentops.store.db import engine_scope
 from agentops.store.models import utcnow
 

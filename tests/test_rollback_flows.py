@@ -15,10 +15,10 @@ from sqlmodel import Session
 from agentops.actions.decisions import NoWaker, decide_and_wake
 from agentops.actions.service import get_action, propose_redeploy
 from agentops.actions.sweeper import sweep
+from agentops.adapters.prefect_runs import resume_waiting_run
 from agentops.agents.service import ensure_version, set_live
 from agentops.audit.service import iter_events, verify_chain
 from agentops.errors import RuleViolation
-from agentops.flows.approval_gate import resume_waiting_run
 from agentops.flows.redeploy_agent import redeploy_agent
 from agentops.flows.rollback_agent import rollback_agent
 from agentops.settings import get_settings

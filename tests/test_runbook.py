@@ -14,6 +14,7 @@ from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 from agentops.actions.service import decide, get_action, propose_rollback
+from agentops.adapters.prefect_runs import run_is_waiting
 from agentops.agents import service as agents
 from agentops.audit.service import iter_events, verify_chain
 from agentops.cli.app import app
@@ -21,7 +22,6 @@ from agentops.demo.fake_services import FakeServices
 from agentops.demo.reviewers import SimulatedReviewer
 from agentops.demo.scenario import work_review_queue
 from agentops.demo.traffic import DEMO_PROFILES, generate_conversations
-from agentops.flows.approval_gate import run_is_waiting
 from agentops.flows.evaluate_triggers import evaluate_triggers
 from agentops.flows.rollback_agent import rollback_agent
 from agentops.flows.sample_conversations import sample_conversations

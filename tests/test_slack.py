@@ -26,6 +26,7 @@ from agentops.actions.service import (
 from agentops.actions.sweeper import sweep
 from agentops.agents.service import ensure_version
 from agentops.audit.sealer import wait_until_sealed
+from agentops.bootstrap import make_server_waker, make_slack_client
 from agentops.demo.fake_slack import FAKE_SIGNING_SECRET, FakeSlack, Posted, signed_form
 from agentops.serve.app import create_app
 from agentops.settings import Settings
@@ -201,12 +202,16 @@ def test_slack_documented_example_signature_verifies(engine: Engine) -> None:
             return float(timestamp)
 
     settings = Settings(slack_bot_token="xoxb-x", slack_signing_secret=secret)
-    channel = SlackChannel(engine=engine, settings=settings, clock=Then())
+    parts = {
+        "client": make_slack_client(settings),
+        "waker": make_server_waker(engine, settings=settings),
+    }
+    channel = SlackChannel(engine=engine, settings=settings, clock=Then(), **parts)
     headers = {"X-Slack-Request-Timestamp": str(timestamp), "X-Slack-Signature": signature}
     assert channel.verified(body, headers)
     assert not channel.verified(body + b"x", headers)
     assert not channel.verified(body, {**headers, "X-Slack-Request-Timestamp": "soon"})
-    stale = SlackChannel(engine=engine, settings=settings)  # today's clock: years too late
+    stale = SlackChannel(engine=engine, settings=settings, **parts)  # today's clock: years late
     assert not stale.verified(body, headers)
 
 

@@ -9,6 +9,7 @@ from agentops.actions.service import decide
 from agentops.agents.service import ensure_person, ensure_version, set_live
 from agentops.audit.service import iter_events, verify_chain
 from agentops.errors import RuleViolation
+from agentops.reactions import evaluate_live_version
 from agentops.store.models import (
     Action,
     ActionStatus,
@@ -34,7 +35,6 @@ from agentops.triggers.evaluate import TriggerState
 from agentops.triggers.service import (
     EvaluationReport,
     acknowledge_false_alarm,
-    evaluate_live_version,
     evaluate_version,
     get_trigger_set,
     is_false_alarm,

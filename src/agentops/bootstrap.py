@@ -1,11 +1,19 @@
 """The composition root: adapters built from settings, the same for every entry point."""
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy.engine import Engine
 
 from agentops.actions.deployer import HttpDeployer
 from agentops.actions.sweeper import SweepReport, sweep
 from agentops.actions.wakers import ServerWaker
+from agentops.errors import AgentOpsError
+from agentops.ingestion.platform_client import PlatformClient
+from agentops.orchestration import api_configured
 from agentops.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from slack_sdk import WebClient
 
 
 def make_deployer(
@@ -53,10 +61,41 @@ def make_server_waker(engine: Engine, *, settings: Settings | None = None) -> Se
     A decision from the web or Slack wakes the gate run waiting on it, or executes the
     approval at once with the configured deployer, whether or not Slack is configured.
     """
-    settings = settings or get_settings()
-    chosen = settings
+    chosen = settings or get_settings()
     return ServerWaker(
         engine,
         deployer=lambda: make_deployer(chosen),
-        health_timeout_s=settings.health_timeout_s,
+        health_timeout_s=chosen.health_timeout_s,
+        resume_run=resume_gate_run,
     )
+
+
+def resume_gate_run(*, flow_run_id: str, action_id: int) -> bool:
+    """Wake the gate run waiting on an action through the Prefect API, when one is set.
+
+    Without a configured API (the demo, a temporary server) the gate polls the store; the
+    adapter is imported on use, so only a process that resumes a run loads Prefect.
+    """
+    if not api_configured():
+        return False
+    from agentops.adapters.prefect_runs import resume_waiting_run
+
+    return resume_waiting_run(flow_run_id=flow_run_id, action_id=action_id)
+
+
+def make_slack_client(settings: Settings) -> "WebClient":
+    """The bot's Slack client (slack-sdk, imported only when Slack is configured)."""
+    from agentops.slack.service import make_web_client
+
+    return make_web_client(settings)
+
+
+def make_platform_client(
+    settings: Settings | None = None, *, url: str | None = None
+) -> PlatformClient:
+    """The agent platform's API client (at `url`, default the setting) with its token."""
+    settings = settings or get_settings()
+    base_url = url or settings.platform_url
+    if not base_url:
+        raise AgentOpsError("no platform URL: set AGENTOPS_PLATFORM_URL")
+    return PlatformClient(base_url, token=_secret(settings.platform_token))

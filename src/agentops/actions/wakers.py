@@ -4,6 +4,7 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Protocol
 
 from sqlalchemy.engine import Engine
 
@@ -14,6 +15,13 @@ from agentops.errors import RuleViolation
 from agentops.store.models import Decision
 
 log = logging.getLogger(__name__)
+
+
+class ResumeRun(Protocol):
+    """Wake the orchestrator's run waiting on an action; False when it is not waiting."""
+
+    def __call__(self, *, flow_run_id: str, action_id: int) -> bool:
+        """Resume the run (or say why not, by returning False)."""
 
 
 class ServerWaker:
@@ -30,11 +38,15 @@ class ServerWaker:
         *,
         deployer: Callable[[], Deployer | None],
         health_timeout_s: float,
+        resume_run: ResumeRun | None = None,
         after: Callable[[], None] = lambda: None,
         workers: int = 4,
     ) -> None:
         self.engine = engine
         self.deployer = deployer
+        # The orchestrator's side (adapters/prefect_runs.py), handed in by the composition
+        # root; without it the gate polls the store and finds the decision by itself.
+        self.resume_run = resume_run
         self.health_timeout_s = health_timeout_s
         self.after = after
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="agentops-exec")
@@ -91,13 +103,9 @@ class ServerWaker:
             self.after()
 
     def _resume(self, outcome: DecisionOutcome) -> None:
-        from prefect.settings import PREFECT_API_URL
-
-        if not PREFECT_API_URL.value():
+        if self.resume_run is None:
             return  # the gate polls the store and finds the decision by itself
-        from agentops.flows.approval_gate import resume_waiting_run
-
         try:
-            resume_waiting_run(flow_run_id=outcome.flow_run_id or "", action_id=outcome.action_id)
+            self.resume_run(flow_run_id=outcome.flow_run_id or "", action_id=outcome.action_id)
         except Exception as exc:  # the decision is stored; the gate's poll picks it up
             log.warning("action #%s: could not resume its gate run: %s", outcome.action_id, exc)

@@ -8,6 +8,7 @@ from agentops.actions import service as actions
 from agentops.actions.decisions import DecisionOutcome, decide_and_wake
 from agentops.actions.next_steps import ActionView, next_steps
 from agentops.agents import service as agents
+from agentops.bootstrap import resume_gate_run
 from agentops.cli.common import (
     acting_person,
     console,
@@ -292,10 +293,8 @@ def _wake_flow_run(flow_run_id: str, action_id: int) -> None:
             "(every minute when deployed)."
         )
         return
-    from agentops.flows.approval_gate import resume_waiting_run
-
     try:
-        resumed = resume_waiting_run(flow_run_id=flow_run_id, action_id=action_id)
+        resumed = resume_gate_run(flow_run_id=flow_run_id, action_id=action_id)
     except Exception as exc:  # any Prefect/HTTP failure: report it, the store is already right
         resumed = False
         warn(f"Prefect could not be reached: {exc.__class__.__name__}")

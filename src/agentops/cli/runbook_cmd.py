@@ -13,12 +13,12 @@ from rich.table import Table
 from agentops.agents import service as agents
 from agentops.cli.common import console, err_console, fail, store_session, user_errors
 from agentops.cli.safe_text import styled
+from agentops.reactions import evaluate_live_version
 from agentops.review.rubric import rubric_for_agent
 from agentops.sampling.plan import SamplePlan
 from agentops.sampling.service import sample_agent_window
 from agentops.store.models import Outcome
 from agentops.textfiles import read_text_file
-from agentops.triggers.service import evaluate_live_version
 
 MAX_WINDOW_HOURS = 24 * 366
 OUTCOME_STYLES = {Outcome.ok: "green", Outcome.breach: "bold red", Outcome.insufficient_data: "dim"}

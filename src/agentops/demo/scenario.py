@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from agentops.actions import service as actions
+from agentops.adapters.prefect_runs import resume_waiting_run
 from agentops.agents import service as agents
 from agentops.agents.actors import Channel, person_actor
 from agentops.audit.service import iter_events, verify_chain
@@ -20,7 +21,6 @@ from agentops.demo.reviewers import SimulatedReviewer
 from agentops.demo.runner import DemoResult, Stopwatch
 from agentops.demo.slack_step import DemoSlack
 from agentops.demo.traffic import DEMO_PROFILES, generate_conversations
-from agentops.flows.approval_gate import resume_waiting_run
 from agentops.flows.evaluate_triggers import evaluate_triggers
 from agentops.flows.redeploy_agent import redeploy_agent
 from agentops.flows.rollback_agent import rollback_agent

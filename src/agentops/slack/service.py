@@ -75,23 +75,18 @@ class SlackChannel:
         *,
         engine: Engine,
         settings: Settings,
-        client: WebClient | None = None,
-        waker: ServerWaker | None = None,
+        client: WebClient,
+        waker: ServerWaker,
         clock: Clock | None = None,
     ) -> None:
         assert settings.slack_signing_secret is not None
         self.engine = engine
         self.settings = settings
-        self.client = client or make_web_client(settings)
+        # Both come from the composition root (bootstrap.py), built once per process.
+        self.client = client
         secret = settings.slack_signing_secret.get_secret_value()
         self.verifier = SignatureVerifier(secret, clock=clock or Clock())
-        # A waker handed in belongs to whoever built it (the app closes it); one built here
-        # for a channel used on its own is closed by stop().
-        self._owns_waker = waker is None
-        if waker is None:
-            from agentops.bootstrap import make_server_waker
-
-            waker = make_server_waker(engine, settings=settings)
+        # The waker is shared with the web and closed by whoever built it (the app).
         waker.after = self.kick
         self.waker = waker
         self._wake = threading.Event()
@@ -215,8 +210,6 @@ class SlackChannel:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
-        if self._owns_waker:
-            self.waker.close()
 
     def _run(self) -> None:
         next_sweep = 0.0

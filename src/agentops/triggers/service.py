@@ -10,8 +10,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
-from agentops.actions.service import propose_rollback, rollback_obstacle
-from agentops.agents.service import live_version, mark_known_good, require_own_version
+from agentops.agents.service import mark_known_good, require_own_version
 from agentops.audit.chain import canonical_sha256, sha256_hex
 from agentops.audit.service import add_and_record
 from agentops.errors import AgentOpsError, NotFoundError, RuleViolation
@@ -55,7 +54,6 @@ from agentops.triggers.observations import (
 __all__ = [
     "EvaluationReport",
     "acknowledge_false_alarm",
-    "evaluate_live_version",
     "evaluate_version",
     "is_false_alarm",
     "register_trigger_set",
@@ -491,39 +489,6 @@ def settled_reviews(
 def review_backlog(session: Session, *, version: AgentVersion, now: datetime) -> dict[str, Any]:
     """The version's sampled items without a settled verdict: how many, how many overdue."""
     return observations.review_backlog(session, version_id=version.id, now=now)  # type: ignore[arg-type]
-
-
-def evaluate_live_version(
-    session: Session, *, agent: Agent, actor: str, trigger_set: TriggerSet | None = None
-) -> tuple[AgentVersion, EvaluationReport]:
-    """Evaluate the live version on the agent's triggers; a breach proposes a rollback."""
-    trigger_set = trigger_set or latest_trigger_set(session, agent=agent)
-    if trigger_set is None:
-        raise NotFoundError(
-            f"no triggers registered for {agent.name}: use `agentops triggers register FILE`"
-        )
-    version = live_version(session, agent=agent)
-    if version is None:
-        raise NotFoundError(f"{agent.name} has no live version to evaluate")
-    report = evaluate_version(
-        session, agent=agent, version=version, trigger_set=trigger_set, actor=actor
-    )
-    if report.breached:
-        names = ", ".join(evaluation.trigger_name for evaluation in report.breached)
-        report.proposed_action = propose_rollback(
-            session,
-            agent=agent,
-            from_version=version,
-            evaluation=report.breached[0],
-            actor=actor,
-            reason=f"trigger breached on {version.version}: {names}",
-        )
-        if report.proposed_action is None:
-            # Rare path: ask again for the reason propose_rollback put on the audit trail.
-            report.not_proposed_reason = rollback_obstacle(
-                session, agent=agent, from_version=version
-            )
-    return version, report
 
 
 def _store_evaluation(
