@@ -134,3 +134,16 @@ def test_every_allowed_exception_is_still_needed() -> None:
 def test_the_check_sees_lazy_and_nested_imports(source: str, caught: bool) -> None:
     names = [name for _, name in imported_names(ast.parse(source))]
     assert any(forbidden_in(name) for name in names) is caught
+
+
+def test_no_two_domains_import_each_other() -> None:
+    edges: set[tuple[str, str]] = set()
+    for path in domain_files():
+        here = path.relative_to(SRC).parts[0]
+        for _, name in imported_names(ast.parse(path.read_text(), filename=str(path))):
+            parts = name.split(".")
+            if len(parts) > 1 and parts[0] == "agentops" and parts[1] in DOMAINS:
+                if parts[1] != here:
+                    edges.add((here, parts[1]))
+    cycles = sorted(f"{a} <-> {b}" for a, b in edges if (b, a) in edges and a < b)
+    assert cycles == []
