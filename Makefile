@@ -19,6 +19,7 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src flows tests benchmarks
+	$(BIN)/python -m mypy src
 
 # The suite runs once on SQLite and once on PostgreSQL (AGENTOPS_TEST_POSTGRES_URL,
 # default postgresql+psycopg://postgres@127.0.0.1:5432/test), then the integration tests.

@@ -87,7 +87,7 @@ def list_versions(session: Session, *, agent: Agent) -> list[AgentVersion]:
     """An agent's versions, oldest first."""
     return list(
         session.exec(
-            select(AgentVersion).where(AgentVersion.agent_id == agent.id).order_by(AgentVersion.id)
+            select(AgentVersion).where(AgentVersion.agent_id == agent.id).order_by(AgentVersion.id)  # type: ignore[arg-type]
         )
     )
 

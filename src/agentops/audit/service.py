@@ -541,8 +541,8 @@ def _event_rows(session: Session, *, upto: int, sqlite: bool) -> Iterator[tuple[
         columns = _VERIFY_COLUMNS.format(occurred_at="occurred_at")
         cursor.execute(f"SELECT {columns} FROM auditevent WHERE seq <= ? ORDER BY seq", (upto,))
     else:
-        cursor = raw.cursor(name="agentops_audit_verify")  # type: ignore[call-arg]
-        cursor.itersize = 20_000
+        cursor = raw.cursor(name="agentops_audit_verify")
+        cursor.itersize = 20_000  # type: ignore[attr-defined]
         columns = _VERIFY_COLUMNS.format(occurred_at=_PG_OCCURRED_AT)
         cursor.execute(f"SELECT {columns} FROM auditevent WHERE seq <= %s ORDER BY seq", (upto,))
     try:
@@ -643,7 +643,7 @@ def export_records(
     from agentops.audit.export import event_record
 
     related = _agent_entities(session, agent) if agent else None
-    query = select(
+    query = select(  # type: ignore[call-overload]
         *[_EVENTS.c[name] for name in _RECORD_COLUMNS], cast(_EVENTS.c.payload, Text)
     ).order_by(_EVENTS.c.seq)
     if since is not None:
@@ -730,7 +730,7 @@ def newest_payload(
     # An entry still waiting for the sequencer is newer than every sealed one.
     pending = _newest_pending(session, **where)
     if pending is not None:
-        return json.loads(pending.payload)
+        return json.loads(pending.payload)  # type: ignore[no-any-return]
     sealed = _newest_sealed(session, **where)
     return None if sealed is None else dict(sealed.payload)
 
@@ -775,4 +775,4 @@ def event_intact(session: Session, *, seq: int) -> bool:
     seq_, when, actor, kind, etype, eid, text_, prev, stored_hash, chan, corr = tuple(row)
     iso = _stored_utc_iso(when if isinstance(when, str) else str(when))
     fast = hash_fields(seq_, iso, actor, kind, etype, eid, text_, prev, chan, corr)
-    return fast == stored_hash or _legacy_hash(tuple(row), iso) == stored_hash
+    return fast == stored_hash or _legacy_hash(tuple(row), iso) == stored_hash  # type: ignore[no-any-return]

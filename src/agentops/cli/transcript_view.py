@@ -54,7 +54,7 @@ def _arguments(arguments: Any) -> str:
         try:
             arguments = json.loads(arguments)
         except json.JSONDecodeError:
-            return arguments
+            return arguments  # type: ignore[no-any-return]
     if isinstance(arguments, dict):
         return ", ".join(f"{key}={json.dumps(value)}" for key, value in arguments.items())
     return json.dumps(arguments)

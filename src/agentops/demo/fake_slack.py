@@ -62,7 +62,7 @@ class Posted:
         for block in self.blocks:
             for element in block.get("elements", []) if block.get("type") == "actions" else []:
                 if element.get("action_id") == action_id:
-                    return element
+                    return element  # type: ignore[no-any-return]
         return None
 
 
@@ -188,7 +188,7 @@ class FakeSlack(LoopbackServer):
                         parent.replies.append(posted.text)
                 return {"ok": True, "channel": posted.channel, "ts": ts}
             case "chat.update":
-                posted = self.messages.get((str(args["channel"]), str(args["ts"])))
+                posted = self.messages.get((str(args["channel"]), str(args["ts"])))  # type: ignore[assignment]
                 if posted is None:
                     return {"ok": False, "error": "message_not_found"}
                 posted.text = str(args.get("text", posted.text))

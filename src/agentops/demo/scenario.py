@@ -159,8 +159,8 @@ class Scenario:
         version = self.services.live_version(DEMO_AGENT)
         records = generate_conversations(
             agent=DEMO_AGENT,
-            version=version,
-            profile=DEMO_PROFILES[version],
+            version=version,  # type: ignore[arg-type]
+            profile=DEMO_PROFILES[version],  # type: ignore[index]
             start=self.clock,
             count=CONVERSATIONS_PER_HOUR,
             spacing=timedelta(minutes=60 / CONVERSATIONS_PER_HOUR),
@@ -204,7 +204,7 @@ class Scenario:
             )
         elif summary["not_proposed_reason"]:
             self.say(f"[yellow]breach, no rollback proposed:[/] {summary['not_proposed_reason']}")
-        return summary
+        return summary  # type: ignore[no-any-return]
 
     def work_queue(self) -> tuple[int, int]:
         """Simulated reviewers work the queue empty."""

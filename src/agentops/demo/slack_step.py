@@ -41,8 +41,8 @@ class DemoSlack:
         self.slack.start()
         settings = Settings(
             database_url=self.engine.url.render_as_string(hide_password=False),
-            slack_bot_token=self.slack.token,
-            slack_signing_secret=FAKE_SIGNING_SECRET,
+            slack_bot_token=self.slack.token,  # type: ignore[arg-type]
+            slack_signing_secret=FAKE_SIGNING_SECRET,  # type: ignore[arg-type]
             slack_api_url=self.slack.api_url,
             slack_agent_channels={self.agent: DEMO_CHANNEL},
         )

@@ -377,7 +377,7 @@ def _identify(
         )
     else:
         t.user(f"Sure, it's {s.user_id} and the reservation number is {s.reservation_id}.")
-        lookup = reservation_lookup
+        lookup = reservation_lookup  # type: ignore[assignment]
     profile = ("get_user_details", {"user_id": s.user_id}, _user(s))
     if slip and rng.random() < 0.5:
         t.calls([profile, lookup])

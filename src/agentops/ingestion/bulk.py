@@ -167,10 +167,10 @@ def _insert_sql(dialect: Dialect) -> str:
         statement = postgresql.insert(_TABLE).on_conflict_do_nothing(index_elements=key)
         # RETURNING says row by row what was stored; positional parameters let rows go to
         # the driver as plain tuples.
-        statement = statement.returning(_TABLE.c.id)
-        dialect = type(dialect)(paramstyle="format")
+        statement = statement.returning(_TABLE.c.id)  # type: ignore[assignment]
+        dialect = type(dialect)(paramstyle="format")  # type: ignore[call-arg]
     else:
-        statement = sqlite.insert(_TABLE).on_conflict_do_nothing(index_elements=key)
+        statement = sqlite.insert(_TABLE).on_conflict_do_nothing(index_elements=key)  # type: ignore[assignment]
     compiled = statement.compile(dialect=dialect, column_keys=list(COLUMNS))
     if tuple(compiled.positiontup or ()) != COLUMNS:
         raise RuntimeError("unexpected parameter order in the compiled bulk insert")

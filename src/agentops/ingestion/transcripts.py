@@ -232,7 +232,7 @@ def _check_tool_calls(tool_calls: object, *, number: int, names: list[str]) -> N
         raise RecordError(f"{where} tool_calls must be a list, not {_json_type(tool_calls)}")
     for index, call in enumerate(tool_calls):
         function = call.get("function") if _is_mapping(call) else None
-        name = function.get("name") if _is_mapping(function) else None
+        name = function.get("name") if _is_mapping(function) else None  # type: ignore[union-attr]
         if not isinstance(name, str) or not name.strip():
             raise RecordError(f"{where} tool_calls[{index}] has no function name")
         arguments = function.get("arguments")  # type: ignore[union-attr]

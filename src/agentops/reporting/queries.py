@@ -199,7 +199,7 @@ def _versions(session: Session) -> list[VersionRecord]:
             version=version.version,
             status=version.status.value,
             went_live_at=version.went_live_at,
-            first_conversation_at=_aware(first.get(version.id)),
+            first_conversation_at=_aware(first.get(version.id)),  # type: ignore[arg-type]
         )
         for version, agent_name in rows
     ]
@@ -231,7 +231,7 @@ def _evaluations(session: Session, *, since: datetime, until: datetime) -> list[
                 session.exec(
                     select(func.max(Conversation.started_at)).where(
                         and_(
-                            Conversation.agent_version_id == evaluation.agent_version_id,
+                            Conversation.agent_version_id == evaluation.agent_version_id,  # type: ignore[arg-type]
                             col(Conversation.imported_at) <= evaluation.evaluated_at,
                         )
                     )
@@ -261,7 +261,7 @@ def _evaluations(session: Session, *, since: datetime, until: datetime) -> list[
 
 def _reviews(session: Session, *, since: datetime, until: datetime) -> list[ReviewRecord]:
     rows = session.exec(
-        select(
+        select(  # type: ignore[call-overload]
             Agent.name,
             ReviewItem.conversation_id,
             Person.email,

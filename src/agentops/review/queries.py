@@ -88,7 +88,7 @@ class Progress:
 def reviewer_progress(session: Session, *, person: Person, now: datetime) -> Progress:
     """The reviewer's own counts (today is the last 24 hours) and the queue's remainder."""
     mine = select(func.count()).select_from(Review).where(Review.reviewer_id == person.id)
-    today = mine.where(Review.submitted_at >= now - timedelta(days=1))  # type: ignore[operator]
+    today = mine.where(Review.submitted_at >= now - timedelta(days=1))
     ageing = ageing_by_agent(session, now=now)
     return Progress(
         reviewed_today=session.exec(today).one(),
@@ -122,7 +122,7 @@ def adherence_estimate(
         .join(Sample, Sample.id == ReviewItem.sample_id)  # type: ignore[arg-type]
         .where(
             Sample.agent_version_id == version.id,
-            or_(ReviewItem.stage.is_(None), ReviewItem.stage == "done"),  # type: ignore[union-attr]
+            or_(ReviewItem.stage.is_(None), ReviewItem.stage == "done"),  # type: ignore[arg-type, union-attr]
         )
     )
     observations = [

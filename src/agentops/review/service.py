@@ -145,9 +145,9 @@ def _claimable(now: Any) -> ColumnElement[bool]:
     return and_(
         text(f"reviewitem.{QUEUED_CONDITION}"),
         or_(
-            ReviewItem.status == ItemStatus.open,
+            ReviewItem.status == ItemStatus.open,  # type: ignore[arg-type]
             ReviewItem.lease_expires_at.is_(None),  # type: ignore[union-attr]
-            ReviewItem.lease_expires_at <= now,  # type: ignore[operator]
+            ReviewItem.lease_expires_at <= now,
         ),
     )
 
@@ -225,20 +225,20 @@ def _next_claimable(*, for_agent: bool, senior: bool) -> Select[Any]:
     Nothing when the reviewer already holds a live claim (in the agent's queue, if given).
     """
     skipped = exists().where(
-        ReviewSkip.review_item_id == ReviewItem.id, ReviewSkip.person_id == _REVIEWER
+        ReviewSkip.review_item_id == ReviewItem.id, ReviewSkip.person_id == _REVIEWER  # type: ignore[arg-type]
     )
     # A second review must be someone else's, and blind; adjudication is for seniors.
     reviewed_first = exists().where(
-        Review.review_item_id == ReviewItem.id, Review.reviewer_id == _REVIEWER
+        Review.review_item_id == ReviewItem.id, Review.reviewer_id == _REVIEWER  # type: ignore[arg-type]
     )
     reviewed_later = exists().where(
-        ExtraReview.review_item_id == ReviewItem.id, ExtraReview.reviewer_id == _REVIEWER
+        ExtraReview.review_item_id == ReviewItem.id, ExtraReview.reviewer_id == _REVIEWER  # type: ignore[arg-type]
     )
     held = aliased(ReviewItem)
     holds_one = exists().where(
-        held.status == ItemStatus.claimed,
-        held.claimed_by_id == _REVIEWER,
-        held.lease_expires_at > _NOW,  # type: ignore[operator]
+        held.status == ItemStatus.claimed,  # type: ignore[arg-type]
+        held.claimed_by_id == _REVIEWER,  # type: ignore[arg-type]
+        held.lease_expires_at > _NOW,
     )
     if for_agent:
         holds_one = holds_one.where(
@@ -248,25 +248,25 @@ def _next_claimable(*, for_agent: bool, senior: bool) -> Select[Any]:
         )
     previous = aliased(Person)
     query = (
-        select(ReviewItem.id, previous.email.label("previous_holder"))  # type: ignore[call-overload]
-        .outerjoin(previous, previous.id == ReviewItem.claimed_by_id)
+        select(ReviewItem.id, previous.email.label("previous_holder"))  # type: ignore[attr-defined]
+        .outerjoin(previous, previous.id == ReviewItem.claimed_by_id)  # type: ignore[arg-type]
         .where(_claimable(_NOW))
         .where(~skipped, ~reviewed_first, ~reviewed_later, ~holds_one)
     )
     if not senior:
         query = query.where(
-            or_(ReviewItem.stage.is_(None), ReviewItem.stage != STAGE_ADJUDICATION)  # type: ignore[union-attr]
+            or_(ReviewItem.stage.is_(None), ReviewItem.stage != STAGE_ADJUDICATION)  # type: ignore[arg-type, union-attr]
         )
     if for_agent:
-        query = query.join(Conversation, Conversation.id == ReviewItem.conversation_id).where(
+        query = query.join(Conversation, Conversation.id == ReviewItem.conversation_id).where(  # type: ignore[arg-type]
             Conversation.agent_id == _AGENT
         )
     # SKIP LOCKED passes over rows other reviewers are claiming right now; NO KEY UPDATE
     # is the lock an UPDATE of non-key columns takes anyway. SQLite ignores both.
     return (
-        query.order_by(*queue_order())
+        query.order_by(*queue_order())  # type: ignore[return-value]
         .limit(1)
-        .with_for_update(skip_locked=True, key_share=True, of=ReviewItem)  # type: ignore[arg-type]
+        .with_for_update(skip_locked=True, key_share=True, of=ReviewItem)
     )
 
 
@@ -314,9 +314,9 @@ def _fenced_update(
     """
     query = update(ReviewItem).where(
         ReviewItem.id == item.id,  # type: ignore[arg-type]
-        ReviewItem.status == ItemStatus.claimed,
-        ReviewItem.claimed_by_id == reviewer.id,
-        ReviewItem.lease_token == item.lease_token,
+        ReviewItem.status == ItemStatus.claimed,  # type: ignore[arg-type]
+        ReviewItem.claimed_by_id == reviewer.id,  # type: ignore[arg-type]
+        ReviewItem.lease_token == item.lease_token,  # type: ignore[arg-type]
         _same_stage(item.stage),
     )
     if live_at is not None:
@@ -334,7 +334,7 @@ def _same_stage(stage: str | None) -> ColumnElement[bool]:
 
 
 def _lease_runs(now: datetime) -> ColumnElement[bool]:
-    return or_(ReviewItem.lease_expires_at.is_(None), ReviewItem.lease_expires_at > now)  # type: ignore[union-attr,operator]
+    return or_(ReviewItem.lease_expires_at.is_(None), ReviewItem.lease_expires_at > now)  # type: ignore[arg-type, operator, union-attr]
 
 
 def _lease_lost(item_id: int | None) -> LeaseLost:
@@ -396,9 +396,9 @@ def renew_lease(
         update(ReviewItem)
         .where(
             ReviewItem.id == item_id,  # type: ignore[arg-type]
-            ReviewItem.status == ItemStatus.claimed,
-            ReviewItem.lease_token == lease_token,
-            ReviewItem.claimed_by_id == holder.scalar_subquery(),
+            ReviewItem.status == ItemStatus.claimed,  # type: ignore[arg-type]
+            ReviewItem.lease_token == lease_token,  # type: ignore[arg-type]
+            ReviewItem.claimed_by_id == holder.scalar_subquery(),  # type: ignore[arg-type]
             _lease_runs(now),
         )
         .values(lease_expires_at=expires)

@@ -29,7 +29,7 @@ class SamplePlan(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     version: int = Field(default=1, ge=1)
-    strata: tuple[Literal["channel", "intent", "escalated"], ...] = STRATUM_FIELDS
+    strata: tuple[Literal["channel", "intent", "escalated"], ...] = STRATUM_FIELDS  # type: ignore[assignment]
     allocation: Literal["proportional", "neyman"] = "proportional"
     floor: int = Field(default=2, ge=0, le=1000)
     # The sample is sized so the adherence interval is about ±half_width wide.

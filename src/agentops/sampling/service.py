@@ -309,7 +309,7 @@ def _draw_by_plan(session: Session, *, plan: SamplePlan, window: Window) -> list
     ):
         unit = Unit(id=0, external_id="", channel=channel, intent=intent, escalated=escalated)
         sizes[stratum_of(unit, plan.strata)] += count
-    columns = select(Conversation.id, Conversation.external_id, *facts)
+    columns = select(Conversation.id, Conversation.external_id, *facts)  # type: ignore[call-overload]
     units = (
         Unit(id=row[0], external_id=row[1], channel=row[2], intent=row[3], escalated=row[4])
         for row in _streamed(session, columns, window)

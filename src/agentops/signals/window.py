@@ -60,7 +60,7 @@ def window_signals(session: Session, *, window: Window) -> WindowSignals:
     """Count, escalation and containment rates, mean sentiment and p95 latency, in SQL."""
     rows = (
         window.apply(
-            select(
+            select(  # type: ignore[call-overload]
                 Conversation.id,
                 Conversation.escalated,
                 Conversation.contained,
@@ -72,7 +72,7 @@ def window_signals(session: Session, *, window: Window) -> WindowSignals:
         .subquery()
     )
     count, escalated, contained, sentiment, latencies, last_id = session.exec(
-        select(
+        select(  # type: ignore[call-overload]
             func.count(),
             func.sum(case((rows.c.escalated, 1), else_=0)),
             func.sum(case((rows.c.contained, 1), else_=0)),
@@ -110,4 +110,4 @@ def _percentile_latency(
         .limit(1)
         .offset(nearest_rank(count, percentile) - 1)
     ).one()
-    return float(value)  # type: ignore[arg-type]
+    return float(value)

@@ -28,7 +28,7 @@ def mention(slack_user_id: str | None, email: str) -> str:
     return f"<@{slack_user_id}>" if slack_user_id else escape(email)
 
 
-def request_blocks(card: ApprovalCard, *, person: Render, note: str | None = None) -> list[dict]:
+def request_blocks(card: ApprovalCard, *, person: Render, note: str | None = None) -> list[dict]:  # type: ignore[type-arg]
     """The approval request: evidence, deadline, state and (while open) the buttons."""
     facts = [
         f"*Why:* {escape(card.reason)}",

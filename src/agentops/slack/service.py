@@ -293,7 +293,7 @@ class SlackChannel:
 def parse_interaction(form_body: bytes) -> dict[str, Any] | None:
     """The JSON `payload` field of a form-encoded interaction, or None if there is none."""
     fields = parse_qs(form_body.decode("utf-8", errors="replace"))
-    raw = (fields.get("payload") or [None])[0]
+    raw = (fields.get("payload") or [None])[0]  # type: ignore[list-item]
     if raw is None:
         return None
     try:

@@ -160,11 +160,11 @@ def write_session(engine: Engine) -> Iterator[Session]:
 
 
 _RLock = type(threading.RLock())
-_writer_locks: dict[str, _RLock] = {}
+_writer_locks: dict[str, _RLock] = {}  # type: ignore[valid-type]
 _writer_locks_guard = threading.Lock()
 
 
-def _writer_lock(engine: Engine) -> _RLock | None:
+def _writer_lock(engine: Engine) -> _RLock | None:  # type: ignore[valid-type]
     """This process's lock for writers to one SQLite file (None on PostgreSQL)."""
     if engine.dialect.name != "sqlite":
         return None

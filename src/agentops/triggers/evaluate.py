@@ -107,7 +107,7 @@ class TriggerState:
 
     def ratio(self) -> float:
         """The highest chart's value as a share of its threshold (1.0 alarms)."""
-        return max(
+        return max(  # type: ignore[no-any-return]
             chart.value / design["threshold"]
             for chart, design in zip(self.charts, self.design, strict=True)
         )

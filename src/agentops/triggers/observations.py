@@ -106,7 +106,7 @@ def new_conversations(
     session: Session, *, version_id: int, as_of: datetime, cursor: Cursor
 ) -> tuple[list[ConversationFacts], Cursor]:
     """The version's conversations after the cursor and up to as_of, in (time, id) order."""
-    facts = select(
+    facts = select(  # type: ignore[call-overload]
         Conversation.id,
         Conversation.started_at,
         Conversation.escalated,
@@ -177,11 +177,11 @@ def new_reviews(
         return [], cursor
     first = _first_settled(session, conversation_ids={row[3] for row in rows})
     observations = [
-        Observation(review_id, at, bool(violation))
+        Observation(review_id, at, bool(violation))  # type: ignore[arg-type]
         for review_id, at, violation, conversation_id in rows
         if first[conversation_id] == (at, review_id)
     ]
-    return observations, _advance(cursor, [(row[1], row[0]) for row in rows])
+    return observations, _advance(cursor, [(row[1], row[0]) for row in rows])  # type: ignore[misc]
 
 
 def _new_verdicts(session: Session, verdicts: Any, cursor: Cursor) -> list[Any]:
@@ -206,7 +206,7 @@ def _of_version(session: Session, conversation_ids: Iterable[int], version_id: i
     for chunk in _chunks(sorted(set(conversation_ids))):
         mine.update(
             session.exec(
-                select(Conversation.id).where(
+                select(Conversation.id).where(  # type: ignore[arg-type]
                     col(Conversation.id).in_(chunk), Conversation.agent_version_id == version_id
                 )
             )
@@ -229,7 +229,7 @@ def _first_settled(session: Session, *, conversation_ids: set[int]) -> dict[int,
         ):
             key = (at, review_id)
             if conversation_id not in first or key < first[conversation_id]:
-                first[conversation_id] = key
+                first[conversation_id] = key  # type: ignore[assignment]
     return first
 
 
@@ -267,7 +267,7 @@ def _advance(cursor: Cursor, keys: list[tuple[datetime, int]]) -> Cursor:
 def _settled_at() -> Any:
     # The column type keeps the result a timezone-aware datetime on SQLite too.
     return func.coalesce(
-        ReviewItem.settled_at, Review.submitted_at, type_=ReviewItem.__table__.c.settled_at.type
+        ReviewItem.settled_at, Review.submitted_at, type_=ReviewItem.__table__.c.settled_at.type  # type: ignore[attr-defined]
     )
 
 
@@ -278,7 +278,7 @@ def _settled() -> Any:
 def review_backlog(session: Session, *, version_id: int, now: datetime) -> dict[str, Any]:
     """The version's sampled items without a settled verdict: how many, how many overdue."""
     due = func.coalesce(
-        ReviewItem.due_at, ReviewItem.created_at, type_=ReviewItem.__table__.c.due_at.type
+        ReviewItem.due_at, ReviewItem.created_at, type_=ReviewItem.__table__.c.due_at.type  # type: ignore[attr-defined]
     )
     # An unsettled item is always back in the queue (open or claimed): a first review
     # settles it or reopens it for a second review or adjudication. The status index then

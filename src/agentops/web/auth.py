@@ -94,7 +94,7 @@ def current_user(request: Request) -> WebUser:
     """The person behind the request, or SignInRequired."""
     cached = getattr(request.state, "web_user", None)
     if cached is not None:
-        return cached
+        return cached  # type: ignore[no-any-return]
     user = _resolve(request)
     if user is None:
         raise SignInRequired()

@@ -38,7 +38,7 @@ from agentops.review.queries import (
     reviewer_progress,
     settled_items,
 )
-from agentops.review.queue import AGEING_BUCKETS
+from agentops.review.queue import AGEING_BUCKETS, STAGE_ADJUDICATION, STAGE_SECOND
 from agentops.review.rules import NotesRequired
 from agentops.settings import Settings
 from agentops.store.db import StoreBusy, write_session
@@ -312,7 +312,7 @@ def _item_page(
     # A second review is blind; an adjudicator sees every earlier verdict and any dispute.
     earlier = (
         earlier_verdicts(session, item_id=item_id)
-        if details.item.stage == review.STAGE_ADJUDICATION
+        if details.item.stage == STAGE_ADJUDICATION
         else []
     )
     return _page(
@@ -327,7 +327,7 @@ def _item_page(
             "error": error,
             "submitted": submitted or {},
             "earlier": earlier,
-            "blind": details.item.stage == review.STAGE_SECOND,
+            "blind": details.item.stage == STAGE_SECOND,
         },
         status_code=status_code,
     )

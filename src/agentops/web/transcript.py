@@ -52,5 +52,5 @@ def _pretty(value: Any) -> str:
         try:
             value = json.loads(value)
         except json.JSONDecodeError:
-            return value
+            return value  # type: ignore[no-any-return]
     return json.dumps(value, indent=2, ensure_ascii=False)
