@@ -1,40 +1,16 @@
-"""Who is acting, resolved once at the edge: a registered person or the system itself."""
+"""Who is acting, resolved once at the edge: a registered person or the system itself.
 
-from dataclasses import dataclass
-from enum import StrEnum
+Actor and Channel live on the ground floor (agentops.identity) so the audit layer can
+name them; this module resolves a person from the store.
+"""
 
 from sqlmodel import Session, select
 
 from agentops.agents.emails import normalise_email
+from agentops.identity import Actor as Actor
+from agentops.identity import Channel as Channel
+from agentops.identity import system_actor as system_actor
 from agentops.store.core_tables import Person
-
-
-class Channel(StrEnum):
-    """Where an actor reached agentops from."""
-
-    cli = "cli"
-    slack = "slack"
-    web = "web"
-    flow = "flow"
-
-
-@dataclass(frozen=True)
-class Actor:
-    """A verified identity: rules compare person ids, never the label."""
-
-    label: str
-    channel: Channel
-    person_id: int | None = None
-
-    @property
-    def is_person(self) -> bool:
-        """True for a registered person; False for the system (flows, sweeper)."""
-        return self.person_id is not None
-
-
-def system_actor(name: str) -> Actor:
-    """The system acting on its own, e.g. 'flow:evaluate-triggers' or 'sweeper'."""
-    return Actor(label=name, channel=Channel.flow)
 
 
 def person_actor(session: Session, *, email: str, channel: Channel) -> Actor:

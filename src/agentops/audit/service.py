@@ -38,6 +38,7 @@ from agentops.audit.chain import (
 from agentops.audit.merkle import MerkleFrontier
 from agentops.audit.sealer import wake_sealer
 from agentops.errors import NotFoundError
+from agentops.identity import Actor
 from agentops.settings import get_settings
 from agentops.store.core_tables import (
     Agent,
@@ -92,7 +93,7 @@ def _refuse_delete(*_args: Any) -> None:
 def record_event(
     session: Session,
     *,
-    actor: str,
+    actor: Actor | str,
     kind: str,
     entity_type: str,
     entity_id: int | str | None,
@@ -106,8 +107,12 @@ def record_event(
 
     channel is where the actor acted (cli, slack, web, flow); correlation_id ties an
     action's events into one story (default for action entities: "action:ID"); before
-    and after record the entity's state on either side of a status change.
+    and after record the entity's state on either side of a status change. An Actor
+    names its channel itself.
     """
+    if isinstance(actor, Actor):
+        channel = channel or actor.channel.value
+        actor = actor.label
     body = dict(payload or {})
     if before is not None:
         body["before"] = before
@@ -136,7 +141,7 @@ def add_and_record(
     session: Session,
     *,
     row: StoredRow,
-    actor: str,
+    actor: Actor | str,
     kind: str,
     entity_type: str,
     payload: dict[str, Any],
