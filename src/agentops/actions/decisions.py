@@ -16,6 +16,7 @@ from agentops.actions.service import ApprovalRefused, decide, get_action, get_ap
 from agentops.agents.actors import Actor
 from agentops.store.db import write_session
 from agentops.store.models import ActionStatus, Decision, Person
+from agentops.store.refusals import refusal_kept
 
 
 @dataclass(frozen=True)
@@ -56,34 +57,25 @@ def decide_and_wake(
     now: datetime | None = None,
 ) -> DecisionOutcome:
     """Record the decision (raises ApprovalRefused, already committed), then wake the waiter."""
-    refused: ApprovalRefused | None = None
-    outcome: DecisionOutcome | None = None
-    with write_session(engine) as session:
-        try:
-            result = decide(
-                session,
-                action_id=action_id,
-                actor=actor,
-                decision=decision,
-                reason=reason,
-                now=now,
-            )
-        except ApprovalRefused as exc:
-            refused = exc  # the session still commits: the refusal belongs in the trail
-        else:
-            approver = session.get(Person, result.approval.approver_id)
-            outcome = DecisionOutcome(
-                action_id=action_id,
-                decision=result.approval.decision,
-                newly_recorded=result.newly_recorded,
-                status=result.action.status,
-                flow_run_id=result.action.flow_run_id,
-                decided_by=approver.email if approver else "?",
-                decided_at=result.approval.decided_at,
-            )
-    if refused is not None:
-        raise refused
-    assert outcome is not None
+    with write_session(engine) as session, refusal_kept(session, ApprovalRefused):
+        result = decide(
+            session,
+            action_id=action_id,
+            actor=actor,
+            decision=decision,
+            reason=reason,
+            now=now,
+        )
+        approver = session.get(Person, result.approval.approver_id)
+        outcome = DecisionOutcome(
+            action_id=action_id,
+            decision=result.approval.decision,
+            newly_recorded=result.newly_recorded,
+            status=result.action.status,
+            flow_run_id=result.action.flow_run_id,
+            decided_by=approver.email if approver else "?",
+            decided_at=result.approval.decided_at,
+        )
     if outcome.newly_recorded:
         waker.wake(outcome)
     return outcome

@@ -24,6 +24,7 @@ from agentops.errors import RuleViolation
 from agentops.redaction import redact
 from agentops.store.db import write_session
 from agentops.store.models import Action, ActionStatus, Agent, AgentVersion
+from agentops.store.refusals import refusal_kept
 
 EXECUTOR = system_actor("executor")
 log = logging.getLogger(__name__)
@@ -182,14 +183,8 @@ def _revert(
 
 
 def _start(engine: Engine, *, action_id: int, actor: Actor) -> DeploymentPlan:
-    refused: ExecutionRefused | None = None
-    with write_session(engine) as session:
-        try:
-            mark_executing(session, action_id=action_id, actor=actor)
-        except ExecutionRefused as exc:
-            refused = exc  # committed with the session: the flag belongs in the trail
-    if refused is not None:
-        raise refused
+    with write_session(engine) as session, refusal_kept(session, ExecutionRefused):
+        mark_executing(session, action_id=action_id, actor=actor)
     plan = _plan(engine, action_id)
     assert plan is not None
     return plan

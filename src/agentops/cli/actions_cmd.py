@@ -23,6 +23,7 @@ from agentops.cli.safe_text import styled
 from agentops.orchestration import api_configured, flow_run_url
 from agentops.settings import get_settings
 from agentops.store.models import Action, ActionStatus, AgentVersion, Decision, Person
+from agentops.store.refusals import refusal_kept
 
 app = typer.Typer(help="Proposed rollbacks and redeploys, and their approvals.")
 
@@ -178,11 +179,8 @@ def cancel(
     """Call off an undecided or approved action (its owner, backup or an admin)."""
     with store_session() as session:
         actor = acting_person(session, who)
-        try:
+        with refusal_kept(session, actions.ApprovalRefused):
             actions.cancel_action(session, action_id=action_id, actor=actor, reason=reason)
-        except actions.ApprovalRefused:
-            session.commit()  # the refusal itself belongs in the audit trail
-            raise
     console.print(f"Action {action_id} cancelled. A new proposal for the agent is now possible.")
 
 
