@@ -141,7 +141,7 @@ def test_an_owner_approves_a_rollback_on_the_web(page: object, site: str, engine
             owner_timeout_s=3600,
             backup_timeout_s=3600,
         )
-        review_queue(session, count=4, agent=fleet.agent, version=fleet.bad)
+        review_queue(session, count=4, agent=fleet.agent, version=fleet.bad, reviewers=[RITA])
         for number in range(3):  # reviewed evidence for the agent page's estimate
             item = review.claim_next(session, reviewer_email=RITA)
             assert item is not None and item.id is not None
@@ -150,6 +150,7 @@ def test_an_owner_approves_a_rollback_on_the_web(page: object, site: str, engine
                 item_id=item.id,
                 reviewer_email=RITA,
                 findings={"confirm": number != 0, "grounded": True, "tone": True},
+                notes={} if number else {"confirm": "booked without a yes"},
             )
         session.commit()
         action_id = action.id

@@ -22,6 +22,7 @@ from agentops.actions.decisions import NoWaker, decide_and_wake
 from agentops.actions.next_steps import ActionView, next_steps
 from agentops.actions.rules import UNDECIDED_STATUSES
 from agentops.agents import service as agents
+from agentops.agents.roles import REGISTER_AGENT_ROLES
 from agentops.agents.signin import (
     SignInRefused,
     list_people,
@@ -492,7 +493,7 @@ def agents_page(request: Request) -> Response:
 async def agents_register(request: Request) -> Response:
     """Register an agent with its owner and backup (admins only)."""
     user = current_user(request)
-    require(user, ADMIN_ROLES, "registering agents")
+    require(user, REGISTER_AGENT_ROLES, "registering agents")
     form = await _form(request, user)
     try:
         with _writing(request) as session:
