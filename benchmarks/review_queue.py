@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 # is rightly claimed twice, by two people).
 os.environ["AGENTOPS_REVIEW_DOUBLE_SHARE"] = "0"
 
+from agentops.agents.actors import Channel, person_actor
 from agentops.agents.signin import register_person
 from agentops.review import service as review
 from agentops.store.db import make_engine, write_session
@@ -80,6 +81,8 @@ def work(
     start = threading.Barrier(len(emails))
 
     def reviewer(email: str, offset: float) -> None:
+        with Session(engine) as session:  # resolved once, as a channel would
+            me = person_actor(session, email=email, channel=Channel.cli)
         start.wait()
         # People do not start in lockstep: each begins somewhere in their first read.
         time.sleep(offset)
@@ -87,7 +90,7 @@ def work(
             began = time.perf_counter()
             try:
                 with write_session(engine) as session:
-                    item = review.claim_next(session, reviewer_email=email)
+                    item = review.claim_next(session, reviewer=me)
                     item_id = item.id if item else None
             except OperationalError as exc:
                 with lock:
@@ -104,7 +107,7 @@ def work(
             try:
                 with write_session(engine) as session:
                     review.submit_review(
-                        session, item_id=item_id, reviewer_email=email, findings=ALL_PASS
+                        session, item_id=item_id, reviewer=me, findings=ALL_PASS
                     )
             except OperationalError as exc:
                 with lock:

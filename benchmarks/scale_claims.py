@@ -54,6 +54,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
+from agentops.agents.actors import Actor, Channel, person_actor
 from agentops.agents.service import ensure_person, ensure_version, register_agent
 from agentops.audit.service import (
     iter_events,
@@ -225,16 +226,16 @@ class Run:
         return sum(1 for people in holders.values() if len(people) > 1)
 
 
-def previous_claim(session: Session, *, reviewer_email: str) -> ReviewItem | None:
+def previous_claim(session: Session, *, reviewer: Actor) -> ReviewItem | None:
     """The claim before this change: SELECT … FOR UPDATE SKIP LOCKED, UPDATE, re-read."""
     now = utcnow()
     expires = lease_until(now, 30)
-    reviewer = ensure_person(session, email=reviewer_email, role=Role.reviewer)
-    held = review._held_claim(session, reviewer=reviewer, agent=None, now=now)
+    person = ensure_person(session, email=reviewer.label, role=Role.reviewer)
+    held = review._held_claim(session, reviewer=person, agent=None, now=now)
     if held is not None:
         return held
     statements = review.claim_statements(for_agent=False, senior=False)
-    values = review.claim_parameters(reviewer=reviewer, agent=None, now=now, expires=expires)
+    values = review.claim_parameters(reviewer=person, agent=None, now=now, expires=expires)
     for _attempt in range(review.CLAIM_ATTEMPTS):
         found = session.execute(statements.pick, values).first()
         if found is None:
@@ -291,12 +292,14 @@ def _reviewer(
     engine = _reviewer_engine(url)
     with engine.connect() as conn:  # connect before the clock starts
         conn.execute(text("SELECT 1"))
+    with Session(engine) as session:  # who is reviewing, resolved once as a channel would
+        me = person_actor(session, email=email, channel=Channel.cli)
     if engine.dialect.name == "postgresql":
         # A serving process compiles the claim's statements once, on its first claim; warm
         # this one the same way, in a transaction rolled back, so no sample is a cold
         # start. (SQLite's part counts lock errors, and a warm-up could meet one.)
         with Session(engine) as session:
-            path.claim(session, reviewer_email=email)
+            path.claim(session, reviewer=me)
             session.rollback()
     freeze_startup_objects()  # as `agentops serve` does before its first request
     started = time.process_time()
@@ -314,6 +317,8 @@ def review_loop(
     """Claim, read, think, submit, until the time is up; every call timed with its commit."""
     rng = random.Random(seed)
     run = Run()
+    with Session(engine) as session:  # who is reviewing, resolved once as a channel would
+        me = person_actor(session, email=email, channel=Channel.cli)
     barrier.wait()
     time.sleep(rng.uniform(0, think_s))  # people do not start in lockstep
     deadline = time.monotonic() + seconds
@@ -321,7 +326,7 @@ def review_loop(
         began = time.perf_counter()
         try:
             with path.scope(engine) as session:
-                item = path.claim(session, reviewer_email=email)
+                item = path.claim(session, reviewer=me)
                 claimed = (item.id, item.lease_token) if item is not None else None
             if path.seal_in_caller:
                 seal_all(engine, wait=False)
@@ -347,7 +352,7 @@ def review_loop(
                         select(ReviewItem.id).where(ReviewItem.id == item_id).with_for_update()
                     )
                 review.submit_review(
-                    session, item_id=item_id, reviewer_email=email,  # type: ignore[arg-type]
+                    session, item_id=item_id, reviewer=me,  # type: ignore[arg-type]
                     findings=verdict, lease_token=token,
                 )  # fmt: skip
             if path.seal_in_caller:

@@ -144,6 +144,11 @@ def register_reviewers(session: Session, *emails: str) -> None:
     session.flush()
 
 
+def reviewer_as(session: Session, email: str, channel: Channel = Channel.cli) -> Actor:
+    """The person behind `email` as the services see them (never registered here)."""
+    return person_actor(session, email=email, channel=channel)
+
+
 def as_person(session: Session, email: str, channel: Channel = Channel.cli) -> Actor:
     """A person acting through a channel, registered (as a reviewer) if new."""
     ensure_person(session, email=email, role=Role.reviewer)

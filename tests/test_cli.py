@@ -325,7 +325,10 @@ def test_review_next_and_submit(registered: Session, tmp_path: Path) -> None:
     assert code == 0 and "cancel_reservation" in out and "explicit-confirmation" in out
     assert count(registered, Review) == 0
     code, out = run("review", "submit", "1", "--as", "someone@x.io")
-    assert code == 2 and "claim" in out
+    assert code == 2 and "someone@x.io is not registered" in out
+    code, out = run("people", "add", "rob@x.io", "--role", "reviewer")
+    code, out = run("review", "submit", "1", "--as", "rob@x.io")
+    assert code == 2 and "claimed by r@x.io, not rob@x.io" in out
     code, out = run("review", "submit", "1", "--as", "r@x.io", "--fail", "nonsense")
     assert code == 2 and "unknown criteria: nonsense; this rubric has:" in out
     assert count(registered, Review) == 0

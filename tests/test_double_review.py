@@ -16,7 +16,7 @@ from agentops.review.queries import adherence_estimate, agreement_report, earlie
 from agentops.settings import get_settings
 from agentops.store.models import AgentVersion, ItemStatus, ReviewItem, utcnow
 from agentops.triggers.service import settled_reviews
-from factories import OWNER, register_reviewers, review_queue
+from factories import OWNER, register_reviewers, review_queue, reviewer_as
 
 RITA, RAJ, SAM = "rita@x.io", "raj@x.io", "sam@x.io"
 PASS = {"confirm": True, "grounded": True, "tone": True}
@@ -36,11 +36,15 @@ def doubled(monkeypatch: pytest.MonkeyPatch, session: Session) -> Iterator[Sessi
 
 
 def judge(session: Session, email: str, findings: dict[str, bool]) -> int:
-    item = review.claim_next(session, reviewer_email=email)
+    item = review.claim_next(session, reviewer=reviewer_as(session, email))
     assert item is not None and item.id is not None
     notes = {key: "fails the rule" for key, passed in findings.items() if not passed}
     review.submit_review(
-        session, item_id=item.id, reviewer_email=email, findings=findings, notes=notes
+        session,
+        item_id=item.id,
+        reviewer=reviewer_as(session, email),
+        findings=findings,
+        notes=notes,
     )
     session.commit()
     return item.id
@@ -63,7 +67,9 @@ def test_second_review_is_blind_and_by_someone_else(doubled: Session) -> None:
     item_id = judge(doubled, RITA, PASS)
     item = doubled.get(ReviewItem, item_id)
     assert item is not None and item.stage == "second" and item.status == ItemStatus.open
-    assert review.claim_next(doubled, reviewer_email=RITA) is None  # not her own again
+    assert (
+        review.claim_next(doubled, reviewer=reviewer_as(doubled, RITA)) is None
+    )  # not her own again
     version = doubled.exec(select(AgentVersion)).one()
     assert settled_reviews(doubled, version=version) == []  # counts nowhere yet
     assert judge(doubled, RAJ, PASS) == item_id
@@ -79,7 +85,9 @@ def test_disagreement_waits_for_a_senior_then_counts_as_adjudicated(doubled: Ses
     judge(doubled, RAJ, FAIL)
     item = doubled.get(ReviewItem, item_id)
     assert item is not None and item.stage == "adjudication"
-    assert review.claim_next(doubled, reviewer_email="other@x.io") is None  # not a senior
+    assert (
+        review.claim_next(doubled, reviewer=reviewer_as(doubled, "other@x.io")) is None
+    )  # not a senior
     verdicts = earlier_verdicts(doubled, item_id=item_id)
     assert [(v.round, v.violation) for v in verdicts] == [("first", False), ("second", True)]
     judge(doubled, SAM, FAIL)

@@ -40,7 +40,7 @@ from agentops.triggers.service import (
     register_trigger_set,
     start_state,
 )
-from factories import OWNER, breach_rollback, conversation, degraded_fleet
+from factories import OWNER, breach_rollback, conversation, degraded_fleet, reviewer_as
 
 T0 = utcnow() - timedelta(days=5)
 HOUR = timedelta(hours=1)
@@ -362,19 +362,19 @@ def test_a_second_review_settled_behind_the_cursor_is_still_counted(
     findings = {"confirm": False, "grounded": True, "tone": True}
     notes = {"confirm": "booked without a yes"}
     for _ in range(3):
-        item = review.claim_next(session, reviewer_email="rita@x.io", now=now)
+        item = review.claim_next(session, reviewer=reviewer_as(session, "rita@x.io"), now=now)
         assert item is not None and item.id is not None
         review.submit_review(
-            session, item_id=item.id, reviewer_email="rita@x.io", findings=findings,
+            session, item_id=item.id, reviewer=reviewer_as(session, "rita@x.io"), findings=findings,
             notes=notes, now=now,
         )  # fmt: skip
 
     def second(minutes: int) -> None:
-        item = review.claim_next(session, reviewer_email="raj@x.io", now=now)
+        item = review.claim_next(session, reviewer=reviewer_as(session, "raj@x.io"), now=now)
         assert item is not None and item.id is not None
         at = now + timedelta(minutes=minutes)
         review.submit_review(
-            session, item_id=item.id, reviewer_email="raj@x.io", findings=findings,
+            session, item_id=item.id, reviewer=reviewer_as(session, "raj@x.io"), findings=findings,
             notes=notes, now=at,
         )  # fmt: skip
 

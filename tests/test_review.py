@@ -45,6 +45,7 @@ from factories import (
     calls_transfer,
     conversation,
     register_reviewers,
+    reviewer_as,
 )
 
 EXAMPLE_RUBRIC = Path(__file__).resolve().parents[1] / "deployments" / "rubric.example.yaml"
@@ -179,23 +180,26 @@ def _queue(session: Session, *, count: int = 3, name: str = "airline") -> tuple[
 
 def test_claim_lease_expiry_and_takeover(session: Session) -> None:
     _queue(session)
-    first = claim_next(session, reviewer_email=ALICE, now=T0, lease_minutes=30)
+    first = claim_next(session, reviewer=reviewer_as(session, ALICE), now=T0, lease_minutes=30)
     assert first is not None and first.status == ItemStatus.claimed
     assert first.lease_expires_at == T0 + timedelta(minutes=30)
     alice = session.exec(select(Person).where(Person.email == ALICE)).one()
     assert alice.role == Role.reviewer and first.claimed_by_id == alice.id
 
     # Asking again while the lease runs returns the same item, not a second one.
-    assert claim_next(session, reviewer_email=ALICE, now=T0 + timedelta(minutes=5)) == first
+    assert (
+        claim_next(session, reviewer=reviewer_as(session, ALICE), now=T0 + timedelta(minutes=5))
+        == first
+    )
     # Another reviewer gets the next item.
-    second = claim_next(session, reviewer_email=BOB, now=T0 + timedelta(minutes=5))
+    second = claim_next(session, reviewer=reviewer_as(session, BOB), now=T0 + timedelta(minutes=5))
     assert second is not None and second.id != first.id
     session.commit()
     assert queue_counts(session) == {"open": 1, "claimed": 2, "reviewed": 0}
 
     # Once Alice's lease has run out, a reviewer without a claim of their own takes her item.
     later = T0 + timedelta(minutes=31)
-    taken = claim_next(session, reviewer_email="carol@x.io", now=later)
+    taken = claim_next(session, reviewer=reviewer_as(session, "carol@x.io"), now=later)
     assert taken is not None and taken.id == first.id
     assert taken.lease_expires_at == later + timedelta(minutes=30)
     session.commit()
@@ -204,20 +208,26 @@ def test_claim_lease_expiry_and_takeover(session: Session) -> None:
     assert takeover.payload["took_over_from"] == ALICE
 
     with pytest.raises(RuleViolation, match=f"claimed by carol@x.io, not {ALICE}"):
-        submit_review(session, item_id=first.id, reviewer_email=ALICE, findings=ALL_PASS, now=later)
+        submit_review(
+            session,
+            item_id=first.id,
+            reviewer=reviewer_as(session, ALICE),
+            findings=ALL_PASS,
+            now=later,
+        )
 
 
 def test_queue_empties_and_release_returns_item(session: Session) -> None:
     _queue(session, count=1)
-    item = claim_next(session, reviewer_email=ALICE, now=T0)
+    item = claim_next(session, reviewer=reviewer_as(session, ALICE), now=T0)
     assert item is not None
-    assert claim_next(session, reviewer_email=BOB, now=T0) is None
-    released = release_claim(session, item_id=item.id, reviewer_email=ALICE, now=T0)  # type: ignore[arg-type]
+    assert claim_next(session, reviewer=reviewer_as(session, BOB), now=T0) is None
+    released = release_claim(session, item_id=item.id, reviewer=reviewer_as(session, ALICE), now=T0)  # type: ignore[arg-type]
     assert released.status == ItemStatus.open and released.claimed_by_id is None
-    retaken = claim_next(session, reviewer_email=BOB, now=T0)
+    retaken = claim_next(session, reviewer=reviewer_as(session, BOB), now=T0)
     assert retaken is not None and retaken.id == item.id
     with pytest.raises(RuleViolation, match=r"claimed by bob@x\.io"):
-        release_claim(session, item_id=item.id, reviewer_email=ALICE)  # type: ignore[arg-type]
+        release_claim(session, item_id=item.id, reviewer=reviewer_as(session, ALICE))  # type: ignore[arg-type]
     session.commit()
     kinds = [e.kind for e in iter_events(session, kind_prefix="review.")]
     assert kinds == ["review.claimed", "review.released", "review.claimed"]
@@ -226,17 +236,17 @@ def test_queue_empties_and_release_returns_item(session: Session) -> None:
 def test_claims_can_be_limited_to_one_agent(session: Session) -> None:
     _queue(session, count=2, name="airline")
     hotel, _ = _queue(session, count=1, name="hotel")
-    item = claim_next(session, reviewer_email=ALICE, agent=hotel, now=T0)
+    item = claim_next(session, reviewer=reviewer_as(session, ALICE), agent=hotel, now=T0)
     assert item is not None
     assert item_details(session, item_id=item.id).conversation.agent_id == hotel.id  # type: ignore[arg-type]
-    assert claim_next(session, reviewer_email=BOB, agent=hotel, now=T0) is None
+    assert claim_next(session, reviewer=reviewer_as(session, BOB), agent=hotel, now=T0) is None
     assert queue_counts(session, agent=hotel) == {"open": 0, "claimed": 1, "reviewed": 0}
     assert queue_counts(session) == {"open": 2, "claimed": 1, "reviewed": 0}
 
 
 def test_submit_validations(session: Session) -> None:
     _queue(session, count=2)
-    item = claim_next(session, reviewer_email=ALICE, now=T0, lease_minutes=10)
+    item = claim_next(session, reviewer=reviewer_as(session, ALICE), now=T0, lease_minutes=10)
     assert item is not None
     item_id = item.id
     assert item_id is not None
@@ -246,7 +256,7 @@ def test_submit_validations(session: Session) -> None:
         submit_review(
             session,
             item_id=item_id,
-            reviewer_email=ALICE,
+            reviewer=reviewer_as(session, ALICE),
             findings={"confirm": True, "grounded": True},
             now=T0,
         )
@@ -254,7 +264,7 @@ def test_submit_validations(session: Session) -> None:
         submit_review(
             session,
             item_id=item_id,
-            reviewer_email=ALICE,
+            reviewer=reviewer_as(session, ALICE),
             findings={**ALL_PASS, "politeness": True},
             now=T0,
         )
@@ -262,18 +272,20 @@ def test_submit_validations(session: Session) -> None:
         submit_review(
             session,
             item_id=item_id,
-            reviewer_email=ALICE,
+            reviewer=reviewer_as(session, ALICE),
             findings=ALL_PASS,
             notes={"vibe": "meh"},
             now=T0,
         )
     with pytest.raises(RuleViolation, match=f"claimed by {ALICE}, not {BOB}"):
-        submit_review(session, item_id=item_id, reviewer_email=BOB, findings=ALL_PASS, now=T0)
+        submit_review(
+            session, item_id=item_id, reviewer=reviewer_as(session, BOB), findings=ALL_PASS, now=T0
+        )
     with pytest.raises(RuleViolation, match="not claimed: claim it first"):
         submit_review(
             session,
             item_id=unclaimed.id,  # type: ignore[arg-type]
-            reviewer_email=ALICE,
+            reviewer=reviewer_as(session, ALICE),
             findings=ALL_PASS,
             now=T0,
         )
@@ -281,35 +293,45 @@ def test_submit_validations(session: Session) -> None:
         submit_review(
             session,
             item_id=item_id,
-            reviewer_email=ALICE,
+            reviewer=reviewer_as(session, ALICE),
             findings=ALL_PASS,
             now=T0 + timedelta(minutes=10),
         )
     with pytest.raises(NotFoundError):
-        submit_review(session, item_id=9999, reviewer_email=ALICE, findings=ALL_PASS, now=T0)
+        submit_review(
+            session, item_id=9999, reviewer=reviewer_as(session, ALICE), findings=ALL_PASS, now=T0
+        )
 
     review = submit_review(
         session,
         item_id=item_id,
-        reviewer_email=ALICE,
+        reviewer=reviewer_as(session, ALICE),
         findings=ALL_PASS,
         comment="clean",
         now=T0 + timedelta(minutes=9),
     )
     assert review.violation is False and review.notes == "clean"
     with pytest.raises(RuleViolation, match="already been reviewed"):
-        submit_review(session, item_id=item_id, reviewer_email=ALICE, findings=ALL_PASS, now=T0)
+        submit_review(
+            session,
+            item_id=item_id,
+            reviewer=reviewer_as(session, ALICE),
+            findings=ALL_PASS,
+            now=T0,
+        )
     session.commit()
     assert queue_counts(session) == {"open": 1, "claimed": 0, "reviewed": 1}
 
 
 def test_failed_critical_or_major_needs_a_note_in_the_service(session: Session) -> None:
     _queue(session, count=1)
-    item = claim_next(session, reviewer_email=ALICE, now=T0)
+    item = claim_next(session, reviewer=reviewer_as(session, ALICE), now=T0)
     assert item is not None and item.id is not None
     failing = {**ALL_PASS, "confirm": False, "grounded": False, "tone": False}
     with pytest.raises(NotesRequired, match="needs a note: confirm, grounded") as caught:
-        submit_review(session, item_id=item.id, reviewer_email=ALICE, findings=failing, now=T0)
+        submit_review(
+            session, item_id=item.id, reviewer=reviewer_as(session, ALICE), findings=failing, now=T0
+        )
     assert caught.value.criteria == ["confirm", "grounded"]  # a minor failure needs none
     assert session.exec(select(ReviewFinding)).all() == []
     # A blank note is no reason; a criterion judged not applicable needs none.
@@ -317,7 +339,7 @@ def test_failed_critical_or_major_needs_a_note_in_the_service(session: Session) 
         submit_review(
             session,
             item_id=item.id,
-            reviewer_email=ALICE,
+            reviewer=reviewer_as(session, ALICE),
             findings=failing,
             notes={"grounded": "  "},
             not_applicable=["confirm"],
@@ -326,7 +348,7 @@ def test_failed_critical_or_major_needs_a_note_in_the_service(session: Session) 
     review = submit_review(
         session,
         item_id=item.id,
-        reviewer_email=ALICE,
+        reviewer=reviewer_as(session, ALICE),
         findings=failing,
         notes={"confirm": "booked without a yes", "grounded": "made up a fare"},
         now=T0,
@@ -338,25 +360,25 @@ def test_claiming_needs_a_registered_reviewer(session: Session) -> None:
     _queue(session, count=1)
     people = len(session.exec(select(Person)).all())
     with pytest.raises(NotRegistered, match=r"stranger@x\.io is not registered"):
-        claim_next(session, reviewer_email="Stranger@x.io", now=T0)
+        claim_next(session, reviewer=reviewer_as(session, "Stranger@x.io"), now=T0)
     assert len(session.exec(select(Person)).all()) == people  # nobody was created
     ensure_person(session, email="mia@x.io", role=Role.manager)
     with pytest.raises(NotAllowed, match="reviewing is for admin, owner, reviewer"):
-        claim_next(session, reviewer_email="mia@x.io", now=T0)
+        claim_next(session, reviewer=reviewer_as(session, "mia@x.io"), now=T0)
     # An owner may review (as on the web): the agent's owner is one.
-    assert claim_next(session, reviewer_email="o@airline.io", now=T0) is not None
+    assert claim_next(session, reviewer=reviewer_as(session, "o@airline.io"), now=T0) is not None
 
 
 def test_submit_records_findings_verdict_and_audit(session: Session) -> None:
     _queue(session, count=2)
     verdicts = []
     for findings in ({**ALL_PASS, "tone": False}, {**ALL_PASS, "grounded": False}):
-        item = claim_next(session, reviewer_email=ALICE, now=T0)
+        item = claim_next(session, reviewer=reviewer_as(session, ALICE), now=T0)
         assert item is not None
         review = submit_review(
             session,
             item_id=item.id,  # type: ignore[arg-type]
-            reviewer_email=ALICE,
+            reviewer=reviewer_as(session, ALICE),
             findings=findings,
             notes={"grounded": "quoted a fare the tool never returned"},
             now=T0,
@@ -407,12 +429,12 @@ def test_two_reviewers_claiming_at_once_get_different_items(engine: Engine) -> N
 
     def bob_claims() -> None:
         with Session(engine) as bob_session:
-            item = claim_next(bob_session, reviewer_email=BOB, now=T0)
+            item = claim_next(bob_session, reviewer=reviewer_as(bob_session, BOB), now=T0)
             claimed[BOB] = item.id if item else None
             bob_session.commit()
 
     with Session(engine) as alice_session:
-        item = claim_next(alice_session, reviewer_email=ALICE, now=T0)
+        item = claim_next(alice_session, reviewer=reviewer_as(alice_session, ALICE), now=T0)
         claimed[ALICE] = item.id if item else None
         # Bob queries while Alice's transaction still holds her row.
         bob = threading.Thread(target=bob_claims)
@@ -475,7 +497,7 @@ def test_tau_airline_conversations_sampled_and_reviewed(
     keys = [c.key for c in criteria_for(session, rubric=rubric)]
     expected_violations = 0
     register_reviewers(session, ALICE)
-    while (item := claim_next(session, reviewer_email=ALICE)) is not None:
+    while (item := claim_next(session, reviewer=reviewer_as(session, ALICE))) is not None:
         details = item_details(session, item_id=item.id)  # type: ignore[arg-type]
         assert details.conversation.transcript[0]["role"] == "system"
         solved = details.conversation.task_success == 1.0
@@ -485,7 +507,7 @@ def test_tau_airline_conversations_sampled_and_reviewed(
         submit_review(
             session,
             item_id=item.id,  # type: ignore[arg-type]
-            reviewer_email=ALICE,
+            reviewer=reviewer_as(session, ALICE),
             findings=findings,
             notes=notes,
         )

@@ -31,7 +31,7 @@ from agentops.serve.app import create_app
 from agentops.settings import Settings, get_settings
 from agentops.store.db import StoreBusy, make_engine, write_session
 from agentops.store.models import ItemStatus, ReviewItem, Role
-from factories import login_token, review_queue
+from factories import login_token, review_queue, reviewer_as
 
 ALL_PASS = {"confirm": True, "grounded": True, "tone": True}
 T0 = datetime(2026, 11, 2, 9, tzinfo=UTC)
@@ -70,7 +70,7 @@ def test_concurrent_reviewers_never_share_an_item_and_every_step_is_sealed(
             start.wait()
             while True:
                 with write_session(engine) as session:
-                    item = review.claim_next(session, reviewer_email=email)
+                    item = review.claim_next(session, reviewer=reviewer_as(session, email))
                     if item is None:
                         return
                     item_id, token = item.id, item.lease_token
@@ -79,7 +79,7 @@ def test_concurrent_reviewers_never_share_an_item_and_every_step_is_sealed(
                     review.submit_review(
                         session,
                         item_id=item_id,  # type: ignore[arg-type]
-                        reviewer_email=email,
+                        reviewer=reviewer_as(session, email),
                         findings=ALL_PASS,
                         lease_token=token,
                     )
@@ -106,19 +106,20 @@ def test_concurrent_reviewers_never_share_an_item_and_every_step_is_sealed(
 
 def test_a_lost_lease_can_neither_submit_nor_renew_nor_release(session: Session) -> None:
     review_queue(session, count=1, reviewers=[ALICE, CAROL])
-    first = review.claim_next(session, reviewer_email=ALICE, now=T0, lease_minutes=1)
+    alice, carol = reviewer_as(session, ALICE), reviewer_as(session, CAROL)
+    first = review.claim_next(session, reviewer=alice, now=T0, lease_minutes=1)
     assert first is not None
     alice_token = first.lease_token
     session.commit()
     later = T0 + timedelta(minutes=2)
-    taken = review.claim_next(session, reviewer_email=CAROL, now=later)
+    taken = review.claim_next(session, reviewer=carol, now=later)
     assert taken is not None and taken.id == first.id and taken.lease_token == alice_token + 1
     session.commit()
     item_id: int = first.id  # type: ignore[assignment]
 
     def as_alice(call: object, **options: object) -> None:
         with pytest.raises(review.LeaseLost, match="your verdict was not saved"):
-            call(session, item_id=item_id, reviewer_email=ALICE, lease_token=alice_token, **options)  # type: ignore[operator]
+            call(session, item_id=item_id, reviewer=alice, lease_token=alice_token, **options)  # type: ignore[operator]
         session.rollback()
 
     as_alice(review.submit_review, findings=ALL_PASS, now=later)
@@ -126,19 +127,19 @@ def test_a_lost_lease_can_neither_submit_nor_renew_nor_release(session: Session)
     as_alice(review.release_claim, now=later)
     # Carol's claim is untouched, and her verdict counts.
     renewed = review.renew_lease(
-        session, item_id=item_id, reviewer_email=CAROL, lease_token=taken.lease_token,
+        session, item_id=item_id, reviewer=carol, lease_token=taken.lease_token,
         lease_minutes=30, now=later,
     )  # fmt: skip
     assert renewed.lease_expires_at == later + timedelta(minutes=30)
     review.submit_review(
-        session, item_id=item_id, reviewer_email=CAROL, findings=ALL_PASS,
+        session, item_id=item_id, reviewer=carol, findings=ALL_PASS,
         lease_token=taken.lease_token, now=later,
     )  # fmt: skip
     session.commit()
     assert session.get(ReviewItem, item_id).status == ItemStatus.reviewed  # type: ignore[union-attr]
     with pytest.raises(review.LeaseLost):
         review.renew_lease(
-            session, item_id=item_id, reviewer_email=CAROL, lease_token=taken.lease_token,
+            session, item_id=item_id, reviewer=carol, lease_token=taken.lease_token,
             lease_minutes=30, now=later,
         )  # fmt: skip
 
@@ -149,20 +150,20 @@ def test_the_fence_refuses_a_submit_whose_claim_changed_after_it_was_read(engine
         pytest.skip("SQLite's write lock keeps any other writer out between read and update")
     with Session(engine) as session:
         review_queue(session, count=1, reviewers=[ALICE])
-        item = review.claim_next(session, reviewer_email=ALICE)
+        item = review.claim_next(session, reviewer=reviewer_as(session, ALICE))
         assert item is not None
         item_id, token = item.id, item.lease_token
         session.commit()
     outcome: list[BaseException | None] = []
     with Session(engine) as releasing:
-        review.release_claim(releasing, item_id=item_id, reviewer_email=ALICE)  # type: ignore[arg-type]
+        review.release_claim(releasing, item_id=item_id, reviewer=reviewer_as(releasing, ALICE))  # type: ignore[arg-type]
         releasing.flush()  # the row is now locked by this uncommitted release
 
         def submit() -> None:
             try:
                 with write_session(engine) as session:
                     review.submit_review(
-                        session, item_id=item_id, reviewer_email=ALICE,  # type: ignore[arg-type]
+                        session, item_id=item_id, reviewer=reviewer_as(session, ALICE),  # type: ignore[arg-type]
                         findings=ALL_PASS, lease_token=token,
                     )  # fmt: skip
                 outcome.append(None)

@@ -15,7 +15,7 @@ from agentops.sampling.estimate import Observation, hajek, wilson
 from agentops.sampling.plan import SamplePlan, Unit, allocate, draw, stratum_of
 from agentops.sampling.service import sample_window
 from agentops.store.models import ReviewItem, Rubric, Sample
-from factories import REVIEW_RUBRIC, agent_named, conversation, register_reviewers
+from factories import REVIEW_RUBRIC, agent_named, conversation, register_reviewers, reviewer_as
 
 PLAN_EXAMPLE = Path(__file__).resolve().parents[1] / "deployments" / "sample-plan.example.yaml"
 
@@ -125,13 +125,17 @@ def test_sampling_with_a_plan_stores_the_design_and_the_estimate_uses_it(
     assert len({i.stratum for i in items}) == 4
     register_reviewers(session, "rita@x.io")
     for number in range(len(items)):
-        item = claim_next(session, reviewer_email="rita@x.io")
+        item = claim_next(session, reviewer=reviewer_as(session, "rita@x.io"))
         assert item is not None and item.id is not None
         failed = number % 5 == 0
         findings = {"confirm": not failed, "grounded": True, "tone": True}
         notes = {"confirm": "booked without a yes"} if failed else {}
         submit_review(
-            session, item_id=item.id, reviewer_email="rita@x.io", findings=findings, notes=notes
+            session,
+            item_id=item.id,
+            reviewer=reviewer_as(session, "rita@x.io"),
+            findings=findings,
+            notes=notes,
         )
     session.commit()
     estimate = adherence_estimate(session, version=version)

@@ -32,6 +32,7 @@ from factories import (
     degraded_fleet,
     login_token,
     review_queue,
+    reviewer_as,
     serve,
 )
 
@@ -221,7 +222,7 @@ def test_a_lease_taken_over_refuses_heartbeat_and_submit(
         session.add(item)
         session.commit()
         register_person(session, email="bob@x.io", role=Role.reviewer, actor="test")
-        taken = review.claim_next(session, reviewer_email="bob@x.io")
+        taken = review.claim_next(session, reviewer=reviewer_as(session, "bob@x.io"))
         assert taken is not None and taken.id == item_id
         session.commit()
     url = f"/review/items/{item_id}"

@@ -25,10 +25,19 @@ from agentops.store.models import (
     Role,
     utcnow,
 )
-from factories import OWNER, breach_rollback, degraded_fleet, login_token, review_queue, serve
+from factories import (
+    OWNER,
+    breach_rollback,
+    degraded_fleet,
+    login_token,
+    review_queue,
+    reviewer_as,
+    serve,
+)
 
 RITA = "rita@x.io"
 SCREENSHOTS = os.environ.get("AGENTOPS_SCREENSHOTS")
+
 
 @pytest.fixture
 def site(engine: Engine) -> Iterator[str]:
@@ -111,7 +120,7 @@ def test_a_submit_after_the_lease_was_lost_is_refused(
         session.add(item)
         session.commit()
         login_token(session, "bob@x.io")  # registers bob
-        assert review.claim_next(session, reviewer_email="bob@x.io") is not None
+        assert review.claim_next(session, reviewer=reviewer_as(session, "bob@x.io")) is not None
         session.commit()
     p.keyboard.press("Enter")  # type: ignore[attr-defined]
     message = p.inner_text("#error-message")  # type: ignore[attr-defined]
@@ -121,9 +130,7 @@ def test_a_submit_after_the_lease_was_lost_is_refused(
         assert item.status == ItemStatus.claimed and session.exec(select(Review)).first() is None
 
 
-def test_a_reviewer_is_blocked_from_the_admin_page(
-    page: object, site: str, engine: Engine
-) -> None:
+def test_a_reviewer_is_blocked_from_the_admin_page(page: object, site: str, engine: Engine) -> None:
     sign_in(page, site, engine, RITA, Role.reviewer)
     response = page.goto(f"{site}/admin/people")  # type: ignore[attr-defined]
     assert response.status == 403
@@ -143,12 +150,12 @@ def test_an_owner_approves_a_rollback_on_the_web(page: object, site: str, engine
         )
         review_queue(session, count=4, agent=fleet.agent, version=fleet.bad, reviewers=[RITA])
         for number in range(3):  # reviewed evidence for the agent page's estimate
-            item = review.claim_next(session, reviewer_email=RITA)
+            item = review.claim_next(session, reviewer=reviewer_as(session, RITA))
             assert item is not None and item.id is not None
             review.submit_review(
                 session,
                 item_id=item.id,
-                reviewer_email=RITA,
+                reviewer=reviewer_as(session, RITA),
                 findings={"confirm": number != 0, "grounded": True, "tone": True},
                 notes={} if number else {"confirm": "booked without a yes"},
             )

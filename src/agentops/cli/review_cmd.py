@@ -9,7 +9,6 @@ from sqlmodel import Session
 from agentops.agents import service as agents
 from agentops.cli.common import (
     acting_person,
-    acting_user,
     console,
     id_argument,
     store_session,
@@ -50,12 +49,13 @@ def next_item(
     agent: str | None = typer.Option(None, "--agent", help="Only this agent's queue."),
 ) -> None:
     """Claim the next open item and show its transcript and criteria."""
-    email = acting_user(reviewer)
     with store_session(write=True) as session:
+        actor = acting_person(session, reviewer)
+        email = actor.label
         target = agents.get_agent(session, name=agent) if agent else None
         item = review.claim_next(
             session,
-            reviewer_email=email,
+            reviewer=actor,
             agent=target,
             lease_minutes=get_settings().review_lease_minutes,
         )
@@ -118,9 +118,9 @@ def submit(
     comment: str | None = typer.Option(None, "--comment", help="Free-text note for the trail."),
 ) -> None:
     """Record your verdict: every criterion passes unless named with --fail."""
-    email = acting_user(reviewer)
     reasons = _parse_notes(notes)
     with store_session(write=True) as session:
+        actor = acting_person(session, reviewer)
         details = review.item_details(session, item_id=item_id)
         keys = [criterion.key for criterion in details.criteria]
         # Unknown --fail names go through too, so the rubric check in submit_review reports them.
@@ -129,7 +129,7 @@ def submit(
             result = review.submit_review(
                 session,
                 item_id=item_id,
-                reviewer_email=email,
+                reviewer=actor,
                 findings=findings,
                 notes=reasons,
                 comment=comment,

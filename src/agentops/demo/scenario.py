@@ -384,7 +384,8 @@ def work_review_queue(*, engine: Engine, reviewers: Sequence[SimulatedReviewer])
     while True:
         reviewer = reviewers[reviewed % len(reviewers)]
         with Session(engine) as session:
-            item = review.claim_next(session, reviewer_email=reviewer.email)
+            actor = person_actor(session, email=reviewer.email, channel=Channel.cli)
+            item = review.claim_next(session, reviewer=actor)
             if item is None or item.id is None:
                 session.commit()
                 return reviewed, violations
@@ -396,7 +397,7 @@ def work_review_queue(*, engine: Engine, reviewers: Sequence[SimulatedReviewer])
             submitted = review.submit_review(
                 session,
                 item_id=item.id,
-                reviewer_email=reviewer.email,
+                reviewer=actor,
                 findings=findings,
                 notes=notes,
             )

@@ -25,7 +25,6 @@ from sqlmodel import Session, select
 from agentops.agents.actors import Actor
 from agentops.agents.emails import normalise_email
 from agentops.agents.roles import REVIEW_ROLES, NotRegistered, require_role
-from agentops.agents.service import get_person
 from agentops.audit.service import add_and_record, record_event
 from agentops.errors import NotFoundError, RuleViolation
 from agentops.review.queue import (
@@ -80,7 +79,7 @@ class ItemDetails:
 def claim_next(
     session: Session,
     *,
-    reviewer_email: str,
+    reviewer: Actor,
     agent: Agent | None = None,
     now: datetime | None = None,
     lease_minutes: int = 30,
@@ -88,16 +87,16 @@ def claim_next(
     """Lease the oldest claimable item to the reviewer, or return the one they already hold."""
     now = now or utcnow()
     expires = lease_until(now, lease_minutes)
-    reviewer = registered_reviewer(session, email=reviewer_email)
+    person = registered_reviewer(session, actor=reviewer)
     # The claim only takes an item when the reviewer holds none, so the usual case (the
     # next item after a verdict) is one statement; otherwise they get the one they hold.
-    taken = _take_next(session, reviewer=reviewer, agent=agent, now=now, expires=expires)
+    taken = _take_next(session, reviewer=person, agent=agent, now=now, expires=expires)
     if taken is None:
-        return _held_claim(session, reviewer=reviewer, agent=agent, now=now)
+        return _held_claim(session, reviewer=person, agent=agent, now=now)
     item, previous_holder = taken
     record_event(
         session,
-        actor=reviewer.email,
+        actor=person.email,
         kind="review.claimed",
         entity_type="review_item",
         entity_id=item.id,
@@ -111,12 +110,11 @@ def claim_next(
     return item
 
 
-def registered_reviewer(session: Session, *, email: str) -> Person:
-    """The registered person behind `email`, provided their role may review (never created)."""
-    email = normalise_email(email)
-    person = session.exec(select(Person).where(Person.email == email)).first()
+def registered_reviewer(session: Session, *, actor: Actor) -> Person:
+    """The registered person behind the actor, provided their role may review (never created)."""
+    person = session.get(Person, actor.person_id) if actor.person_id is not None else None
     if person is None:
-        raise NotRegistered(email)
+        raise NotRegistered(actor.label)
     require_role(person.role, REVIEW_ROLES, "reviewing")
     return person
 
@@ -348,7 +346,7 @@ def release_claim(
     session: Session,
     *,
     item_id: int,
-    reviewer_email: str,
+    reviewer: Actor,
     lease_token: int | None = None,
     now: datetime | None = None,
 ) -> ReviewItem:
@@ -357,18 +355,18 @@ def release_claim(
     current = _current(session, item_id=item_id)
     item = current.item
     if lease_token is not None:
-        _require_lease(current, reviewer_email=reviewer_email, lease_token=lease_token, now=now)
-    reviewer = _claimant(current, reviewer_email=reviewer_email)
+        _require_lease(current, reviewer=reviewer, lease_token=lease_token, now=now)
+    holder = _claimant(current, reviewer=reviewer)
     _fenced_update(
         session,
         item=item,
-        reviewer=reviewer,
+        reviewer=holder,
         values=REOPENED,
         live_at=now if lease_token is not None else None,
     )
     record_event(
         session,
-        actor=reviewer.email,
+        actor=holder.email,
         kind="review.released",
         entity_type="review_item",
         entity_id=item.id,
@@ -381,7 +379,7 @@ def renew_lease(
     session: Session,
     *,
     item_id: int,
-    reviewer_email: str,
+    reviewer: Actor,
     lease_token: int,
     lease_minutes: int,
     now: datetime | None = None,
@@ -389,7 +387,6 @@ def renew_lease(
     """Extend the reviewer's lease (a heartbeat); raises LeaseLost once it is gone."""
     now = now or utcnow()
     expires = lease_until(now, lease_minutes)
-    holder = select(Person.id).where(Person.email == normalise_email(reviewer_email))
     # One statement: the fencing check and the renewal together. Not audited: a heartbeat
     # every few seconds would drown the trail; claims and verdicts are.
     row = session.execute(
@@ -398,7 +395,7 @@ def renew_lease(
             ReviewItem.id == item_id,  # type: ignore[arg-type]
             ReviewItem.status == ItemStatus.claimed,  # type: ignore[arg-type]
             ReviewItem.lease_token == lease_token,  # type: ignore[arg-type]
-            ReviewItem.claimed_by_id == holder.scalar_subquery(),  # type: ignore[arg-type]
+            ReviewItem.claimed_by_id == reviewer.person_id,  # type: ignore[arg-type]
             _lease_runs(now),
         )
         .values(lease_expires_at=expires)
@@ -416,7 +413,7 @@ def skip_item(
     session: Session,
     *,
     item_id: int,
-    reviewer_email: str,
+    reviewer: Actor,
     lease_token: int,
     reason: str,
     now: datetime | None = None,
@@ -428,18 +425,17 @@ def skip_item(
     if len(reason) > 1000:
         raise RuleViolation("a skip reason is at most 1000 characters")
     item = release_claim(
-        session, item_id=item_id, reviewer_email=reviewer_email, lease_token=lease_token, now=now
+        session, item_id=item_id, reviewer=reviewer, lease_token=lease_token, now=now
     )
-    reviewer = get_person(session, email=reviewer_email)
     add_and_record(
         session,
         row=ReviewSkip(
             review_item_id=item.id,  # type: ignore[arg-type]
-            person_id=reviewer.id,  # type: ignore[arg-type]
+            person_id=reviewer.person_id,  # type: ignore[arg-type]
             reason=reason,
             skipped_at=now or utcnow(),
         ),
-        actor=reviewer.email,
+        actor=reviewer.label,
         kind="review.skipped",
         entity_type="review_item",
         payload={"review_item_id": item.id, "reason": reason},
@@ -448,14 +444,14 @@ def skip_item(
 
 
 def _require_lease(
-    current: "_Current", *, reviewer_email: str, lease_token: int, now: datetime
+    current: "_Current", *, reviewer: Actor, lease_token: int, now: datetime
 ) -> None:
     """The fencing check: this reviewer still holds the very claim the token came from."""
     item, holder = current.item, current.holder
     held = (
         item.status == ItemStatus.claimed
         and holder is not None
-        and holder.email == normalise_email(reviewer_email)
+        and holder.id == reviewer.person_id
         and item.lease_token == lease_token
         and (item.lease_expires_at is None or item.lease_expires_at > now)
     )
@@ -467,7 +463,7 @@ def submit_review(
     session: Session,
     *,
     item_id: int,
-    reviewer_email: str,
+    reviewer: Actor,
     findings: Mapping[str, bool],
     notes: dict[str, str] | None = None,
     comment: str | None = None,
@@ -487,8 +483,8 @@ def submit_review(
     current = _current(session, item_id=item_id)
     item, rubric = current.item, current.rubric
     if lease_token is not None:
-        _require_lease(current, reviewer_email=reviewer_email, lease_token=lease_token, now=now)
-    reviewer = _claimant(current, reviewer_email=reviewer_email)
+        _require_lease(current, reviewer=reviewer, lease_token=lease_token, now=now)
+    person = _claimant(current, reviewer=reviewer)
     if item.lease_expires_at is not None and item.lease_expires_at <= now:
         raise RuleViolation(
             f"your claim on review item {item.id} expired at {item.lease_expires_at.isoformat()}: "
@@ -512,7 +508,7 @@ def submit_review(
         return _later_review(
             session,
             item=item,
-            reviewer=reviewer,
+            reviewer=person,
             violation=violation,
             marks=marks,
             notes=notes,
@@ -525,13 +521,13 @@ def submit_review(
     _fenced_update(
         session,
         item=item,
-        reviewer=reviewer,
+        reviewer=person,
         values=_after_verdict(stage, violation=violation, now=now),
         live_at=now,
     )
     review = Review(
         review_item_id=item.id,  # type: ignore[arg-type]
-        reviewer_id=reviewer.id,  # type: ignore[arg-type]
+        reviewer_id=person.id,  # type: ignore[arg-type]
         violation=violation,
         notes=comment,
         submitted_at=now,
@@ -548,7 +544,7 @@ def submit_review(
     )
     record_event(
         session,
-        actor=reviewer.email,
+        actor=person.email,
         kind="review.submitted",
         entity_type="review",
         entity_id=review.id,
@@ -775,16 +771,17 @@ def _current(session: Session, *, item_id: int) -> _Current:
     return _Current(*row)
 
 
-def _claimant(current: _Current, *, reviewer_email: str) -> Person:
+def _claimant(current: _Current, *, reviewer: Actor) -> Person:
     """The reviewer, provided they hold the claim on this still-unreviewed item."""
     item, holder = current.item, current.holder
-    email = normalise_email(reviewer_email)
     if item.status == ItemStatus.reviewed:
         raise RuleViolation(f"review item {item.id} has already been reviewed")
     if item.status != ItemStatus.claimed or holder is None:
         raise RuleViolation(f"review item {item.id} is not claimed: claim it first")
-    if holder.email != email:
-        raise RuleViolation(f"review item {item.id} is claimed by {holder.email}, not {email}")
+    if holder.id != reviewer.person_id:
+        raise RuleViolation(
+            f"review item {item.id} is claimed by {holder.email}, not {reviewer.label}"
+        )
     return holder
 
 

@@ -262,7 +262,7 @@ def _claim_and_open(request: Request, user: WebUser, *, notice: str | None) -> R
     try:
         with _writing(request) as session:
             item = review.claim_next(
-                session, reviewer_email=user.email, lease_minutes=settings.review_lease_minutes
+                session, reviewer=user.actor, lease_minutes=settings.review_lease_minutes
             )
             item_id = item.id if item is not None else None
     except StoreBusy:
@@ -357,7 +357,7 @@ async def review_submit(request: Request, item_id: int) -> Response:
             review.submit_review(
                 session,
                 item_id=item_id,
-                reviewer_email=user.email,
+                reviewer=user.actor,
                 findings=findings,
                 notes=notes,
                 not_applicable=not_applicable,
@@ -395,7 +395,7 @@ async def review_skip(request: Request, item_id: int) -> Response:
             review.skip_item(
                 session,
                 item_id=item_id,
-                reviewer_email=user.email,
+                reviewer=user.actor,
                 lease_token=_int(form.get("lease_token")),
                 reason=form.get("reason", ""),
             )
@@ -420,7 +420,7 @@ async def review_heartbeat(request: Request, item_id: int) -> Response:
             item = review.renew_lease(
                 session,
                 item_id=item_id,
-                reviewer_email=user.email,
+                reviewer=user.actor,
                 lease_token=_int(form.get("lease_token")),
                 lease_minutes=settings.review_lease_minutes,
             )
@@ -445,7 +445,7 @@ async def review_release(request: Request, item_id: int) -> Response:
             review.release_claim(
                 session,
                 item_id=item_id,
-                reviewer_email=user.email,
+                reviewer=user.actor,
                 lease_token=_int(form.get("lease_token")),
             )
     except StoreBusy:
