@@ -4,6 +4,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 # Prefect reads these at import time: keep its test server quiet and offline.
@@ -40,8 +41,18 @@ def admin_engine() -> Engine:
     return create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
 
 
-def _database(admin: Engine, name: str) -> str:
-    return admin.url.set(database=name).render_as_string(hide_password=False)
+@contextmanager
+def scratch_database(name: str) -> Iterator[str]:
+    """A new empty PostgreSQL database's URL, dropped (connections and all) at the end."""
+    admin = admin_engine()
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin.url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -50,16 +61,8 @@ def postgres_database() -> Iterator[str | None]:
     if TEST_DATABASE != "postgresql":
         yield None
         return
-    name = f"agentops_test_{uuid.uuid4().hex[:10]}"
-    admin = admin_engine()
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield _database(admin, name)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database(f"agentops_test_{uuid.uuid4().hex[:10]}") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -79,20 +82,12 @@ def migrated_template(
         yield path
         return
     name = f"{make_url(postgres_database).database}_template"
-    admin = admin_engine()
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        url = _database(admin, name)
+    with scratch_database(name) as url:
         _migrate(url)
         engine = create_engine(url)
         template = Template.read(engine, name)
         engine.dispose()  # a template database must have no connections to be copied
         yield template
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _migrate(url: str) -> None:
