@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-integration lint bench bench-production bench-scale clean
+.PHONY: demo test test-integration lint bench bench-production bench-scale docs settings-doc clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,5 +44,13 @@ bench-production: $(STAMP)
 bench-scale: $(STAMP)
 	$(BIN)/python benchmarks/scale.py $(ARGS)
 
+# The documentation site (mkdocs-material) into site/; --strict fails on a broken link.
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict
+
+# Rewrite docs/operators/settings.md from the Settings class (a test checks it is current).
+settings-doc: $(STAMP)
+	$(BIN)/python -m agentops.settings_doc
+
 clean:
-	rm -rf $(VENV) .agentops
+	rm -rf $(VENV) .agentops site

@@ -1,8 +1,10 @@
 """Shared fixtures: a real database (SQLite or PostgreSQL) and one Prefect test harness."""
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 # Prefect reads these at import time: keep its test server quiet and offline.
@@ -15,12 +17,13 @@ os.environ.setdefault("AGENTOPS_REVIEW_DOUBLE_SHARE", "0")
 
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session
 
 from agentops.settings import get_settings
 from agentops.store.db import make_engine
 from agentops.store.migrate import upgrade
+from fresh_database import Template, reset
 
 TEST_DATABASE = os.environ.get("AGENTOPS_TEST_DATABASE", "sqlite")
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -33,30 +36,92 @@ def pytest_report_header() -> str:
     return f"agentops test database: {TEST_DATABASE}"
 
 
-@pytest.fixture(scope="session")
-def postgres_database() -> Iterator[str | None]:
-    """A throwaway PostgreSQL database for this session, when testing on PostgreSQL."""
-    if TEST_DATABASE != "postgresql":
-        yield None
-        return
-    name = f"agentops_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+def admin_engine() -> Engine:
+    """An autocommit engine on the PostgreSQL server's admin database (CREATE DATABASE)."""
+    return create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+
+
+@contextmanager
+def scratch_database(name: str) -> Iterator[str]:
+    """A new empty PostgreSQL database's URL, dropped (connections and all) at the end."""
+    admin = admin_engine()
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = admin.url.set(database=name).render_as_string(hide_password=False)
     try:
-        yield url
+        yield admin.url.set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
 
 
-@pytest.fixture
-def database_url(postgres_database: str | None, tmp_path: Path) -> str:
-    """A URL to an empty database: a fresh SQLite file, or the session's PostgreSQL one."""
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str | None]:
+    """A throwaway PostgreSQL database for this session, when testing on PostgreSQL."""
+    if TEST_DATABASE != "postgresql":
+        yield None
+        return
+    with scratch_database(f"agentops_test_{uuid.uuid4().hex[:10]}") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def migrated_template(
+    postgres_database: str | None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Path | Template]:
+    """A database the real migrations built once per session, for tests to copy.
+
+    SQLite: a file. PostgreSQL: a template database and the state it holds.
+    """
     if postgres_database is None:
-        return f"sqlite:///{tmp_path / 'agentops.db'}"
+        path = tmp_path_factory.mktemp("migrated") / "agentops.db"
+        _migrate(f"sqlite:///{path}")
+        # The app's engine puts the file in WAL mode (kept in the file header); closing the
+        # last connection checkpoints and deletes the -wal file, so the file alone is whole.
+        assert not path.with_name(path.name + "-wal").exists()
+        yield path
+        return
+    name = f"{make_url(postgres_database).database}_template"
+    with scratch_database(name) as url:
+        _migrate(url)
+        engine = create_engine(url)
+        template = Template.read(engine, name)
+        engine.dispose()  # a template database must have no connections to be copied
+        yield template
+
+
+def _migrate(url: str) -> None:
+    engine = make_engine(url)
+    upgrade(engine)  # the real migrations, so tests see the schema users get
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+
+
+@pytest.fixture
+def database_url(
+    request: pytest.FixtureRequest, postgres_database: str | None, tmp_path: Path
+) -> str:
+    """The URL of this test's own database.
+
+    Empty, unless the test uses `engine`: then a fresh copy of the migrated template (a
+    file copy on SQLite; on PostgreSQL see fresh_database.py), made in a fraction of the
+    time the migrations take.
+    """
+    migrated = "engine" in request.fixturenames
+    template = request.getfixturevalue("migrated_template") if migrated else None
+    if postgres_database is None:
+        path = tmp_path / "agentops.db"
+        if isinstance(template, Path):
+            shutil.copyfile(template, path)
+        return f"sqlite:///{path}"
+    if isinstance(template, Template):
+        admin = admin_engine()
+        name = str(make_url(postgres_database).database)
+        reset(admin=admin, url=postgres_database, name=name, template=template)
+        admin.dispose()
+        return postgres_database
     engine = create_engine(postgres_database)
     with engine.begin() as conn:
         conn.execute(text("DROP SCHEMA public CASCADE"))
@@ -67,11 +132,10 @@ def database_url(postgres_database: str | None, tmp_path: Path) -> str:
 
 @pytest.fixture
 def engine(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
-    """An engine on a freshly created schema; the CLI sees the same database."""
+    """An engine on a freshly migrated schema; the CLI sees the same database."""
     monkeypatch.setenv("AGENTOPS_DATABASE_URL", database_url)
     get_settings.cache_clear()
     engine = make_engine(database_url)
-    upgrade(engine)  # the real migrations, so tests see the schema users get
     yield engine
     engine.dispose()
     get_settings.cache_clear()

@@ -34,6 +34,7 @@ from agentops.packaged import example_text
 from agentops.review.rubric import latest_rubric, register_rubric
 from agentops.sampling.service import sample_agent_window
 from agentops.triggers.service import register_trigger_set
+from waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 PREFECT_FILE = ROOT / "deployments" / "prefect.yaml"
@@ -221,17 +222,13 @@ class PrefectStack:
         watch: Child | None = None,
         every: float = 0.25,
     ) -> float:
-        """Poll until the condition holds; seconds waited, or an assertion with the logs."""
+        """Poll until the condition holds; seconds waited, or an assertion with every log."""
         started = time.monotonic()
-        while not condition():
-            if watch is not None and watch.process.poll() is not None:
-                raise AssertionError(
-                    f"{watch.name} exited while waiting for {what}:\n{watch.logs()}"
-                )
-            if time.monotonic() - started > timeout:
-                logs = "\n".join(f"--- {c.name}\n{c.logs()[-4000:]}" for c in self.children)
-                raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{logs}")
-            time.sleep(every)
+
+        def logs() -> str:
+            return "\n".join(f"--- {c.name}\n{c.logs()[-4000:]}" for c in self.children)
+
+        wait_for(condition, what=what, timeout=timeout, every=every, watch=watch, details=logs)
         return time.monotonic() - started
 
     def close(self) -> None:

@@ -4,7 +4,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -25,6 +24,7 @@ from agentops.store.models import (
 )
 from agentops.triggers.backtest import backtest
 from agentops.triggers.service import latest_trigger_set, load_trigger_set
+from waiting import wait_for
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("AGENTOPS_TEST_DATABASE", "sqlite") != "sqlite",
@@ -124,12 +124,15 @@ def review_the_demo_queue_in_a_browser(
         context = browser.new_context()  # type: ignore[attr-defined]
         page = context.new_page()
         page.set_default_timeout(15_000)
-        for _ in range(50):  # uvicorn binds just after the link is printed
+
+        def signed_in_page() -> bool:
             try:
                 page.goto(link)
-                break
-            except Exception:
-                time.sleep(0.1)
+            except Exception:  # uvicorn binds just after the link is printed
+                return False
+            return True
+
+        wait_for(signed_in_page, what="the sign-in link to open", timeout=5, every=0.1)
         page.keyboard.press("Enter")  # sign in
         page.wait_for_url("**/review")
         page.keyboard.press("Enter")  # start reviewing

@@ -1,4 +1,4 @@
-"""The README's walkthrough block, run literally in bash, does what each step promises."""
+"""The getting-started walkthrough block, run literally in bash, does what each step promises."""
 
 import contextlib
 import os
@@ -13,6 +13,7 @@ import pytest
 from conftest import TEST_DATABASE
 
 ROOT = Path(__file__).resolve().parents[1]
+PAGE = ROOT / "docs" / "getting-started.md"
 MARKER = "<!-- walkthrough -->"
 # What each step must print, in order: the ids the next step relies on included.
 EXPECTED = [
@@ -37,11 +38,10 @@ EXPECTED = [
 
 
 def walkthrough_block() -> str:
-    """The sh block that follows the walkthrough marker in the README."""
-    readme = (ROOT / "README.md").read_text()
-    after = readme.split(MARKER, 1)[1]
+    """The sh block that follows the walkthrough marker in the getting-started page."""
+    after = PAGE.read_text().split(MARKER, 1)[1]
     match = re.search(r"```sh\n(.*?)```", after, flags=re.DOTALL)
-    assert match is not None, "the README lost its walkthrough block"
+    assert match is not None, "docs/getting-started.md lost its walkthrough block"
     return match.group(1)
 
 
@@ -56,7 +56,7 @@ def test_readme_walkthrough_runs_as_written(tau_airline: Path) -> None:
     if not (ROOT / ".venv" / "bin" / "activate").exists():
         pytest.skip("the walkthrough activates .venv, which make creates")
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTOPS_")}
-    # The README's fixed port, swapped for a free one: a stray process on 8700 is no failure.
+    # The page's fixed port, swapped for a free one: a stray process on 8700 is no failure.
     block = walkthrough_block()
     assert "8700" in block, "the walkthrough no longer names its stand-in services' port"
     process = subprocess.Popen(

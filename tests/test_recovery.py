@@ -10,8 +10,7 @@ import re
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -61,6 +60,7 @@ from factories import (
     degraded_fleet,
     serve,
 )
+from waiting import wait_for
 
 CLI = [sys.executable, "-c", "from agentops.cli.app import main; main()"]
 GATE_SCRIPT = """
@@ -146,22 +146,6 @@ def child_env(database_url: str, **extra: str) -> dict[str, str]:
         **extra,
     )
     return env
-
-
-def wait_for(
-    condition: Callable[[], bool], *, what: str, timeout: float = 20, watch: Child | None = None
-) -> None:
-    """Poll the condition until it holds; fail early if the watched process died."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if watch is not None and watch.process.poll() is not None:
-            raise AssertionError(
-                f"process exited ({watch.process.returncode}) before {what}\n{watch.logs()}"
-            )
-        if time.monotonic() > deadline:
-            logs = f"\n{watch.logs()}" if watch is not None else ""
-            raise AssertionError(f"timed out waiting for {what}{logs}")
-        time.sleep(0.05)
 
 
 def read_action(engine: Engine, action_id: int) -> Action:

@@ -1,7 +1,6 @@
 """The approval-gated flows under a real Prefect test server, approved the way the CLI does."""
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +34,7 @@ from factories import (
     degraded_fleet,
     serve,
 )
+from waiting import wait_for
 
 pytestmark = [pytest.mark.flows, pytest.mark.usefixtures("prefect_harness")]
 
@@ -106,14 +106,6 @@ def start(flow: Callable[..., dict[str, Any]], **parameters: Any) -> FlowThread:
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     return FlowThread(thread=thread, outcome=outcome)
-
-
-def wait_for(condition: Callable[[], bool], *, timeout: float = 20, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def status_of(engine: Engine, action_id: int) -> ActionStatus:

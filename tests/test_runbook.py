@@ -2,7 +2,6 @@
 
 import importlib.util
 import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,6 +39,7 @@ from agentops.store.models import (
 )
 from agentops.triggers.service import register_trigger_set
 from factories import as_person
+from waiting import wait_for
 
 pytestmark = [pytest.mark.flows, pytest.mark.usefixtures("prefect_harness")]
 
@@ -146,14 +146,12 @@ def run_in_thread(**kwargs: Any) -> tuple[threading.Thread, dict[str, Any]]:
 
 
 def wait_until_waiting(engine: Engine, action_id: int) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    def waiting() -> bool:
         with Session(engine) as session:
             action = get_action(session, action_id=action_id)
-            if action.flow_run_id and action.status == ActionStatus.awaiting_approval:
-                return
-        time.sleep(0.2)
-    pytest.fail("the rollback flow never reached its approval gate")
+        return bool(action.flow_run_id) and action.status == ActionStatus.awaiting_approval
+
+    wait_for(waiting, what="the rollback flow to reach its approval gate", timeout=30, every=0.2)
 
 
 def rollback_waiting_for_approval(
@@ -244,10 +242,7 @@ def test_a_decision_made_only_in_the_store_is_woken_by_the_sweep(
         run_id = get_action(session, action_id=action_id).flow_run_id
     assert run_id is not None
     # The request is recorded just before the pause; a sweep in between waits for the next.
-    deadline = time.monotonic() + 30
-    while not run_is_waiting(run_id):
-        assert time.monotonic() < deadline, "the gate never paused"
-        time.sleep(0.1)
+    wait_for(lambda: run_is_waiting(run_id), what="the gate to pause", timeout=30, every=0.1)
     # A waiting gate writes too: take the write lock first, as every channel does.
     with write_session(degraded_agent) as session:
         decide(

@@ -14,7 +14,6 @@ import pytest
 from slack_sdk.signature import Clock
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
-from tests.factories import BACKUP, OPS, OWNER, FakeDeployer, as_person, degraded_fleet, serve
 
 from agentops.actions.service import (
     escalate_if_due,
@@ -44,6 +43,8 @@ from agentops.store.models import (
     TriggerSet,
     utcnow,
 )
+from factories import BACKUP, OPS, OWNER, FakeDeployer, as_person, degraded_fleet, serve
+from waiting import wait_for
 
 USERS = {OWNER: "UOWNER", BACKUP: "UBACKUP", OPS: "UOPS"}
 AGENT_CHANNEL = "CAIRLINE"
@@ -91,24 +92,27 @@ FINAL = {ActionStatus.succeeded, ActionStatus.failed, ActionStatus.rejected, Act
 
 def settled(world: World, action_id: int, timeout: float = 30.0) -> ActionStatus:
     """The action's final status; the wait outlasts a deploy plus its 10 s health window."""
-    deadline = time.monotonic() + timeout
-    while (status := world.action(action_id).status) not in FINAL:
-        if time.monotonic() > deadline:
-            trail = [e.kind for e in world.trail_of(action_id)]
-            message = f"action #{action_id} is still {status} after {timeout} s: {trail}"
-            raise AssertionError(message)
-        time.sleep(0.02)
-    return status
+
+    def final() -> ActionStatus | None:
+        status = world.action(action_id).status
+        return status if status in FINAL else None
+
+    def trail() -> str:
+        kinds = [e.kind for e in world.trail_of(action_id)]
+        return f"action #{action_id} is still {world.action(action_id).status}: {kinds}"
+
+    return wait_for(
+        final,
+        what=f"action #{action_id} to settle",
+        timeout=timeout,
+        every=0.02,
+        details=trail,
+    )
 
 
-def wait_until(check: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")
+def wait_until(check: Callable[[], Any], *, what: str) -> Any:
+    """What the check returns once it is truthy (Slack answers after the request returns)."""
+    return wait_for(check, what=what, timeout=10.0, every=0.02)
 
 
 def slack_settings(engine: Engine, slack: FakeSlack, deployer_url: str) -> Settings:
@@ -278,7 +282,7 @@ def test_reject_asks_for_a_reason_in_a_modal(world: World) -> None:
     world.pump()
     owner_dm = world.dm(OWNER)
     world.slack.click(world.url, user_id="UOWNER", message=owner_dm, action_id=messaging.REJECT)
-    view = wait_until(lambda: world.slack.views)[0]["view"]
+    view = wait_until(lambda: world.slack.views, what="the modal")[0]["view"]
     assert view["callback_id"] == messaging.REJECT_MODAL
     assert world.action(action_id).status == ActionStatus.awaiting_approval
     empty = world.slack.submit_reason(world.url, user_id="UOWNER", reason="   ")
@@ -323,7 +327,7 @@ def test_dead_gate_escalates_to_backup_then_expires(world: World) -> None:
     world.slack.click(
         world.url, user_id="UBACKUP", message=as_seen_before_expiry, action_id=messaging.APPROVE
     )
-    said = wait_until(lambda: world.slack.ephemerals_for("UBACKUP"))
+    said = wait_until(lambda: world.slack.ephemerals_for("UBACKUP"), what="a reply to the backup")
     assert "approval window has expired" in said[0]
     assert world.action(action_id).status == ActionStatus.expired
 
@@ -344,10 +348,10 @@ def test_refused_clicks_change_nothing_and_are_answered(world: World) -> None:
     )
     assert bad.status_code == 401 and stale.status_code == 401
     world.slack.click(world.url, user_id="USTRANGER", message=owner_dm, action_id=messaging.APPROVE)
-    said = wait_until(lambda: world.slack.ephemerals_for("USTRANGER"))
+    said = wait_until(lambda: world.slack.ephemerals_for("USTRANGER"), what="the stranger's reply")
     assert "not linked to a person registered" in said[0]
     world.slack.click(world.url, user_id="UBACKUP", message=owner_dm, action_id=messaging.APPROVE)
-    said = wait_until(lambda: world.slack.ephemerals_for("UBACKUP"))
+    said = wait_until(lambda: world.slack.ephemerals_for("UBACKUP"), what="a reply to the backup")
     assert "only after escalation" in said[0]
     refused = world.events("approval.refused")
     assert [e.actor for e in refused] == ["slack:USTRANGER", BACKUP]
@@ -375,7 +379,7 @@ def test_proposer_cannot_approve_their_own_redeploy(world: World) -> None:
     backup_dm = world.dm(BACKUP)  # the owner proposed it, so the backup is asked first
     in_channel = world.slack.messages_in(AGENT_CHANNEL)[0]
     world.slack.click(world.url, user_id="UOWNER", message=in_channel, action_id=messaging.APPROVE)
-    said = wait_until(lambda: world.slack.ephemerals_for("UOWNER"))
+    said = wait_until(lambda: world.slack.ephemerals_for("UOWNER"), what="a reply to the owner")
     assert "you proposed this action" in said[0]
     assert world.action(action_id).status == ActionStatus.awaiting_approval  # type: ignore[arg-type]
     assert backup_dm.button(messaging.APPROVE) is not None
@@ -400,7 +404,7 @@ def test_twenty_concurrent_clicks_make_one_decision(world: World) -> None:
         )
     assert [a.status_code for a in answers] == [200] * 20
     assert settled(world, action_id) == ActionStatus.succeeded
-    wait_until(lambda: len(world.slack.ephemerals) == 19)
+    wait_until(lambda: len(world.slack.ephemerals) == 19, what="19 replies")
     assert len(world.events("approval.decided")) == 1
     assert len(world.deployer.deployments) == 1
     with Session(world.engine) as session:
@@ -518,7 +522,10 @@ def test_signed_but_malformed_interactions_change_nothing(world: World) -> None:
                 if element.get("action_id") == messaging.APPROVE:
                     element["value"] = value
         world.slack.click(world.url, user_id="UOWNER", message=forged, action_id=messaging.APPROVE)
-    said = wait_until(lambda: len(world.slack.ephemerals_for("UOWNER")) == 3 and world.slack)
+    said = wait_until(
+        lambda: len(world.slack.ephemerals_for("UOWNER")) == 3 and world.slack,
+        what="three replies to the owner",
+    )
     texts = said.ephemerals_for("UOWNER")
     assert sum("names no action" in t for t in texts) == 2
     assert any("no action #42" in t for t in texts)

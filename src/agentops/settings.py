@@ -15,66 +15,98 @@ DAY_S = 24 * 3600
 class Settings(BaseSettings):
     """Every knob agentops reads from the environment (prefix AGENTOPS_)."""
 
-    model_config = SettingsConfigDict(env_prefix="AGENTOPS_", env_file=".env", extra="ignore")
+    # Each field's docstring is its description: docs/operators/settings.md is built from them.
+    model_config = SettingsConfigDict(
+        env_prefix="AGENTOPS_", env_file=".env", extra="ignore", use_attribute_docstrings=True
+    )
 
     database_url: str = DEFAULT_DATABASE_URL
+    """The store; `postgresql://user@host/db` for PostgreSQL."""
     # SQLite: how long a writer waits for the one write lock before giving up (seconds).
     sqlite_busy_timeout_s: float = Field(default=30.0, gt=0, le=3600)
+    """SQLite: seconds a writer waits for the write lock before "the store is busy"."""
     slack_bot_token: SecretStr | None = None
+    """Slack bot token (xoxb-…) for approvals in Slack; it also posts audit checkpoints."""
     slack_signing_secret: SecretStr | None = None
+    """Slack signing secret: set together with the bot token, or neither."""
     # Socket Mode: an app-level token (xapp-…) instead of a public interactivity URL.
     slack_app_token: SecretStr | None = None
-    # Slack Web API base URL; tests and the demo point it at a fake Slack on loopback.
+    """App-level token (xapp-…) for `agentops serve --socket-mode`."""
     slack_api_url: str = "https://slack.com/api/"
+    """Slack Web API base (the tests and demo use a fake)."""
     # Agent name -> Slack channel id for the agent's approval requests, as JSON:
     # AGENTOPS_SLACK_AGENT_CHANNELS='{"airline-assistant": "C0123456"}'.
     slack_agent_channels: dict[str, str] = Field(default_factory=dict)
-    # How often `agentops serve` sends the Slack outbox and sweeps deadlines.
+    """JSON: agent name → Slack channel id for its approval requests."""
     slack_outbox_interval_s: float = Field(default=2.0, gt=0, le=3600)
+    """How often `agentops serve` sends the Slack outbox and sweeps deadlines (seconds)."""
     platform_url: str | None = None
+    """The agent platform's conversations API."""
     platform_token: SecretStr | None = None
+    """Bearer token for the agent platform's API."""
     deployer_url: str | None = None
+    """The deployer adapter's base URL."""
     deployer_token: SecretStr | None = None
+    """Bearer token sent to the deployer."""
     deployer_hmac_secret: SecretStr | None = None
+    """Secret for HMAC-signed deployer requests."""
     owner_approval_timeout_s: int = Field(default=3600, gt=0, le=WEEK_S)
+    """The owner's window before the request escalates to the backup (seconds)."""
     backup_approval_timeout_s: int = Field(default=3600, gt=0, le=WEEK_S)
+    """The backup's window before the request expires (seconds)."""
     approval_poll_interval_s: int = Field(default=5, gt=0, le=3600)
+    """How often a gate run in-process (paused, not deployed) polls Prefect to resume (s)."""
     review_lease_minutes: int = Field(default=30, gt=0, le=DAY_S // 60)
+    """How long a reviewer's claim on an item lasts."""
     health_timeout_s: float = Field(default=60, gt=0, le=3600)
-    # An execution older than this is reconciled with the deployer by the sweeper.
+    """How long a deployed version may take to serve healthily (seconds)."""
     deploy_timeout_s: int = Field(default=600, gt=0, le=DAY_S)
+    """An execution older than this is reconciled with the deployer by the sweeper (seconds)."""
     max_future_skew_s: int = Field(default=300, ge=0, le=DAY_S)
+    """Conversations dated further in the future are rejected on import (seconds)."""
     # How often triggers are evaluated (deployments/serve.py: every 15 minutes); a sampled
     # item is due for review within one such cadence.
     evaluation_interval_s: int = Field(default=900, gt=0, le=WEEK_S)
-    # Share of sampled items that get a second, blind review (disagreements are adjudicated).
+    """Trigger evaluation cadence; a sampled item is due for review within one (seconds)."""
     review_double_share: float = Field(default=0.1, ge=0, le=1)
-    # Senior reviewers who adjudicate (comma-separated emails); admins always may.
+    """Share of sampled items that get a blind second review (disagreements are adjudicated)."""
     review_seniors: str = ""
-    # How long after a verdict is settled the agent's owner may dispute it.
+    """Comma-separated emails of adjudicators (admins always may)."""
     dispute_window_hours: int = Field(default=72, gt=0, le=24 * 90)
+    """How long after a verdict is settled the agent's owner may dispute it."""
     # Web sign-in. The signing key for sessions and sign-in links: unset, a random key is
     # kept in the store so `agentops people login-link` and `agentops serve` agree.
     web_secret: SecretStr | None = None
+    """Key that signs sessions and sign-in links (unset: a random key kept in the store)."""
     # Where people reach `agentops serve` (for sign-in links); unset, its --host and --port.
     web_base_url: str | None = None
+    """Where people reach `agentops serve`, for sign-in links (unset: its --host and --port)."""
     login_link_minutes: int = Field(default=15, gt=0, le=DAY_S // 60)
+    """How long a sign-in link works."""
     web_session_hours: int = Field(default=12, gt=0, le=24 * 30)
+    """How long a web session lasts."""
     # Comma-separated addresses or networks of the single-sign-on proxy; only requests from
     # them may name the user in web_identity_header (e.g. oauth2-proxy's X-Forwarded-Email).
     web_trusted_proxies: str = ""
+    """Addresses or networks of the single-sign-on proxy allowed to set the identity header."""
     web_identity_header: str = "X-Forwarded-Email"
+    """The single-sign-on proxy's identity header."""
     # An approval whose gate never ran it is executed by the sweeper after this long.
     run_approved_after_s: int = Field(default=300, ge=0, le=DAY_S)
+    """The sweeper executes an approval that no gate ran within this long (seconds)."""
     # The audit trail: Ed25519 key for checkpoints and export manifests (`agentops audit
     # keygen`), where checkpoints go, and the Slack channel that gets a copy of each.
     audit_signing_key: Path = Path(".agentops/audit-signing.key")
+    """Ed25519 key for checkpoints and export manifests (`agentops audit keygen`), public key
+    beside it as `.pub`."""
     audit_checkpoint_dir: Path = Path(".agentops/checkpoints")
+    """Where `agentops audit checkpoint` and the daily flow write checkpoints."""
     audit_slack_channel: str | None = None
-    # Seal writers' entries promptly, off their path (PostgreSQL: a background thread the
-    # commit wakes; SQLite: inside the writer's transaction); turn off when a dedicated
-    # sequencer (the seal-audit-trail flow) is the only one.
+    """Slack channel that gets a copy of each checkpoint."""
     audit_seal_on_commit: bool = True
+    """Seal writers' audit entries promptly, off their path (PostgreSQL: a background thread the
+    commit wakes; SQLite: inside the writer's transaction); `false` when a dedicated sequencer
+    (the `seal-audit-trail` flow) is the only one."""
 
     @field_validator("slack_agent_channels")
     @classmethod
