@@ -84,6 +84,20 @@ class Settings(BaseSettings):
                 raise ValueError(f"agent {agent!r} needs a Slack channel id such as C0123456")
         return channels
 
+    @field_validator("web_trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: str) -> str:
+        import ipaddress
+
+        for entry in value.split(","):
+            if entry.strip():
+                try:
+                    ipaddress.ip_network(entry.strip(), strict=False)
+                except ValueError:
+                    problem = f"{entry.strip()[:60]!r} is not an IP address or network"
+                    raise ValueError(problem) from None
+        return value
+
     @model_validator(mode="after")
     def _slack_secrets_in_pairs(self) -> "Settings":
         # Half a Slack set-up would post requests nobody can answer, or accept clicks unsigned.

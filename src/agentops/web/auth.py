@@ -2,7 +2,6 @@
 
 import hashlib
 import hmac
-import ipaddress
 import secrets
 from dataclasses import dataclass
 from functools import cached_property
@@ -14,6 +13,7 @@ from sqlmodel import Session, select
 from agentops.agents.actors import Actor, Channel
 from agentops.agents.emails import normalise_email
 from agentops.agents.signin import read_session_token, session_token, signing_key
+from agentops.serve.proxy import is_trusted, socket_peer, trusted_networks
 from agentops.settings import Settings
 from agentops.store.models import Person, Role
 
@@ -74,18 +74,13 @@ def web_key(request: Request) -> str:
 
 
 def trusted_proxy(request: Request, settings: Settings) -> bool:
-    """True only when the request comes straight from a configured SSO proxy address."""
-    if request.client is None or not settings.web_trusted_proxies.strip():
-        return False
-    try:
-        address = ipaddress.ip_address(request.client.host)
-    except ValueError:
-        return False
-    for entry in settings.web_trusted_proxies.split(","):
-        entry = entry.strip()
-        if entry and address in ipaddress.ip_network(entry, strict=False):
-            return True
-    return False
+    """True only when the socket peer itself is a configured SSO proxy address.
+
+    The peer is the TCP connection's far end, never an X-Forwarded-For value: a local process
+    that forges the chain still connects from its own address.
+    """
+    networks = trusted_networks(settings.web_trusted_proxies)
+    return is_trusted(socket_peer(request.scope), networks)
 
 
 def current_user(request: Request) -> WebUser:
