@@ -93,7 +93,10 @@ BUSY = "agentops is busy saving other reviewers' work: please try again in a mom
 
 def mount_web(app: FastAPI) -> None:
     """Add the web pages, their static files and their error pages to the app."""
+    from agentops.web.purge import router as purge_router
+
     app.include_router(router)
+    app.include_router(purge_router)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.add_exception_handler(SignInRequired, _sign_in_required)  # type: ignore[arg-type]
     app.add_exception_handler(Forbidden, _forbidden)  # type: ignore[arg-type]
