@@ -5,6 +5,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from agentops.serve.limits import BoundedRequests
 from agentops.serve.proxy import ForwardedFor
 from agentops.settings import Settings, get_settings
 from agentops.slack import mount_slack
@@ -34,6 +35,7 @@ def create_app(*, settings: Settings | None = None, engine: Engine | None = None
 
     # The socket peer is recorded before X-Forwarded-For (from configured proxies only) is
     # applied, so the SSO header can be tied to the proxy itself (web/auth.py).
+    app.add_middleware(BoundedRequests)
     app.add_middleware(ForwardedFor, trusted=settings.web_trusted_proxies)
     mount_web(app)
     mount_slack(app, settings=settings, engine=engine)

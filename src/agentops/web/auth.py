@@ -117,10 +117,14 @@ def check_csrf(request: Request, user: WebUser, submitted: str | None) -> None:
         raise Forbidden("this form has expired or did not come from agentops: reload the page")
 
 
-def start_session(request: Request, response: Response, *, person_id: int) -> None:
+def start_session(
+    request: Request, response: Response, *, person_id: int, version: int = 0
+) -> None:
     """Set the signed, HttpOnly, SameSite session cookie for the person."""
     settings: Settings = request.app.state.settings
-    token = session_token(web_key(request), person_id=person_id, csrf=secrets.token_urlsafe(24))
+    token = session_token(
+        web_key(request), person_id=person_id, csrf=secrets.token_urlsafe(24), version=version
+    )
     response.set_cookie(
         COOKIE,
         token,
@@ -130,6 +134,16 @@ def start_session(request: Request, response: Response, *, person_id: int) -> No
         secure=request.url.scheme == "https",
         path="/",
     )
+
+
+def same_origin(request: Request) -> bool:
+    """False for a browser's cross-site POST (login CSRF): Origin or Sec-Fetch-Site says so."""
+    if request.headers.get("sec-fetch-site", "") == "cross-site":
+        return False
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True  # not sent by this client: no browser form from another site
+    return origin == f"{request.url.scheme}://{request.url.netloc}"
 
 
 def end_session(response: Response) -> None:
@@ -152,8 +166,8 @@ def _resolve(request: Request) -> WebUser | None:
         return None
     with Session(request.app.state.engine) as session:
         person = session.get(Person, data["pid"])
-    if person is None:
-        return None
+    if person is None or data.get("sv", 0) != person.session_version:
+        return None  # signed out (or the role changed) since this cookie was issued
     return _user(person, csrf=str(data.get("csrf", "")), via="session")
 
 
