@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     # commit wakes; SQLite: inside the writer's transaction); turn off when a dedicated
     # sequencer (the seal-audit-trail flow) is the only one.
     audit_seal_on_commit: bool = True
+    # Sign a checkpoint right after every seal (when the signing key exists), so a rewrite
+    # after the newest checkpoint is a window of seconds (docs/security.md).
+    audit_checkpoint_after_seal: bool = True
     # Audit events younger than this cannot be purged (PostgreSQL checks it too).
     audit_purge_min_age_days: int = Field(default=365, ge=0, le=36500)
 

@@ -63,6 +63,7 @@ log = logging.getLogger(__name__)
 SEAL_BATCH = 2000
 MAX_REPORTED_PROBLEMS = 200
 _UNSEALED = "agentops_audit_unsealed"
+_SEALED_HERE = "agentops_audit_sealed_here"
 _EVENTS = AuditEvent.__table__  # type: ignore[attr-defined]
 _HEAD = AuditChainHead.__table__  # type: ignore[attr-defined]
 _PENDING = AuditPending.__table__  # type: ignore[attr-defined]
@@ -306,6 +307,17 @@ def _seal_in_sqlite_transaction(session: OrmSession) -> None:
         log.warning("could not seal the audit trail now; it will be sealed later", exc_info=True)
     else:
         session.info.pop(_UNSEALED, None)
+        session.info[_SEALED_HERE] = True
+
+
+@sa_event.listens_for(OrmSession, "after_commit")
+def _checkpoint_after_sqlite_seal(session: OrmSession) -> None:
+    # The seal above is committed now: sign it (a no-op without the signing key).
+    if session.in_nested_transaction() or not session.info.pop(_SEALED_HERE, False):
+        return
+    from agentops.audit.auto_checkpoint import checkpoint_if_due
+
+    checkpoint_if_due(_engine_of(session))
 
 
 @sa_event.listens_for(OrmSession, "after_commit")
