@@ -28,6 +28,7 @@ from agentops.audit.service import (
     iter_events,
     pending_count,
     record_event,
+    seal_all,
     take_checkpoint,
     tree_head,
     verify_chain,
@@ -35,7 +36,7 @@ from agentops.audit.service import (
     verify_with_checkpoints,
 )
 from agentops.audit.signing import generate_key, load_private_key, load_public_key
-from agentops.store.models import AuditEvent, AuditPending
+from agentops.store.models import AuditEvent, AuditPending, Person, Role
 from audit_tamper import rewrite_forward, without_triggers
 
 
@@ -116,6 +117,11 @@ def test_orm_refuses_to_change_events(session: Session) -> None:
 
 def test_writers_leave_entries_pending_and_are_sealed_after_commit(engine: Engine) -> None:
     with Session(engine) as session:
+        # On PostgreSQL the database refuses a Slack actor who is not a registered person.
+        session.add(Person(email="o@x.io", name="o", role=Role.owner))
+        session.commit()
+        seal_all(engine)  # PostgreSQL recorded the new person itself (migration 0009)
+        sealed_before = event_count(session)
         entry = record_event(
             session,
             actor="o@x.io",
@@ -128,14 +134,15 @@ def test_writers_leave_entries_pending_and_are_sealed_after_commit(engine: Engin
             after={"status": "approved"},
         )
         assert isinstance(entry, AuditPending) and pending_count(session) == 1
-        assert event_count(session) == 0
+        assert event_count(session) == sealed_before
         session.commit()
         # Sealed at commit (SQLite) or by the background sealer the commit woke.
         _sealed(session)
     with Session(engine) as session:
         assert pending_count(session) == 0
-        event = session.exec(select(AuditEvent)).one()
-        assert (event.seq, event.channel, event.correlation_id) == (1, "slack", "action:7")
+        event = session.exec(select(AuditEvent).where(AuditEvent.kind == "approval.decided")).one()
+        assert (event.seq, event.channel) == (sealed_before + 1, "slack")
+        assert event.correlation_id == "action:7"
         assert event.payload["before"] == {"status": "awaiting_approval"}
         assert verify_chain(session) == []
 

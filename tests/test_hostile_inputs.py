@@ -1,5 +1,7 @@
 """Every CLI command against hostile input: one clear line, a non-zero exit, nothing changed."""
 
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -8,10 +10,26 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from agentops.audit.sealer import wait_until_sealed
+from agentops.audit.service import seal_all
 from agentops.cli.app import run
+from agentops.settings import get_settings
 from factories import BACKUP, OWNER, degraded_fleet
 
 HUGE = "99999999999999999999"
+# 391 bytes that expand to 9^9 strings if aliases are followed.
+ALIAS_BOMB = (
+    'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+    "b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
+    "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
+    "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
+    "e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\n"
+    "f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n"
+    "g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]\n"
+    "h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]\n"
+    "i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]\n"
+)
+NOT_UTF8 = "\udcff\udcfe"  # how Python hands over argv bytes the locale cannot decode
+LONG_URL = "http://127.0.0.1:9/" + "a" * 120_000
 MARKUP = "[/]"
 ESCAPE = "\x1b[2J\x1b]0;owned\x07"
 
@@ -39,7 +57,25 @@ def files(tmp_path: Path) -> dict[str, str]:
     markup_yaml.write_text(f"name: '{MARKUP}'\nversion: {HUGE}\ncriteria: {ESCAPE!r}\n")
     folder = tmp_path / "a-folder"
     folder.mkdir()
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)  # nobody ever writes: opening it for reading would block forever
+    fifo_jsonl = tmp_path / "fifo.jsonl"
+    os.mkfifo(fifo_jsonl)
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(ALIAS_BOMB)
+    deep_yaml = tmp_path / "deep.yaml"
+    deep_yaml.write_text("a: " + "[" * 20_000 + "]" * 20_000 + "\n")
+    deep_json = tmp_path / "deep.jsonl"
+    deep_json.write_text('{"id": "d", "messages": ' + "[" * 100_000 + "]" * 100_000 + "}\n")
+    deep_array = tmp_path / "deep.json"
+    deep_array.write_text("[" * 100_000 + "]" * 100_000)
     return {
+        "fifo": str(fifo),
+        "fifo_jsonl": str(fifo_jsonl),
+        "bomb": str(bomb),
+        "deep_yaml": str(deep_yaml),
+        "deep_json": str(deep_json),
+        "deep_array": str(deep_array),
         "binary": str(binary),
         "empty": str(empty),
         "broken_yaml": str(broken_yaml),
@@ -158,6 +194,57 @@ HOSTILE: list[tuple[str, list[str]]] = [
     ("db upgrade extra argument", ["db", "upgrade", ESCAPE]),
     ("unknown command", ["bogus", MARKUP]),
     ("unknown option", ["agents", "list", "--colour", ESCAPE]),
+    # Non-UTF-8 argument bytes.
+    ("non-utf8 agent name", ["agents", "show", NOT_UTF8]),
+    ("non-utf8 reviewer", ["review", "next", "--as", f"r{NOT_UTF8}@x.io"]),
+    ("non-utf8 file", ["triggers", "check", f"x{NOT_UTF8}.yaml"]),
+    ("non-utf8 option name", [f"--{NOT_UTF8}"]),
+    # Files that are not regular files: a device, and a FIFO nobody writes to.
+    ("rubric add dev zero", ["rubric", "add", "/dev/zero"]),
+    ("triggers check dev zero", ["triggers", "check", "/dev/zero"]),
+    ("sample plan dev zero", ["sample", "airline", "--plan", "/dev/zero"]),
+    ("import dev zero", ["import", "/dev/zero", "--agent", "airline", "--version", "v2"]),
+    ("audit export key dev zero", ["audit", "export", "-o", "{missing}", "--key", "/dev/zero"]),
+    (
+        "audit verify-export key dev zero",
+        ["audit", "verify-export", "{folder}", "--public-key", "/dev/zero"],
+    ),
+    ("triggers check fifo", ["triggers", "check", "{fifo}"]),
+    ("rubric add fifo", ["rubric", "add", "{fifo}"]),
+    ("sample plan fifo", ["sample", "airline", "--plan", "{fifo}"]),
+    ("import fifo", ["import", "{fifo_jsonl}", "--agent", "airline", "--version", "v2"]),
+    ("audit export key fifo", ["audit", "export", "-o", "{missing}", "--key", "{fifo}"]),
+    # Deployer URLs with control characters, or 120 KB long.
+    ("deployer url escape", ["actions", "run", "1", "--deployer-url", f"http://x/{ESCAPE}"]),
+    ("deployer url newline", ["sweep", "--deployer-url", "http://x/\nHost: evil"]),
+    ("deployer url 120 KB", ["actions", "run", "1", "--deployer-url", LONG_URL]),
+    ("deployer url 120 KB sweep", ["sweep", "--deployer-url", LONG_URL]),
+    # Deeply nested JSON and YAML.
+    ("triggers check deep yaml", ["triggers", "check", "{deep_yaml}"]),
+    ("rubric add deep yaml", ["rubric", "add", "{deep_yaml}"]),
+    ("sample plan deep yaml", ["sample", "airline", "--plan", "{deep_yaml}"]),
+    ("import deep json array", ["import", "{deep_array}", "--agent", "airline", "--version", "v2"]),
+    # The YAML alias bomb.
+    ("triggers check alias bomb", ["triggers", "check", "{bomb}"]),
+    ("triggers register alias bomb", ["triggers", "register", "{bomb}"]),
+    ("triggers backtest alias bomb", ["triggers", "backtest", "{bomb}", "--agent", "airline"]),
+    ("rubric add alias bomb", ["rubric", "add", "{bomb}"]),
+    ("sample plan alias bomb", ["sample", "airline", "--plan", "{bomb}"]),
+]
+
+# Settings from the environment that every command reads.
+HOSTILE_ENV: list[tuple[str, dict[str, str], list[str]]] = [
+    ("agent channels bad json", {"AGENTOPS_SLACK_AGENT_CHANNELS": "{bad"}, ["agents", "list"]),
+    ("agent channels not a map", {"AGENTOPS_SLACK_AGENT_CHANNELS": "[1]"}, ["audit", "log"]),
+    (
+        "agent channels deep json",
+        {"AGENTOPS_SLACK_AGENT_CHANNELS": "[" * 50_000},
+        ["agents", "list"],
+    ),
+    ("trusted proxies junk", {"AGENTOPS_WEB_TRUSTED_PROXIES": "10.0.0.0/8,x"}, ["agents", "list"]),
+    ("deployer url env escape", {"AGENTOPS_DEPLOYER_URL": f"http://x/{ESCAPE}"}, ["sweep"]),
+    ("deployer url env 120 KB", {"AGENTOPS_DEPLOYER_URL": LONG_URL}, ["sweep"]),
+    ("purge min age negative", {"AGENTOPS_AUDIT_PURGE_MIN_AGE_DAYS": "-1"}, ["audit", "log"]),
 ]
 
 
@@ -167,8 +254,7 @@ def snapshot(engine: Engine) -> dict[str, list[tuple[object, ...]]]:
         tables = sorted(inspect(connection).get_table_names())
         return {
             table: sorted(
-                tuple(map(str, row))
-                for row in connection.execute(text(f'SELECT * FROM "{table}"'))
+                tuple(map(str, row)) for row in connection.execute(text(f'SELECT * FROM "{table}"'))
             )
             for table in tables
         }
@@ -179,8 +265,10 @@ def populated(engine: Engine) -> Engine:
     with Session(engine) as session:
         degraded_fleet(session)
         session.commit()
-    # The background sealer (PostgreSQL) must not move the trail during a snapshot.
+    # The background sealer (PostgreSQL) must not move the trail during a snapshot, nor
+    # may entries the database wrote itself (migration 0009's triggers) wait for a reader.
     assert wait_until_sealed(engine)
+    seal_all(engine)
     return engine
 
 
@@ -195,7 +283,51 @@ def test_hostile_input_gets_one_clear_line_and_changes_nothing(
 ) -> None:
     monkeypatch.delenv("AGENTOPS_USER_EMAIL", raising=False)
     before = snapshot(populated)
-    code = run([arg.format(**files) if arg.startswith("{") else arg for arg in argv])
+    # A command that blocked on a FIFO would hang the suite: fail it after a few seconds.
+    signal.signal(signal.SIGALRM, _too_slow)
+    signal.alarm(20)
+    try:
+        code = run([arg.format(**files) if arg.startswith("{") else arg for arg in argv])
+    finally:
+        signal.alarm(0)
+    _one_clear_line(case, code, capsys, populated, before)
+
+
+@pytest.mark.parametrize(
+    ("case", "env", "argv"), HOSTILE_ENV, ids=[case for case, _, _ in HOSTILE_ENV]
+)
+def test_hostile_settings_get_one_clear_line_and_change_nothing(
+    case: str,
+    env: dict[str, str],
+    argv: list[str],
+    populated: Engine,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    before = snapshot(populated)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    try:
+        code = run(argv)
+    finally:
+        for name in env:
+            monkeypatch.delenv(name)
+        get_settings.cache_clear()
+    _one_clear_line(case, code, capsys, populated, before)
+
+
+def _too_slow(*_args: object) -> None:
+    raise TimeoutError("the command did not finish within 20 s")
+
+
+def _one_clear_line(
+    case: str,
+    code: int,
+    capsys: pytest.CaptureFixture[str],
+    populated: Engine,
+    before: dict[str, list[tuple[object, ...]]],
+) -> None:
     captured = capsys.readouterr()
     lines = [line for line in captured.err.splitlines() if line.strip()]
     assert code != 0, f"{case}: exit 0\n{captured.out}"
@@ -210,6 +342,7 @@ def test_hostile_input_gets_one_clear_line_and_changes_nothing(
     ("name", "reasons"),
     [
         ("all_bad", ["line 1: 'messages' is empty"]),
+        ("deep_json", ["line 1: JSON nested too deeply"]),
         (
             "not_json",
             [

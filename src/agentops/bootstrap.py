@@ -24,11 +24,26 @@ def make_deployer(
     base_url = url or settings.deployer_url
     if not base_url:
         return None
+    check_service_url(base_url, what="deployer URL")
     return HttpDeployer(
         base_url,
         token=_secret(settings.deployer_token),
         hmac_secret=_secret(settings.deployer_hmac_secret),
     )
+
+
+MAX_URL = 2048
+
+
+def check_service_url(url: str, *, what: str) -> str:
+    """The URL, if it is a plain http(s) URL of sensible length; else a one-line refusal."""
+    if len(url) > MAX_URL:
+        raise AgentOpsError(f"the {what} is {len(url):,} characters long: at most {MAX_URL}")
+    if any(ord(c) < 33 or ord(c) == 127 for c in url):
+        raise AgentOpsError(f"the {what} contains spaces or control characters")
+    if not url.startswith(("http://", "https://")) or len(url.split("/", 3)[2]) == 0:
+        raise AgentOpsError(f"the {what} must start with http:// or https:// and name a host")
+    return url
 
 
 def _secret(value: object) -> str | None:

@@ -107,6 +107,11 @@ class Settings(BaseSettings):
     """Seal writers' audit entries promptly, off their path (PostgreSQL: a background thread the
     commit wakes; SQLite: inside the writer's transaction); `false` when a dedicated sequencer
     (the `seal-audit-trail` flow) is the only one."""
+    audit_checkpoint_after_seal: bool = True
+    """Sign a checkpoint right after every seal (when the signing key exists), so a rewrite
+    after the newest checkpoint is a window of seconds (docs/security.md)."""
+    audit_purge_min_age_days: int = Field(default=365, ge=0, le=36500)
+    """Audit events younger than this cannot be purged (PostgreSQL checks it too)."""
 
     @field_validator("slack_agent_channels")
     @classmethod
@@ -115,6 +120,20 @@ class Settings(BaseSettings):
             if not channel.strip() or any(c.isspace() for c in channel):
                 raise ValueError(f"agent {agent!r} needs a Slack channel id such as C0123456")
         return channels
+
+    @field_validator("web_trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: str) -> str:
+        import ipaddress
+
+        for entry in value.split(","):
+            if entry.strip():
+                try:
+                    ipaddress.ip_network(entry.strip(), strict=False)
+                except ValueError:
+                    problem = f"{entry.strip()[:60]!r} is not an IP address or network"
+                    raise ValueError(problem) from None
+        return value
 
     @model_validator(mode="after")
     def _slack_secrets_in_pairs(self) -> "Settings":

@@ -66,6 +66,7 @@ def register_person(
     elif person.role != role:
         previous = person.role
         person.role = role
+        person.session_version += 1  # saved sessions of the old role stop working
         add_and_record(
             session,
             row=person,
@@ -153,9 +154,20 @@ def redeem_login_link(
     return person
 
 
-def session_token(key: str, *, person_id: int, csrf: str) -> str:
-    """The signed value of a web session cookie."""
-    return URLSafeTimedSerializer(key, salt=SESSION_SALT).dumps({"pid": person_id, "csrf": csrf})
+def session_token(key: str, *, person_id: int, csrf: str, version: int = 0) -> str:
+    """The signed value of a web session cookie, tied to the person's session version."""
+    return URLSafeTimedSerializer(key, salt=SESSION_SALT).dumps(
+        {"pid": person_id, "csrf": csrf, "sv": version}
+    )
+
+
+def end_sessions(session: Session, *, person_id: int) -> None:
+    """Sign the person out everywhere: every cookie issued so far stops working."""
+    person = session.get(Person, person_id)
+    if person is not None:
+        person.session_version += 1
+        session.add(person)
+        session.flush()
 
 
 def read_session_token(key: str, token: str, *, max_age_s: int) -> dict[str, Any] | None:

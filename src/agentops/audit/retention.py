@@ -1,22 +1,31 @@
-"""Retention: remove an archived range of the trail, with two people and a tombstone.
+"""Retention: remove an archived range of the trail, with two admins and a tombstone.
 
 Nothing removes audit events on its own. A range can go only after it was archived
-(`agentops audit archive`), one person asked for its removal and a second, different
-person confirmed it; the removal needs the database owner's role (only the owner can
-lift the append-only triggers) and leaves an `audit.purged` tombstone in the chain with
-the archive's SHA-256 and the last removed hash and Merkle edge, so verification
-continues from there and the archive proves what was removed.
+(`agentops audit archive`), every event in it is older than the minimum age, one
+registered admin asked for its removal on the CLI and a second, different admin
+confirmed it through their own web session: the web issues that admin a one-time
+confirmation (only its hash is stored) that the CLI then redeems, so one shell user
+typing two `--as` values cannot purge alone. The removal needs the database owner's role
+(only the owner can lift the append-only triggers; PostgreSQL also refuses events younger
+than the minimum age) and leaves an `audit.purged` tombstone in the chain naming both
+admins, with the archive's SHA-256 and the last removed hash and Merkle edge, so
+verification continues from there and the archive proves what was removed.
 """
 
+import hashlib
 import json
+import secrets
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col, func, select
 
+from agentops.agents.emails import normalise_email
 from agentops.audit.export import JSONL_NAME, MANIFEST_NAME, file_sha256, verify_export
 from agentops.audit.service import (
     iter_event_hashes,
@@ -25,10 +34,13 @@ from agentops.audit.service import (
     seal_visible,
     verify_trail,
 )
-from agentops.errors import RuleViolation
-from agentops.store.models import AuditEvent
+from agentops.errors import NotFoundError, RuleViolation
+from agentops.store.models import AuditEvent, Person, PurgeConfirmation, Role, utcnow
 
 REQUESTED, PURGED = "audit.purge_requested", "audit.purged"
+CONFIRMATION_ISSUED = "audit.purge_confirmation_issued"
+PURGE_ROLE = Role.admin
+CONFIRMATION_MINUTES = 15
 _SQLITE_GUARD = (
     "CREATE TRIGGER auditevent_no_delete BEFORE DELETE ON auditevent "
     "BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END"
@@ -86,11 +98,45 @@ def _last_hash(jsonl: Path) -> str:
     return str(json.loads(last)["hash"])
 
 
-def request_purge(session: Session, *, archive: ArchivedRange, actor: str) -> None:
-    """The first person asks to remove an archived range (an audit event, nothing removed)."""
+def purge_admin(session: Session, *, email: str, what: str) -> Person:
+    """The registered admin behind an email given for a purge step, or a clear refusal."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in email):
+        raise RuleViolation(f"{what}: an email address cannot contain control characters")
+    email = normalise_email(email)
+    person = session.exec(select(Person).where(Person.email == email)).first()
+    if person is None:
+        raise NotFoundError(f"{what}: {email[:80]!r} is not a registered person")
+    if person.role != PURGE_ROLE:
+        raise RuleViolation(
+            f"{what} needs the {PURGE_ROLE.value} role; {email} is a {Role(person.role).value}"
+        )
+    return person
+
+
+def check_age(
+    session: Session, *, archive: ArchivedRange, min_age_days: int, now: datetime | None = None
+) -> None:
+    """Refuse when the newest archived event is younger than the minimum age."""
+    newest = session.exec(
+        select(AuditEvent.occurred_at).where(AuditEvent.seq == archive.last_seq)
+    ).first()
+    cutoff = (now or utcnow()) - timedelta(days=min_age_days)
+    if newest is not None and newest > cutoff:
+        raise RuleViolation(
+            f"event {archive.last_seq} is younger than the minimum age of {min_age_days} days "
+            "(AGENTOPS_AUDIT_PURGE_MIN_AGE_DAYS): archive an older range"
+        )
+
+
+def request_purge(
+    session: Session, *, archive: ArchivedRange, actor: str, min_age_days: int
+) -> None:
+    """A registered admin asks to remove an archived range (an audit event, nothing removed)."""
+    person = purge_admin(session, email=actor, what="asking for a purge")
+    check_age(session, archive=archive, min_age_days=min_age_days)
     record_event(
         session,
-        actor=actor,
+        actor=person.email,
         kind=REQUESTED,
         entity_type="audit",
         entity_id=f"{archive.first_seq}-{archive.last_seq}",
@@ -99,8 +145,99 @@ def request_purge(session: Session, *, archive: ArchivedRange, actor: str) -> No
     )
 
 
-def confirm_purge(session: Session, *, archive: ArchivedRange, actor: str) -> int:
-    """A second person confirms: remove the range and leave a tombstone; returns how many."""
+def open_requests(session: Session) -> list[AuditEvent]:
+    """Purge requests whose range has not been removed yet, oldest first."""
+    seal_visible(session)
+    events = session.exec(
+        select(AuditEvent)
+        .where(col(AuditEvent.kind).in_([REQUESTED, PURGED]))
+        .order_by(col(AuditEvent.seq))
+    ).all()
+    done = {e.payload.get("manifest_sha256") for e in events if e.kind == PURGED}
+    return [
+        e for e in events if e.kind == REQUESTED and e.payload.get("manifest_sha256") not in done
+    ]
+
+
+def issue_confirmation(
+    session: Session,
+    *,
+    manifest_sha256: str,
+    person_id: int,
+    channel: str,
+    now: datetime | None = None,
+) -> str:
+    """A one-time confirmation for the second admin, shown once in their own session."""
+    now = now or utcnow()
+    person = session.get(Person, person_id)
+    if person is None:
+        raise NotFoundError("you are not a registered person")
+    purge_admin(session, email=person.email, what="confirming a purge")
+    asked = [
+        e for e in open_requests(session) if e.payload.get("manifest_sha256") == manifest_sha256
+    ]
+    if not asked:
+        raise RuleViolation("nobody asked to remove that archive's range")
+    if all(e.actor == person.email for e in asked):
+        raise RuleViolation(
+            f"{person.email} asked for this removal: a second, different admin must confirm it"
+        )
+    token = secrets.token_urlsafe(24)
+    confirmation = PurgeConfirmation(
+        token_sha256=_digest(token),
+        person_id=person_id,
+        manifest_sha256=manifest_sha256,
+        expires_at=now + timedelta(minutes=CONFIRMATION_MINUTES),
+        created_at=now,
+    )
+    session.add(confirmation)
+    session.flush()
+    record_event(
+        session,
+        actor=person.email,
+        kind=CONFIRMATION_ISSUED,
+        entity_type="audit",
+        entity_id=asked[0].entity_id,
+        payload={
+            "manifest_sha256": manifest_sha256,
+            "expires_at": confirmation.expires_at.isoformat(),
+        },
+        channel=channel,
+    )
+    return token
+
+
+def _redeem(
+    session: Session, *, token: str, archive: ArchivedRange, now: datetime
+) -> tuple[Person, PurgeConfirmation]:
+    found = session.exec(
+        select(PurgeConfirmation)
+        .where(PurgeConfirmation.token_sha256 == _digest(token.strip()))
+        .with_for_update()
+    ).first()
+    if found is None or found.manifest_sha256 != archive.manifest_sha256:
+        raise RuleViolation(
+            "this confirmation is not valid for this archive: the second admin gets one on "
+            "the web page /admin/purge"
+        )
+    if found.used_at is not None:
+        raise RuleViolation("this confirmation was already used: ask for a new one")
+    if found.expires_at <= now:
+        raise RuleViolation("this confirmation has expired: ask for a new one")
+    person = session.get(Person, found.person_id)
+    assert person is not None
+    purge_admin(session, email=person.email, what="confirming a purge")
+    found.used_at = now
+    session.add(found)
+    session.flush()
+    return person, found
+
+
+def confirm_purge(
+    session: Session, *, archive: ArchivedRange, confirmation: str, min_age_days: int
+) -> int:
+    """Redeem the second admin's confirmation: remove the range, leave a tombstone."""
+    now = utcnow()
     seal_visible(session)
     requests = session.exec(
         select(AuditEvent).where(AuditEvent.kind == REQUESTED).order_by(col(AuditEvent.seq))
@@ -108,9 +245,21 @@ def confirm_purge(session: Session, *, archive: ArchivedRange, actor: str) -> in
     asked = [e for e in requests if e.payload.get("manifest_sha256") == archive.manifest_sha256]
     if not asked:
         raise RuleViolation("nobody asked to remove this archive's range: run purge-request first")
-    if all(e.actor == actor for e in asked):
+    check_age(session, archive=archive, min_age_days=min_age_days, now=now)
+    confirmer, used = _redeem(session, token=confirmation, archive=archive, now=now)
+    requesters = sorted(
+        {
+            e.actor
+            for e in asked
+            if e.actor != confirmer.email
+            and session.exec(
+                select(Person).where(Person.email == e.actor, Person.role == PURGE_ROLE)
+            ).first()
+        }
+    )
+    if not requesters:
         raise RuleViolation(
-            f"{actor} asked for this removal: a second, different person must confirm it"
+            f"{confirmer.email} asked for this removal: a second, different admin must confirm it"
         )
     result = verify_trail(session)
     if not result.intact:
@@ -121,10 +270,12 @@ def confirm_purge(session: Session, *, archive: ArchivedRange, actor: str) -> in
         session, after_seq=anchor.last_seq, upto_seq=archive.last_seq
     ):
         frontier.append(stored_hash)
-    removed = _delete_range(session, first=archive.first_seq, last=archive.last_seq)
+    removed = _delete_range(
+        session, first=archive.first_seq, last=archive.last_seq, min_age_days=min_age_days
+    )
     record_event(
         session,
-        actor=actor,
+        actor=confirmer.email,
         kind=PURGED,
         entity_type="audit",
         entity_id=f"{archive.first_seq}-{archive.last_seq}",
@@ -132,13 +283,21 @@ def confirm_purge(session: Session, *, archive: ArchivedRange, actor: str) -> in
             **_facts(archive),
             "last_hash": archive.last_hash,
             "merkle_frontier": frontier.to_json(),
-            "requested_by": sorted({e.actor for e in asked if e.actor != actor}),
-            "confirmed_by": actor,
+            "requested_by": requesters,
+            "requested_via": "cli",
+            "confirmed_by": confirmer.email,
+            "confirmed_via": "web",
+            "confirmation_id": used.id,
+            "min_age_days": min_age_days,
             "removed": removed,
         },
         channel="cli",
     )
     return removed
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _facts(archive: ArchivedRange) -> dict[str, Any]:
@@ -151,16 +310,34 @@ def _facts(archive: ArchivedRange) -> dict[str, Any]:
     }
 
 
-def _delete_range(session: Session, *, first: int, last: int) -> int:
+def _delete_range(session: Session, *, first: int, last: int, min_age_days: int) -> int:
     delete = text("DELETE FROM auditevent WHERE seq BETWEEN :first AND :last")
     params = {"first": first, "last": last}
-    if session.get_bind().dialect.name == "postgresql":
-        # ALTER TABLE needs the table's owner: the application role cannot do this.
-        session.execute(text("ALTER TABLE auditevent DISABLE TRIGGER auditevent_append_only"))
-        removed = session.execute(delete, params).rowcount  # type: ignore[attr-defined]
-        session.execute(text("ALTER TABLE auditevent ENABLE TRIGGER auditevent_append_only"))
-    else:
+    if session.get_bind().dialect.name != "postgresql":
         session.execute(text("DROP TRIGGER auditevent_no_delete"))
         removed = session.execute(delete, params).rowcount  # type: ignore[attr-defined]
         session.execute(text(_SQLITE_GUARD))
+        return int(removed)
+    # The database checks the minimum age itself (migration 0009); this says which one.
+    session.execute(
+        text("SELECT set_config('agentops.purge_min_age_days', :days, true)"),
+        {"days": str(min_age_days)},
+    )
+    try:
+        # ALTER TABLE needs the table's owner: the application role cannot do this.
+        session.execute(text("ALTER TABLE auditevent DISABLE TRIGGER auditevent_append_only"))
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) == "42501":
+            raise RuleViolation(
+                "removing audit events needs the owner of table auditevent (to lift its "
+                "append-only trigger); this database role lacks that privilege: run "
+                "purge-confirm with the owner's AGENTOPS_DATABASE_URL"
+            ) from None
+        raise
+    try:
+        removed = session.execute(delete, params).rowcount  # type: ignore[attr-defined]
+    except DBAPIError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "refused"
+        raise RuleViolation(f"the database refused the removal: {reason}") from None
+    session.execute(text("ALTER TABLE auditevent ENABLE TRIGGER auditevent_append_only"))
     return int(removed)

@@ -110,6 +110,10 @@ class Sealer:
             seal_through(engine, through=through)
         except Exception:  # the entries are committed: the next reader or the schedule seals
             log.warning("could not seal the audit trail now; it is sealed later", exc_info=True)
+            return
+        from agentops.audit.auto_checkpoint import checkpoint_if_due
+
+        checkpoint_if_due(engine)
 
 
 def seal_through(engine: Engine, *, through: int) -> None:

@@ -64,6 +64,7 @@ log = logging.getLogger(__name__)
 SEAL_BATCH = 2000
 MAX_REPORTED_PROBLEMS = 200
 _UNSEALED = "agentops_audit_unsealed"
+_SEALED_HERE = "agentops_audit_sealed_here"
 _EVENTS = AuditEvent.__table__  # type: ignore[attr-defined]
 _HEAD = AuditChainHead.__table__  # type: ignore[attr-defined]
 _PENDING = AuditPending.__table__  # type: ignore[attr-defined]
@@ -222,10 +223,22 @@ def seal_pending(session: Session, *, wait: bool = True, batch: int = SEAL_BATCH
             }
         )
         prev_hash = digest
-    session.execute(_insert_sealed(session), sealed)
     ids = [row.id for row in rows]
     for row in rows:
         session.expunge(row)
+    if session.get_bind().dialect.name == "postgresql":
+        # The database copies the pending rows itself (migration 0009), so the application
+        # role needs no right to write sealed events, drop pending ones or move the head.
+        session.execute(
+            text("SELECT agentops_seal_audit(:ids, :hashes, CAST(:frontier AS json))"),
+            {
+                "ids": ids,
+                "hashes": [entry["p_hash"] for entry in sealed],
+                "frontier": json.dumps(frontier.to_json()),
+            },
+        )
+        return len(rows)
+    session.execute(_insert_sealed(session), sealed)
     session.execute(delete(_PENDING).where(_PENDING.c.id.in_(ids)))
     session.execute(
         update(_HEAD)
@@ -299,6 +312,17 @@ def _seal_in_sqlite_transaction(session: OrmSession) -> None:
         log.warning("could not seal the audit trail now; it will be sealed later", exc_info=True)
     else:
         session.info.pop(_UNSEALED, None)
+        session.info[_SEALED_HERE] = True
+
+
+@sa_event.listens_for(OrmSession, "after_commit")
+def _checkpoint_after_sqlite_seal(session: OrmSession) -> None:
+    # The seal above is committed now: sign it (a no-op without the signing key).
+    if session.in_nested_transaction() or not session.info.pop(_SEALED_HERE, False):
+        return
+    from agentops.audit.auto_checkpoint import checkpoint_if_due
+
+    checkpoint_if_due(_engine_of(session))
 
 
 @sa_event.listens_for(OrmSession, "after_commit")
@@ -322,19 +346,23 @@ def _dialect(session: OrmSession) -> str:
 
 
 def _lock_head(session: Session, *, wait: bool) -> tuple[int, str, Any] | None:
-    columns = select(_HEAD.c.seq, _HEAD.c.hash, _HEAD.c.merkle_frontier).where(_HEAD.c.id == 1)
     if session.get_bind().dialect.name == "sqlite":
         # SQLite has no row locks: a write takes the database's write lock now, so the head
         # read next cannot go stale before this transaction commits.
         session.execute(update(_HEAD).where(_HEAD.c.id == 1).values(seq=_HEAD.c.seq))
-        row = session.execute(columns).first()
+        columns = select(_HEAD.c.seq, _HEAD.c.hash, _HEAD.c.merkle_frontier)
+        row = session.execute(columns.where(_HEAD.c.id == 1)).first()
     else:
-        row = session.execute(columns.with_for_update(skip_locked=not wait)).first()
+        # Through the database's function: the application role has no UPDATE on the head.
+        row = session.execute(
+            text("SELECT o_seq, o_hash, o_frontier FROM agentops_lock_audit_head(:wait)"),
+            {"wait": wait},
+        ).first()
     if row is None:
         if not wait or session.execute(select(_HEAD.c.id)).first() is not None:
             return None  # another sequencer holds it
         raise RuntimeError("the audit chain head row is missing: run `agentops db upgrade`")
-    return row.seq, row.hash, row.merkle_frontier
+    return row[0], row[1], row[2]
 
 
 def _insert_sealed(session: Session) -> Any:

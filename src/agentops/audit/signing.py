@@ -75,9 +75,18 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
     return key
 
 
+MAX_KEY_BYTES = 64 * 1024  # a PEM key is a few hundred bytes
+
+
 def _read_key_file(path: Path, what: str, *, hint: str) -> bytes:
+    if path.exists() and not path.is_dir() and not path.is_file():
+        raise SigningKeyError(f"{path} is not a regular file (a pipe or device cannot be a {what})")
     try:
-        return path.read_bytes()
+        with path.open("rb") as handle:
+            data = handle.read(MAX_KEY_BYTES + 1)
+        if len(data) > MAX_KEY_BYTES:
+            raise SigningKeyError(f"{path} is too large to be a {what}")
+        return data
     except FileNotFoundError:
         raise SigningKeyError(f"no {what} at {path}: {hint}") from None
     except IsADirectoryError:

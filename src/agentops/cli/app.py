@@ -7,6 +7,7 @@ pays for its own imports (the store, Prefect, numpy, the web stack) and nobody e
 
 import gc
 import importlib
+import re
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -187,8 +188,15 @@ app = typer.Typer(
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI on these arguments and return the exit code; usage errors are one line."""
     command = typer.main.get_command(app)
+    arguments = sys.argv[1:] if argv is None else argv
+    for number, argument in enumerate(arguments, start=1):
+        try:
+            argument.encode("utf-8")
+        except UnicodeEncodeError:  # bytes the locale could not decode (surrogateescape)
+            fail(f"argument {number} is not valid UTF-8 text")
+            return USER_ERROR_EXIT
     try:
-        result = command.main(args=argv, prog_name="agentops", standalone_mode=False)
+        result = command.main(args=arguments, prog_name="agentops", standalone_mode=False)
     except cli_errors.NoArgsIsHelpError as exc:
         exc.show()
         return USER_ERROR_EXIT
@@ -204,7 +212,32 @@ def run(argv: list[str] | None = None) -> int:
     except cli_errors.ClickException as exc:
         fail(exc.format_message())
         return exc.exit_code
+    except Exception as exc:
+        # Settings are read on first use, inside any command: a bad value is one line.
+        problem = _settings_problem(exc)
+        if problem is None:
+            raise
+        fail(f"invalid setting: {problem}")
+        return USER_ERROR_EXIT
     return result if isinstance(result, int) else 0
+
+
+def _settings_problem(exc: Exception) -> str | None:
+    """What is wrong with a setting, if this error is pydantic's about the settings."""
+    if not type(exc).__module__.startswith(("pydantic_settings", "pydantic")):
+        if isinstance(exc, RecursionError):  # settings JSON nested absurdly deep
+            return "a setting's JSON is nested too deeply"
+        return None
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        from agentops.cli.common import _settings_problem as validation_problem
+
+        return validation_problem(exc)
+    found = re.search(r'field "(\w+)"', str(exc))
+    if found is None:
+        return str(exc).splitlines()[0][:200]
+    return f"AGENTOPS_{found.group(1).upper()} is not valid JSON"
 
 
 def main() -> None:

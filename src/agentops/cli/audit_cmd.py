@@ -16,6 +16,7 @@ from agentops.audit.retention import (
     ArchivedRange,
     checked_archive,
     confirm_purge,
+    purge_admin,
     request_purge,
 )
 from agentops.audit.service import (
@@ -188,12 +189,13 @@ def archive(
     as_email: str | None = typer.Option(None, "--as", help="Who archives (default: env)."),
     key: Path | None = typer.Option(None, help="Private key file (default: the setting)."),
 ) -> None:
-    """Export and checkpoint everything before a date; nothing is deleted."""
+    """Export and checkpoint everything before a date; nothing is deleted (admins)."""
     actor = acting_user(as_email)
     now = utcnow()
     end = parse_moment(before, now=now, option="--before")
     signing_key = load_private_key(key or get_settings().audit_signing_key)
     with store_session() as session:
+        actor = purge_admin(session, email=actor, what="archiving the trail").email
         seal_visible(session)
         summary = write_export(
             output,
@@ -242,17 +244,20 @@ def _verified_archive(
 @user_errors
 def purge_request(
     archive_dir: Path = typer.Option(..., "--archive", help="The archive of the range."),
-    as_email: str | None = typer.Option(None, "--as", help="Who asks (default: env)."),
+    as_email: str | None = typer.Option(None, "--as", help="Who asks: an admin (default: env)."),
     public_key: Path | None = typer.Option(None, "--public-key", help="Default: the setting."),
 ) -> None:
-    """Ask to remove an archived range; a second person must confirm (purge-confirm)."""
+    """Ask to remove an archived range; a second admin confirms from their web session."""
     actor = acting_user(as_email)
+    min_age = get_settings().audit_purge_min_age_days
     with store_session() as session:
         archived = _verified_archive(session, archive_dir, public_key)
-        request_purge(session, archive=archived, actor=actor)
+        request_purge(session, archive=archived, actor=actor, min_age_days=min_age)
     console.print(
         f"Removal of events {archived.first_seq}-{archived.last_seq} requested by {actor}; "
-        "a second person confirms with `agentops audit purge-confirm`."
+        "a second admin gets a one-time confirmation at /admin/purge (signed in on the web) "
+        "and runs `agentops audit purge-confirm --archive DIR --confirmation CODE`.",
+        soft_wrap=True,
     )
 
 
@@ -260,14 +265,20 @@ def purge_request(
 @user_errors
 def purge_confirm(
     archive_dir: Path = typer.Option(..., "--archive", help="The archive of the range."),
-    as_email: str | None = typer.Option(None, "--as", help="Who confirms (default: env)."),
+    confirmation: str = typer.Option(
+        ...,
+        "--confirmation",
+        help="The one-time code the second admin got at /admin/purge in their web session.",
+    ),
     public_key: Path | None = typer.Option(None, "--public-key", help="Default: the setting."),
 ) -> None:
-    """Confirm a removal someone else requested: delete the range, leave a tombstone."""
-    actor = acting_user(as_email)
+    """Redeem a second admin's confirmation: delete the range, leave a tombstone."""
+    min_age = get_settings().audit_purge_min_age_days
     with store_session() as session:
         archived = _verified_archive(session, archive_dir, public_key)
-        removed = confirm_purge(session, archive=archived, actor=actor)
+        removed = confirm_purge(
+            session, archive=archived, confirmation=confirmation, min_age_days=min_age
+        )
     console.print(
         f"Removed {removed} archived events ({archived.first_seq}-{archived.last_seq}); "
         f"tombstone records archive manifest {archived.manifest_sha256[:16]}…."

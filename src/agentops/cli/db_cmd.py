@@ -38,3 +38,15 @@ def show_revision() -> None:
 
 def _safe_url() -> str:
     return make_url(normalise_url(get_settings().database_url)).render_as_string(hide_password=True)
+
+
+@app.command("app-grants")
+@user_errors
+def app_grants(
+    role: str = typer.Argument(..., help="The application's PostgreSQL role, e.g. agentops_app."),
+) -> None:
+    """Print the SQL that limits the application role (run it as the owner after upgrades)."""
+    from agentops.store.roles import app_role_grants
+
+    for statement in app_role_grants(role):
+        console.print(f"{statement};", soft_wrap=True, markup=False, highlight=False)

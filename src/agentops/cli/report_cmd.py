@@ -10,6 +10,7 @@ from agentops.cli.common import console, fail, store_session, user_errors
 from agentops.reporting.html import render_report
 from agentops.reporting.queries import build_report
 from agentops.store.models import utcnow
+from agentops.textfiles import check_output_file
 
 
 @user_errors
@@ -28,8 +29,10 @@ def report(
     end = parse_moment(until, now=now, option="--until") if until else now
     if end <= start:
         raise fail(f"--until ({end:%Y-%m-%d %H:%M}) must be after --since ({start:%Y-%m-%d %H:%M})")
-    if output.is_dir():
+    if output.is_dir() and not output.is_symlink():
         raise fail(f"{output} is a directory: give a file name such as report.html")
+    check_output_file(output, what="report")
+    check_output_file(output.with_name(output.name + ".partial"), what="report")
     with store_session() as session:
         built = build_report(
             session,

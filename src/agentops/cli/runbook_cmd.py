@@ -10,6 +10,7 @@ import yaml
 from pydantic import ValidationError
 from rich.table import Table
 
+from agentops import safe_yaml
 from agentops.agents import service as agents
 from agentops.cli.common import console, err_console, fail, store_session, user_errors
 from agentops.cli.safe_text import styled
@@ -79,7 +80,7 @@ def sample(
 def _load_plan(path: Path) -> SamplePlan:
     text = read_text_file(path, what="sample plan")
     try:
-        data = yaml.safe_load(text)
+        data = safe_yaml.safe_load(text)
         return SamplePlan.model_validate(data or {})
     except yaml.YAMLError:
         raise fail(f"{path}: not valid YAML") from None

@@ -24,6 +24,7 @@ def serve(
     from agentops.cli.people_cmd import issue_link
     from agentops.serve.app import create_app
     from agentops.serve.memory import freeze_startup_objects
+    from agentops.serve.proxy import uvicorn_options
     from agentops.settings import get_settings
 
     settings = get_settings()
@@ -54,7 +55,14 @@ def serve(
         )
     freeze_startup_objects()
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            **uvicorn_options(settings.web_trusted_proxies),
+        )
     except OSError as exc:
         raise fail(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     finally:

@@ -121,6 +121,8 @@ def _line_outcome(line: bytes) -> object | RecordError | None:
         record = json.loads(text)
     except json.JSONDecodeError as exc:
         return RecordError(f"invalid JSON: {exc.msg} (column {exc.colno})")
+    except RecursionError:
+        return RecordError(TOO_DEEP)
     return _strictly_checked(record)
 
 
@@ -163,6 +165,9 @@ def _json_array_items(path: Path) -> Iterator[LabelledRecord]:
     return ((f"index {index}", _strictly_checked(item)) for index, item in enumerate(document))
 
 
+TOO_DEEP = "JSON nested too deeply (more than about a thousand levels)"
+
+
 def _stdlib_document(path: Path, content: bytes) -> object:
     try:
         return json.loads(content.decode("utf-8"))
@@ -172,3 +177,5 @@ def _stdlib_document(path: Path, content: bytes) -> object:
         raise AgentOpsError(
             f"{path} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
         ) from exc
+    except RecursionError:
+        raise AgentOpsError(f"{path}: {TOO_DEEP}") from None

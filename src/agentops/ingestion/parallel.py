@@ -18,6 +18,7 @@ import io
 import multiprocessing
 import os
 import signal
+import sys
 from collections import deque
 from collections.abc import Generator, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -118,10 +119,29 @@ def _cut(data: bytes, max_lines: int) -> int | None:
     return None
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """Ask Linux to kill this worker when the importer dies (even by SIGKILL)."""
+    if not sys.platform.startswith("linux"):
+        return  # elsewhere the pool's own broken-pipe detection ends idle workers
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the importer was gone before the request took effect
+        os._exit(1)
+
+
 def _start_worker(settings: RowSettings) -> None:
     global _builder
     # Ctrl-C reaches the whole process group: the importer, not its workers, handles it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent()
     # The writer is the bottleneck: on a machine with fewer free cores than processes, the
     # kernel should run it first and give the parsers what is left.
     os.nice(WORKER_NICENESS)

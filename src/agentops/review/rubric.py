@@ -65,11 +65,14 @@ class RubricSpec(BaseModel):
 
 def parse_rubric(text: str, *, source: str) -> RubricSpec:
     """Parse and validate rubric YAML, reporting problems with file and line."""
-    import yaml  # here, not at the top: `review next` and other readers never parse a rubric
+    # Here, not at the top: `review next` and other readers never parse a rubric.
+    import yaml
+
+    from agentops import safe_yaml
 
     try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
+        root = safe_yaml.compose(text)
+        data = safe_yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None

@@ -6,6 +6,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from agentops.bootstrap import make_server_waker
+from agentops.serve.limits import BoundedRequests
+from agentops.serve.proxy import ForwardedFor
 from agentops.settings import Settings, get_settings
 from agentops.slack import mount_slack
 from agentops.store.db import make_engine
@@ -36,6 +38,10 @@ def create_app(*, settings: Settings | None = None, engine: Engine | None = None
     # without Slack, and Slack (when configured) adds its follow-ups to the same pool.
     waker = make_server_waker(engine, settings=settings)
     app.state.waker = waker
+    # The socket peer is recorded before X-Forwarded-For (from configured proxies only) is
+    # applied, so the SSO header can be tied to the proxy itself (web/auth.py).
+    app.add_middleware(BoundedRequests)
+    app.add_middleware(ForwardedFor, trusted=settings.web_trusted_proxies)
     mount_web(app)
     mount_slack(app, settings=settings, engine=engine, waker=waker)
     app.router.add_event_handler("shutdown", waker.close)

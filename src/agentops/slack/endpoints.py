@@ -40,7 +40,7 @@ def slack_router(channel: SlackChannel) -> APIRouter:
 def _event(body: bytes) -> Response:
     try:
         event = json.loads(body)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError, UnicodeDecodeError):
         return JSONResponse({"ok": False, "error": "not JSON"}, status_code=400)
     if isinstance(event, dict) and event.get("type") == "url_verification":
         return JSONResponse({"challenge": str(event.get("challenge", ""))})

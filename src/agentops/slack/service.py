@@ -298,9 +298,37 @@ def parse_interaction(form_body: bytes) -> dict[str, Any] | None:
         return None
     try:
         payload = json.loads(raw)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):  # RecursionError: absurdly deep nesting
         return None
-    return payload if isinstance(payload, dict) else None
+    return payload if isinstance(payload, dict) and _well_formed(payload) else None
+
+
+def _well_formed(payload: dict[str, Any]) -> bool:
+    # Signed does not mean well-formed: every field read later must have Slack's shape, so
+    # a malformed one is a 400 now rather than an AttributeError in the background.
+    user = payload.get("user")
+    if not isinstance(user, dict) or not isinstance(user.get("id"), str):
+        return False
+    for name in ("view", "channel", "container"):
+        if payload.get(name) is not None and not isinstance(payload[name], dict):
+            return False
+    view = payload.get("view") or {}
+    state = view.get("state")
+    if state is not None and not (
+        isinstance(state, dict)
+        and isinstance(state.get("values") or {}, dict)
+        and all(isinstance(block, dict) for block in (state.get("values") or {}).values())
+    ):
+        return False
+    actions = payload.get("actions")
+    if actions is not None and not (
+        isinstance(actions, list) and all(isinstance(a, dict) for a in actions)
+    ):
+        return False
+    return all(
+        payload.get(name) is None or isinstance(payload[name], str)
+        for name in ("type", "trigger_id", "callback_id")
+    )
 
 
 def _callback(payload: dict[str, Any]) -> str | None:

@@ -48,6 +48,8 @@ class Person(SQLModel, table=True):
     # Resolved from the email with Slack's users.lookupByEmail; a click is attributed
     # to the person whose id matches, never to anything the payload says.
     slack_user_id: str | None = Field(default=None, unique=True, index=True)
+    # Part of every web session: sign-out and role changes bump it, ending saved cookies.
+    session_version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class Agent(SQLModel, table=True):

@@ -73,6 +73,7 @@ def make_engine(url: str | None = None) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
+            _refuse_other_files(Path(parsed.database))
             folder = Path(parsed.database).parent
             try:
                 folder.mkdir(parents=True, exist_ok=True)
@@ -92,6 +93,25 @@ def make_engine(url: str | None = None) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _refuse_other_files(path: Path) -> None:
+    # SQLite would happily turn any file it is pointed at into a database (even on a
+    # read-only command, which migrates first): only an empty file or a database will do.
+    try:
+        if not path.exists() or path.stat().st_size == 0:
+            return
+        if not path.is_file():
+            raise DatabaseUrlError(f"{path} is not a regular file, so not a SQLite store")
+        with path.open("rb") as handle:
+            header = handle.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        raise DatabaseUrlError(f"cannot read the SQLite store {path}: {exc.strerror}") from exc
+    if header != SQLITE_HEADER:
+        raise DatabaseUrlError(f"{path} is not a SQLite database; nothing was written to it")
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:

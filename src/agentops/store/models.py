@@ -243,6 +243,18 @@ class LoginLink(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class PurgeConfirmation(SQLModel, table=True):
+    """A one-time confirmation of a purge, issued to a second admin's web session (hash only)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_sha256: str = Field(unique=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    manifest_sha256: str
+    expires_at: datetime
+    used_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
 class WebSecret(SQLModel, table=True):
     """The store's signing key for sessions and links when AGENTOPS_WEB_SECRET is unset."""
 

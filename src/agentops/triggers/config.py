@@ -17,6 +17,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from agentops import safe_yaml
 from agentops.errors import AgentOpsError, NotFoundError
 from agentops.textfiles import read_text_file
 from agentops.yaml_locations import dotted_path, mapping_entry
@@ -329,8 +330,8 @@ def load_trigger_file(path: Path) -> TriggerFile:
 def parse_trigger_text(text: str, *, source: str) -> TriggerFile:
     """Validate trigger-file text; errors point to source:line:column."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        root = safe_yaml.compose(text)
+        data = safe_yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)

@@ -2,7 +2,6 @@
 
 import hashlib
 import hmac
-import ipaddress
 import secrets
 from dataclasses import dataclass
 from functools import cached_property
@@ -23,6 +22,7 @@ from agentops.agents.roles import OVERSIGHT_ROLES as OVERSIGHT_ROLES
 from agentops.agents.roles import REVIEW_ROLES as REVIEW_ROLES
 from agentops.agents.roles import role_refusal
 from agentops.agents.signin import read_session_token, session_token, signing_key
+from agentops.serve.proxy import is_trusted, socket_peer, trusted_networks
 from agentops.settings import Settings
 from agentops.store.models import Person, Role
 
@@ -76,18 +76,13 @@ def web_key(request: Request) -> str:
 
 
 def trusted_proxy(request: Request, settings: Settings) -> bool:
-    """True only when the request comes straight from a configured SSO proxy address."""
-    if request.client is None or not settings.web_trusted_proxies.strip():
-        return False
-    try:
-        address = ipaddress.ip_address(request.client.host)
-    except ValueError:
-        return False
-    for entry in settings.web_trusted_proxies.split(","):
-        entry = entry.strip()
-        if entry and address in ipaddress.ip_network(entry, strict=False):
-            return True
-    return False
+    """True only when the socket peer itself is a configured SSO proxy address.
+
+    The peer is the TCP connection's far end, never an X-Forwarded-For value: a local process
+    that forges the chain still connects from its own address.
+    """
+    networks = trusted_networks(settings.web_trusted_proxies)
+    return is_trusted(socket_peer(request.scope), networks)
 
 
 def current_user(request: Request) -> WebUser:
@@ -124,10 +119,14 @@ def check_csrf(request: Request, user: WebUser, submitted: str | None) -> None:
         raise Forbidden("this form has expired or did not come from agentops: reload the page")
 
 
-def start_session(request: Request, response: Response, *, person_id: int) -> None:
+def start_session(
+    request: Request, response: Response, *, person_id: int, version: int = 0
+) -> None:
     """Set the signed, HttpOnly, SameSite session cookie for the person."""
     settings: Settings = request.app.state.settings
-    token = session_token(web_key(request), person_id=person_id, csrf=secrets.token_urlsafe(24))
+    token = session_token(
+        web_key(request), person_id=person_id, csrf=secrets.token_urlsafe(24), version=version
+    )
     response.set_cookie(
         COOKIE,
         token,
@@ -137,6 +136,16 @@ def start_session(request: Request, response: Response, *, person_id: int) -> No
         secure=request.url.scheme == "https",
         path="/",
     )
+
+
+def same_origin(request: Request) -> bool:
+    """False for a browser's cross-site POST (login CSRF): Origin or Sec-Fetch-Site says so."""
+    if request.headers.get("sec-fetch-site", "") == "cross-site":
+        return False
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True  # not sent by this client: no browser form from another site
+    return origin == f"{request.url.scheme}://{request.url.netloc}"
 
 
 def end_session(response: Response) -> None:
@@ -159,8 +168,8 @@ def _resolve(request: Request) -> WebUser | None:
         return None
     with Session(request.app.state.engine) as session:
         person = session.get(Person, data["pid"])
-    if person is None:
-        return None
+    if person is None or data.get("sv", 0) != person.session_version:
+        return None  # signed out (or the role changed) since this cookie was issued
     return _user(person, csrf=str(data.get("csrf", "")), via="session")
 
 

@@ -25,6 +25,7 @@ from agentops.agents import service as agents
 from agentops.agents.roles import REGISTER_AGENT_ROLES
 from agentops.agents.signin import (
     SignInRefused,
+    end_sessions,
     list_people,
     redeem_login_link,
     register_person,
@@ -68,6 +69,7 @@ from agentops.web.auth import (
     end_session,
     optional_user,
     require,
+    same_origin,
     start_session,
     web_key,
 )
@@ -95,7 +97,10 @@ BUSY = "agentops is busy saving other reviewers' work: please try again in a mom
 
 def mount_web(app: FastAPI) -> None:
     """Add the web pages, their static files and their error pages to the app."""
+    from agentops.web.purge import router as purge_router
+
     app.include_router(router)
+    app.include_router(purge_router)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.add_exception_handler(SignInRequired, _sign_in_required)  # type: ignore[arg-type]
     app.add_exception_handler(Forbidden, _forbidden)  # type: ignore[arg-type]
@@ -187,17 +192,20 @@ def signin_page(request: Request, token: str = "", next: str = "/") -> Response:
 @router.post("/signin")
 async def signin(request: Request) -> Response:
     """Redeem a sign-in link and start a session."""
+    if not same_origin(request):
+        # A form on another site must not sign the visitor in as someone else.
+        return _error(request, "sign in from agentops' own sign-in page", status_code=403)
     form = await request.form()
     token = str(form.get("token", ""))
     key = web_key(request)  # before the write lock: reading the key may itself write
     try:
         with _writing(request) as session:
             person = redeem_login_link(session, token=token, key=key)
-            person_id = person.id
+            person_id, version = person.id, person.session_version
     except SignInRefused as refused:
         return _page(request, "signin.html", {"error": str(refused)}, status_code=400)
     response = _redirect(_safe_next(str(form.get("next", "/"))))
-    start_session(request, response, person_id=person_id)  # type: ignore[arg-type]
+    start_session(request, response, person_id=person_id, version=version)  # type: ignore[arg-type]
     return response
 
 
@@ -206,6 +214,9 @@ async def signout(request: Request) -> Response:
     """End the session."""
     user = current_user(request)
     await _form(request, user)
+    if user.via == "session":
+        with _writing(request) as session:
+            end_sessions(session, person_id=user.person_id)
     response = _redirect("/signin?notice=signed-out")
     end_session(response)
     return response
@@ -282,16 +293,20 @@ def review_item(request: Request, item_id: int) -> Response:
         item = session.get(ReviewItem, item_id)
         if item is None:
             return _error(request, f"no review item {item_id}", status_code=404)
-        lease_expires = item.lease_expires_at
-        held = (
-            item.status == ItemStatus.claimed
-            and item.claimed_by_id == user.person_id
-            and lease_expires is not None
-            and lease_expires > utcnow()
-        )
-        if not held:
+        if not _holds(item, user):
             return _redirect("/review?notice=lease-lost")
         return _item_page(request, session, user, item_id=item_id)
+
+
+def _holds(item: ReviewItem, user: WebUser) -> bool:
+    """Whether the person holds a live lease on the item: only then may they read it."""
+    lease_expires = item.lease_expires_at
+    return (
+        item.status == ItemStatus.claimed
+        and item.claimed_by_id == user.person_id
+        and lease_expires is not None
+        and lease_expires > utcnow()
+    )
 
 
 def _item_page(
@@ -342,6 +357,18 @@ async def review_submit(request: Request, item_id: int) -> Response:
     form = await _form(request, user)
     token = _int(form.get("lease_token"))
     with _reading(request) as session:
+        item = session.get(ReviewItem, item_id)
+        if item is None:
+            return _error(request, f"no review item {item_id}", status_code=404)
+        # Checked before anything about the item is read or shown: a non-holder's error
+        # page must not carry the transcript, the lease token or earlier verdicts.
+        if not _holds(item, user):
+            return _error(
+                request,
+                f"your lease on review item {item_id} was lost or was never yours: "
+                "your verdict was not saved; claim the next item",
+                status_code=409,
+            )
         details = review.item_details(session, item_id=item_id)
         severities = {c.key: c.severity for c in details.criteria}
     verdicts = {key: form.get(f"verdict-{key}", "pass") for key in severities}
