@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     # commit wakes; SQLite: inside the writer's transaction); turn off when a dedicated
     # sequencer (the seal-audit-trail flow) is the only one.
     audit_seal_on_commit: bool = True
+    # Scheduled pulls end this long before their scheduled time, so conversations the
+    # platform publishes late (long ones, mostly) are there when their window is pulled.
+    pull_publication_delay_s: int = Field(default=300, ge=0, le=DAY_S)
+    # After an outage, one run catches up at most this many windows; the next continues.
+    pull_max_chunks: int = Field(default=24, ge=1, le=1000)
 
     @field_validator("slack_agent_channels")
     @classmethod

@@ -43,6 +43,11 @@ COMMANDS: dict[str, LazyCommand] = {
         "sample",
         "Draw a reproducible review sample from a window of stored conversations.",
     ),
+    "coverage": LazyCommand(
+        "coverage_cmd",
+        "coverage_command",
+        "Show which stretches of an agent's conversations were pulled, and the gaps between.",
+    ),
     "evaluate": LazyCommand(
         "runbook_cmd",
         "evaluate",
