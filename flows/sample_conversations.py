@@ -8,7 +8,7 @@ conversations and outages leave no minute unpulled and none pulled twice.
 from datetime import UTC, datetime, timedelta
 
 from prefect import flow, get_run_logger, task
-from prefect.runtime import flow_run
+from prefect.runtime import deployment, flow_run
 from sqlmodel import Session
 
 from agentops.agents import service as agents
@@ -20,6 +20,7 @@ from agentops.sampling.service import sample_agent_window
 from agentops.sampling.windows import Span, windows_to_pull
 from agentops.settings import get_settings
 from agentops.store.db import engine_scope
+from agentops.worker_paths import require_absolute_paths
 
 ACTOR = "flow:sample-conversations"
 
@@ -129,6 +130,7 @@ def sample_conversations(
     watermark stays where it is.
     """
     logger = get_run_logger()
+    require_absolute_paths(in_deployment=deployment.id is not None)
     if window_minutes <= 0:
         raise ValueError("window_minutes must be positive")
     if window_end is not None:

@@ -8,22 +8,34 @@ from datetime import timedelta
 from typing import Any
 
 from prefect import flow, get_run_logger
+from prefect.runtime import deployment
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from agentops.actions.service import settled_with_gate
+from agentops.agents.actors import system_actor
 from agentops.bootstrap import sweep_with_settings
 from agentops.flows.approval_gate import SUSPEND_GRACE_S, resume_waiting_run, run_is_waiting
 from agentops.store.db import engine_scope
 from agentops.store.models import utcnow
+from agentops.store.retrying import with_store_retries
+from agentops.worker_paths import require_absolute_paths
+
+ACTOR = system_actor("flow:sweep-actions")
 
 
 @flow(name="sweep-actions")
 def sweep_actions(deployer_url: str | None = None) -> dict[str, Any]:
     """One sweep over every action; idempotent, so overlapping runs are harmless."""
+    require_absolute_paths(in_deployment=deployment.id is not None)
     with engine_scope() as engine:
-        report = sweep_with_settings(engine, deployer_url=deployer_url)
-        woken = wake_settled_gates(engine)
+        # Every step re-checks its condition under a lock, so a sweep cut short by a
+        # dropped connection is simply run again.
+        report = with_store_retries(
+            lambda: sweep_with_settings(engine, deployer_url=deployer_url, actor=ACTOR),
+            what="sweeping",
+        )
+        woken = with_store_retries(lambda: wake_settled_gates(engine), what="waking gates")
     logger = get_run_logger()
     for action_id, why in report.unsettled.items():
         logger.warning("action #%s is still executing: %s", action_id, why)

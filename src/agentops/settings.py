@@ -80,6 +80,10 @@ class Settings(BaseSettings):
     pull_publication_delay_s: int = Field(default=300, ge=0, le=DAY_S)
     # After an outage, one run catches up at most this many windows; the next continues.
     pull_max_chunks: int = Field(default=24, ge=1, le=1000)
+    # Flows retry store work whose connection dropped: this many attempts, waits doubling
+    # from the first delay (capped at 30 s); the defaults span about 2.5 minutes.
+    store_retry_attempts: int = Field(default=9, ge=1, le=100)
+    store_retry_first_delay_s: float = Field(default=1.0, ge=0, le=60)
 
     @field_validator("slack_agent_channels")
     @classmethod

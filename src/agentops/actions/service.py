@@ -269,7 +269,9 @@ def open_approval(
     return action
 
 
-def escalate_if_due(session: Session, *, action_id: int, now: datetime | None = None) -> bool:
+def escalate_if_due(
+    session: Session, *, action_id: int, now: datetime | None = None, actor: str = SYSTEM_ACTOR
+) -> bool:
     """Hand an undecided action to the backup once the owner deadline passed."""
     action = _lock_action(session, action_id)
     now = now or utcnow()
@@ -281,7 +283,7 @@ def escalate_if_due(session: Session, *, action_id: int, now: datetime | None = 
     _save_and_record(
         session,
         action,
-        actor=SYSTEM_ACTOR,
+        actor=actor,
         kind="approval.escalated",
         payload={"backup": backup.email, "final_deadline": _iso(action.final_deadline)},
     )
@@ -367,7 +369,9 @@ def cancel_action(session: Session, *, action_id: int, actor: Actor, reason: str
     return action
 
 
-def expire(session: Session, *, action_id: int, now: datetime | None = None) -> bool:
+def expire(
+    session: Session, *, action_id: int, now: datetime | None = None, actor: str = SYSTEM_ACTOR
+) -> bool:
     """Close an action nobody decided before the final deadline; True if it expired now."""
     action = _lock_action(session, action_id)
     now = now or utcnow()
@@ -378,7 +382,7 @@ def expire(session: Session, *, action_id: int, now: datetime | None = None) -> 
     _save_and_record(
         session,
         action,
-        actor=SYSTEM_ACTOR,
+        actor=actor,
         kind="action.expired",
         payload={"previous_status": previous.value, "final_deadline": _iso(action.final_deadline)},
     )
