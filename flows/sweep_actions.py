@@ -16,6 +16,8 @@ from agentops.actions.service import settled_with_gate
 from agentops.agents.actors import system_actor
 from agentops.bootstrap import sweep_with_settings
 from agentops.flows.approval_gate import SUSPEND_GRACE_S, resume_waiting_run, run_is_waiting
+from agentops.health.service import FLOW_SWEEP, beat
+from agentops.settings import get_settings
 from agentops.store.db import engine_scope
 from agentops.store.models import utcnow
 from agentops.store.retrying import with_store_retries
@@ -36,6 +38,10 @@ def sweep_actions(deployer_url: str | None = None) -> dict[str, Any]:
             what="sweeping",
         )
         woken = with_store_retries(lambda: wake_settled_gates(engine), what="waking gates")
+        # Slack messages go out even while `agentops serve` is down (rows are claimed one
+        # by one, so serve and this flow never send the same message twice).
+        sent = with_store_retries(lambda: drain_slack_outbox(engine), what="sending Slack")
+        with_store_retries(lambda: beat(engine, name=FLOW_SWEEP), what="noting the sweep")
     logger = get_run_logger()
     for action_id, why in report.unsettled.items():
         logger.warning("action #%s is still executing: %s", action_id, why)
@@ -48,9 +54,25 @@ def sweep_actions(deployer_url: str | None = None) -> dict[str, Any]:
         "unsettled": report.unsettled,
         "approved_not_run": report.approved_not_run,
         "woken": woken,
+        "slack_sent": sent,
     }
     logger.info("sweep: %s", summary)
     return summary
+
+
+def drain_slack_outbox(engine: Engine) -> int | None:
+    """Collect and send the Slack outbox once; None when Slack is not configured."""
+    settings = get_settings()
+    if not settings.slack_enabled:
+        return None
+    from agentops.slack.outbox import collect, deliver
+    from agentops.slack.service import make_web_client
+
+    collect(engine)
+    report = deliver(
+        engine, make_web_client(settings), agent_channels=settings.slack_agent_channels
+    )
+    return len(report.sent)
 
 
 def wake_settled_gates(engine: Engine) -> list[int]:

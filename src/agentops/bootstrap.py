@@ -4,6 +4,7 @@ from sqlalchemy.engine import Engine
 
 from agentops.actions.deployer import HttpDeployer
 from agentops.actions.sweeper import SweepReport, sweep
+from agentops.agents.actors import Actor
 from agentops.settings import Settings, get_settings
 
 
@@ -28,7 +29,11 @@ def _secret(value: object) -> str | None:
 
 
 def sweep_with_settings(
-    engine: Engine, *, settings: Settings | None = None, deployer_url: str | None = None
+    engine: Engine,
+    *,
+    settings: Settings | None = None,
+    deployer_url: str | None = None,
+    actor: Actor | None = None,
 ) -> SweepReport:
     """One sweep with the configured deployer and timeouts (CLI and flow share it)."""
     settings = settings or get_settings()
@@ -40,6 +45,7 @@ def sweep_with_settings(
             deploy_timeout_s=settings.deploy_timeout_s,
             health_timeout_s=settings.health_timeout_s,
             run_approved_after_s=settings.run_approved_after_s,
+            actor=actor,
         )
     finally:
         if deployer is not None:

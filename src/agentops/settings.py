@@ -84,6 +84,10 @@ class Settings(BaseSettings):
     # from the first delay (capped at 30 s); the defaults span about 2.5 minutes.
     store_retry_attempts: int = Field(default=9, ge=1, le=100)
     store_retry_first_delay_s: float = Field(default=1.0, ge=0, le=60)
+    # /readyz and `agentops status`: not ready when the last sweep-actions run is older than
+    # this, or a Slack message has waited longer than this to go out.
+    ready_max_sweep_age_s: int = Field(default=300, gt=0, le=DAY_S)
+    ready_max_outbox_lag_s: int = Field(default=120, gt=0, le=DAY_S)
 
     @field_validator("slack_agent_channels")
     @classmethod

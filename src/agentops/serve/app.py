@@ -5,6 +5,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from agentops.health.readiness import readiness
 from agentops.settings import Settings, get_settings
 from agentops.slack import mount_slack
 from agentops.store.db import make_engine
@@ -30,6 +31,19 @@ def create_app(*, settings: Settings | None = None, engine: Engine | None = None
         except Exception as exc:  # report, never crash the probe
             return JSONResponse({"ok": False, "store": exc.__class__.__name__}, status_code=503)
         return JSONResponse({"ok": True, "store": "ok"})
+
+    @app.get("/readyz")
+    def readyz() -> JSONResponse:
+        """Readiness: the store, the Slack outbox's lag, Prefect, and the last sweep's age."""
+        checks = readiness(engine, settings=settings)
+        ready = all(check.ok for check in checks)
+        return JSONResponse(
+            {
+                "ready": ready,
+                "checks": {c.name: {"ok": c.ok, "detail": c.detail} for c in checks},
+            },
+            status_code=200 if ready else 503,
+        )
 
     mount_web(app)
     mount_slack(app, settings=settings, engine=engine)

@@ -393,3 +393,10 @@ class PulledWindow(SQLModel, table=True):
     imported: int = 0
     duplicates: int = 0
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class Heartbeat(SQLModel, table=True):
+    """When a recurring job last finished a round (the sweeps), for readiness checks."""
+
+    name: str = Field(primary_key=True)
+    at: datetime = Field(default_factory=utcnow)

@@ -1,4 +1,4 @@
-"""pulled windows: the platform windows pulled per agent, for the watermark and coverage
+"""pulled windows (the watermark and coverage of platform pulls) and sweep heartbeats
 
 Revision ID: 0010
 Revises: 0008
@@ -34,8 +34,15 @@ def upgrade() -> None:
     op.create_index(
         "ix_pulledwindow_agent_end", "pulledwindow", ["agent_id", "source", "window_end"]
     )
+    op.create_table(
+        "heartbeat",
+        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("name"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("heartbeat")
     op.drop_index("ix_pulledwindow_agent_end", table_name="pulledwindow")
     op.drop_table("pulledwindow")
