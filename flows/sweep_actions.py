@@ -70,7 +70,10 @@ def drain_slack_outbox(engine: Engine) -> int | None:
 
     collect(engine)
     report = deliver(
-        engine, make_web_client(settings), agent_channels=settings.slack_agent_channels
+        engine,
+        make_web_client(settings),
+        agent_channels=settings.slack_agent_channels,
+        operators_channel=settings.slack_operators_channel,
     )
     return len(report.sent)
 

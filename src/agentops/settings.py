@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     # this, or a Slack message has waited longer than this to go out.
     ready_max_sweep_age_s: int = Field(default=300, gt=0, le=DAY_S)
     ready_max_outbox_lag_s: int = Field(default=120, gt=0, le=DAY_S)
+    # After a rollback request expires unanswered, the next one for the same version and
+    # trigger waits this long (doubling with each further expiry, at most a day).
+    expiry_backoff_s: int = Field(default=3600, ge=0, le=DAY_S)
+    # Slack channel id where operators hear of repeated unanswered requests.
+    slack_operators_channel: str | None = None
 
     @field_validator("slack_agent_channels")
     @classmethod

@@ -201,7 +201,10 @@ class SlackChannel:
         with self._send_lock:
             collect(self.engine)
             report = deliver(
-                self.engine, self.client, agent_channels=self.settings.slack_agent_channels
+                self.engine,
+                self.client,
+                agent_channels=self.settings.slack_agent_channels,
+                operators_channel=self.settings.slack_operators_channel,
             )
         return len(report.sent)
 
