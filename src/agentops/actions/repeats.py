@@ -49,7 +49,7 @@ def unanswered_streak(
     before_action_id: int | None = None,
 ) -> Streak:
     """Requests to roll back this version on this trigger that expired in a row, latest first."""
-    rows = session.exec(
+    query = (
         select(Action.status, Action.final_deadline)
         .join(Evaluation, col(Evaluation.id) == col(Action.evaluation_id))
         .where(
@@ -57,11 +57,11 @@ def unanswered_streak(
             Action.from_version_id == from_version.id,
             Action.kind == ActionKind.rollback,
             Evaluation.trigger_name == trigger_name,
-            col(Action.id) < (before_action_id if before_action_id is not None else 2**62),
         )
-        .order_by(col(Action.id).desc())
-        .limit(STREAK_LIMIT)
-    ).all()
+    )
+    if before_action_id is not None:
+        query = query.where(col(Action.id) < before_action_id)
+    rows = session.exec(query.order_by(col(Action.id).desc()).limit(STREAK_LIMIT)).all()
     count, last = 0, None
     for status, deadline in rows:
         if status != ActionStatus.expired:
