@@ -2,7 +2,6 @@
 
 from datetime import timedelta
 
-import pytest
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
@@ -13,7 +12,6 @@ from typer.testing import CliRunner
 from agentops.cli.app import app
 from agentops.health.service import FLOW_SWEEP, beat, store_checks
 from agentops.serve.app import create_app
-from agentops.settings import get_settings
 from agentops.store.models import SlackOutbox, utcnow
 from factories import breach_rollback, degraded_fleet, serve, unreachable_url
 
@@ -64,12 +62,14 @@ def test_store_checks_follow_the_sweep_and_the_outbox(engine: Engine) -> None:
     assert by_name(engine, slack=False)["slack_outbox"] == (True, "Slack not configured")
 
 
-def test_readyz_and_status_report_every_check(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    with serve(fake_prefect()) as prefect_url:
-        monkeypatch.setenv("PREFECT_API_URL", f"{prefect_url}/api")
-        get_settings.cache_clear()
+def test_readyz_and_status_report_every_check(engine: Engine) -> None:
+    # Prefect's own settings context (a harness may have one open) outranks the environment.
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with (
+        serve(fake_prefect()) as prefect_url,
+        temporary_settings({PREFECT_API_URL: f"{prefect_url}/api"}),
+    ):
         with TestClient(create_app(engine=engine)) as client:
             not_yet = client.get("/readyz")
             assert not_yet.status_code == 503
@@ -85,7 +85,7 @@ def test_readyz_and_status_report_every_check(
         assert status.exit_code == 0, status.output
         assert "prefect" in status.output and "NOT READY" not in status.output
 
-    monkeypatch.setenv("PREFECT_API_URL", f"{unreachable_url()}/api")
-    down = CliRunner().invoke(app, ["status"])
+    with temporary_settings({PREFECT_API_URL: f"{unreachable_url()}/api"}):
+        down = CliRunner().invoke(app, ["status"])
     assert down.exit_code == 1
     assert "NOT READY" in down.output and "unreachable: ConnectError" in down.output
