@@ -28,7 +28,7 @@ from pydantic import BaseModel
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from agentops.actions.executor import execute_approved
+from agentops.actions.executor import execute_approved, reconcile
 from agentops.actions.rules import UNDECIDED_STATUSES
 from agentops.actions.service import ExecutionRefused, expire, get_action, open_approval
 from agentops.adapters.prefect_runs import resume_waiting_run as resume_waiting_run
@@ -40,6 +40,8 @@ from agentops.orchestration import ensure_rollout_limit, rollout_limit_name
 from agentops.settings import get_settings
 from agentops.store.db import engine_scope, write_session
 from agentops.store.models import Action, ActionKind, ActionStatus, Agent, Person, utcnow
+from agentops.store.retrying import is_transient, with_store_retries
+from agentops.worker_paths import require_absolute_paths
 
 FLOW_ACTOR = system_actor("flow:approval-gate")
 HEALTH_TIMEOUT_S = 60.0
@@ -65,13 +67,27 @@ def request_approval(
 ) -> dict[str, Any]:
     """Open the approval window once per flow run (cached when the run starts again)."""
     flow_run_id = current_flow_run.id
+    return with_store_retries(
+        lambda: _open_window(
+            action_id=action_id,
+            flow_run_id=str(flow_run_id) if flow_run_id else None,
+            owner_timeout_s=owner_timeout_s,
+            backup_timeout_s=backup_timeout_s,
+        ),
+        what=f"opening the approval of #{action_id}",
+    )
+
+
+def _open_window(
+    *, action_id: int, flow_run_id: str | None, owner_timeout_s: int, backup_timeout_s: int
+) -> dict[str, Any]:
     with engine_scope() as store, write_session(store) as session:
         action = get_action(session, action_id=action_id)
         if action.status in OPENABLE_STATUSES:
             action = open_approval(
                 session,
                 action_id=action_id,
-                flow_run_id=str(flow_run_id) if flow_run_id else None,
+                flow_run_id=flow_run_id,
                 owner_timeout_s=owner_timeout_s,
                 backup_timeout_s=backup_timeout_s,
             )
@@ -118,6 +134,7 @@ def gate_then_execute(
     health_timeout_s: float = HEALTH_TIMEOUT_S,
 ) -> dict[str, Any]:
     """Wait for approval, then deploy and verify; returns a summary of what happened."""
+    require_absolute_paths(in_deployment=current_deployment.id is not None)
     settings = get_settings()
     with engine_scope() as engine:
         _require_kind(engine, action_id=action_id, expected_kind=expected_kind)
@@ -177,6 +194,25 @@ def _execute(
     except ExecutionRefused as refused:
         logger.error("action #%s: %s", action_id, refused)
         return
+    except Exception as exc:
+        if not is_transient(exc) or deployer is None:
+            raise
+        # The store dropped mid-execution (the deploy call may have gone out): settle the
+        # action from what the deployer serves once the store is back, rather than fail a
+        # run whose rollback happened.
+        logger.warning("action #%s: the store dropped while executing (%s)", action_id, exc)
+        problem = f"the store dropped while executing: {type(exc).__name__}"
+        action = with_store_retries(
+            lambda: reconcile(
+                engine,
+                action_id=action_id,
+                deployer=deployer,
+                problem=problem,
+                health_timeout_s=health_timeout_s,
+                actor=FLOW_ACTOR,
+            ),
+            what=f"settling #{action_id}",
+        )
     finally:
         if deployer is not None:
             deployer.close()
@@ -235,15 +271,22 @@ def _expire_if_undecided(engine: Engine, *, action_id: int) -> None:
         return
     # Prefect's pause clock may run out a moment before ours: wait for the real deadline.
     time.sleep(max(0.0, _seconds_until(action.final_deadline)))
-    with write_session(engine) as session:
-        expire(session, action_id=action_id)
+
+    def expire_now() -> None:
+        with write_session(engine) as session:
+            expire(session, action_id=action_id)
+
+    with_store_retries(expire_now, what=f"expiring #{action_id}")
 
 
 def _agent_name(engine: Engine, action: Action) -> str:
-    with Session(engine) as session:
-        agent = session.get(Agent, action.agent_id)
-        assert agent is not None
-        return agent.name
+    def read() -> str:
+        with Session(engine) as session:
+            agent = session.get(Agent, action.agent_id)
+            assert agent is not None
+            return agent.name
+
+    return with_store_retries(read, what=f"reading the agent of #{action.id}")
 
 
 def _require_kind(engine: Engine, *, action_id: int, expected_kind: ActionKind) -> None:
@@ -262,8 +305,11 @@ def _owner_email(session: Session, action: Action) -> str:
 
 
 def _read_action(engine: Engine, action_id: int) -> Action:
-    with Session(engine) as session:
-        return get_action(session, action_id=action_id)
+    def read() -> Action:
+        with Session(engine) as session:
+            return get_action(session, action_id=action_id)
+
+    return with_store_retries(read, what=f"reading action #{action_id}")
 
 
 def _seconds_until(moment: datetime) -> float:

@@ -9,17 +9,20 @@ Slack is configured, posts a copy to the audit channel.
 from pathlib import Path
 
 from prefect import flow, get_run_logger
+from prefect.runtime import deployment
 from sqlmodel import Session
 
 from agentops.audit.service import seal_all, take_checkpoint
 from agentops.audit.signing import load_private_key
 from agentops.settings import get_settings
 from agentops.store.db import engine_scope
+from agentops.worker_paths import require_absolute_paths
 
 
 @flow(name="seal-audit-trail")
 def seal_audit_trail() -> int:
     """Seal every committed pending audit entry; returns how many."""
+    require_absolute_paths(in_deployment=deployment.id is not None)
     with engine_scope() as engine:
         sealed = seal_all(engine)
     get_run_logger().info("sealed %d pending audit entries", sealed)
@@ -29,6 +32,7 @@ def seal_audit_trail() -> int:
 @flow(name="checkpoint-audit-trail")
 def checkpoint_audit_trail(directory: str | None = None) -> dict[str, object]:
     """Sign the chain head into a checkpoint file (and Slack, when configured)."""
+    require_absolute_paths(in_deployment=deployment.id is not None, audit_files=True)
     settings = get_settings()
     key = load_private_key(settings.audit_signing_key)
     target = Path(directory) if directory else settings.audit_checkpoint_dir

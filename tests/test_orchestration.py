@@ -49,8 +49,12 @@ def test_prefect_yaml_deploys_every_flow_from_the_installed_package() -> None:
         "seal_audit_trail": ["* * * * *"],
         "checkpoint_audit_trail": ["15 0 * * *"],
     }
-    assert by_flow["sweep_actions"]["concurrency_limit"] == 1
-    assert by_flow["seal_audit_trail"]["concurrency_limit"] == 1
+    # The scheduled flows never pile up after an outage: one runs, later ones are cancelled.
+    for name in ("sweep_actions", "seal_audit_trail", "sample_conversations", "evaluate_triggers"):
+        assert by_flow[name]["concurrency_limit"] == {
+            "limit": 1,
+            "collision_strategy": "CANCEL_NEW",
+        }
     assert by_flow["evaluate_triggers"]["parameters"]["rollback_deployment"] == (
         "rollback-agent/on-demand"
     )
@@ -116,3 +120,52 @@ def test_prefect_setup_creates_the_pool_and_a_limit_per_agent(engine: Engine) ->
         assert client.read_global_concurrency_limit_by_name("agentops-rollout-hotel").limit == 1
     run_id = "0191f6c2-6c4e-7d5a-9b1e-3f2a1c0d4e5f"
     assert (flow_run_url(run_id) or "").endswith(f"/runs/flow-run/{run_id}")
+
+
+@pytest.mark.flows
+@pytest.mark.usefixtures("prefect_harness")
+def test_prefect_deploy_takes_the_yaml_as_written_with_cancel_new(engine: Engine) -> None:
+    """`prefect deploy --no-prompt` of deployments/prefect.yaml, against a real server."""
+    import os
+    import subprocess
+    import sys
+
+    from prefect.settings import PREFECT_API_URL
+
+    assert CliRunner().invoke(app, ["prefect", "setup"]).exit_code == 0
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
+    prefect = Path(sys.executable).with_name("prefect")
+    deployed = subprocess.run(
+        [
+            str(prefect),
+            "--no-prompt",
+            "deploy",
+            "--all",
+            "--prefect-file",
+            "deployments/prefect.yaml",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    with get_client(sync_client=True) as client:
+        deployments = client.read_deployments()
+        flows = {f.id: f.name for f in client.read_flows()}
+    limited = {
+        f"{flows[d.flow_id]}/{d.name}": (d.global_concurrency_limit.limit, d.concurrency_options)
+        for d in deployments
+        if d.global_concurrency_limit is not None
+    }
+    assert set(limited) >= {
+        "sweep-actions/every-minute",
+        "seal-audit-trail/every-minute",
+        "sample-conversations/airline-assistant-hourly",
+        "evaluate-triggers/airline-assistant-quarter-hourly",
+    }
+    for limit, options in limited.values():
+        assert limit == 1
+        assert options is not None and options.collision_strategy.value == "CANCEL_NEW"

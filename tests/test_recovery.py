@@ -333,6 +333,38 @@ def test_gate_killed_while_waiting_is_swept_and_the_agent_can_roll_back_again(
 # --- 2. the executor dies between the deploy POST and the record ------------------------
 
 
+def test_executor_killed_after_the_post_is_settled_at_the_next_sweep_once_live(
+    engine: Engine, database_url: str, tmp_path: Path
+) -> None:
+    """Not after the deploy timeout: as soon as the deployer reports the target healthy."""
+    with Session(engine) as session:
+        two_good_fleet(session)
+    action_id = propose(engine)
+    approve(engine, action_id)
+    fake = FakeDeployer(serving={"airline": "v2"}, settle_checks=NEVER_SETTLES)
+    with serve(fake.app) as url:
+        env = child_env(database_url, AGENTOPS_DEPLOYER_URL=url, AGENTOPS_HEALTH_TIMEOUT_S="60")
+        with child(
+            [*CLI, "actions", "run", str(action_id)], env=env, workdir=tmp_path, name="run"
+        ) as executor:
+            wait_for(lambda: fake.posts == 1, what="the executor's deploy POST", watch=executor)
+            assert executor.kill() == -signal.SIGKILL
+        with HttpDeployer(url) as deployer:
+            still_rolling = sweep(engine, deployer=deployer, deploy_timeout_s=600)
+            assert still_rolling.reconciled == {}
+            assert read_action(engine, action_id).status == ActionStatus.executing
+            finish_rollout(fake, "airline")
+            report = sweep(engine, deployer=deployer, deploy_timeout_s=600)
+        assert report.reconciled == {action_id: ActionStatus.succeeded.value}
+        settled = read_action(engine, action_id)
+        assert settled.status == ActionStatus.succeeded
+        assert "settled by the sweeper" in (settled.outcome_detail or "")
+        assert fake.posts == 1 and fake.serving["airline"] == store_live(engine) == "v1"
+        assert event_kinds(engine, action_id).count("action.executed") == 1
+        assert chain_problems(engine) == []
+
+
+
 @pytest.mark.parametrize("rollout_completed", [True, False], ids=["went-live", "never-switched"])
 def test_executor_killed_after_the_post_is_reconciled_by_the_sweeper(
     engine: Engine, database_url: str, tmp_path: Path, rollout_completed: bool

@@ -34,8 +34,11 @@ def test_wheel_has_one_package_and_runs_the_demo_from_an_empty_directory(tmp_pat
         env=env,
         timeout=180,
     )
-    [wheel] = dist.glob("agentops-*.whl")
+    [wheel] = dist.glob("agentops_runbook-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
+    [metadata] = [name for name in names if name.endswith(".dist-info/METADATA")]
+    # Not "agentops": that name on PyPI is an unrelated observability SDK.
+    assert "\nName: agentops-runbook\n" in zipfile.ZipFile(wheel).read(metadata).decode()
     assert {name.split("/")[0] for name in names if ".dist-info/" not in name} == {"agentops"}
     for shipped in (
         "agentops/flows/approval_gate.py",

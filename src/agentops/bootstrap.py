@@ -7,6 +7,7 @@ from sqlalchemy.engine import Engine
 from agentops.actions.deployer import HttpDeployer
 from agentops.actions.sweeper import SweepReport, sweep
 from agentops.actions.wakers import ServerWaker
+from agentops.agents.actors import Actor
 from agentops.errors import AgentOpsError
 from agentops.ingestion.platform_client import PlatformClient
 from agentops.orchestration import api_configured
@@ -52,7 +53,11 @@ def _secret(value: object) -> str | None:
 
 
 def sweep_with_settings(
-    engine: Engine, *, settings: Settings | None = None, deployer_url: str | None = None
+    engine: Engine,
+    *,
+    settings: Settings | None = None,
+    deployer_url: str | None = None,
+    actor: Actor | None = None,
 ) -> SweepReport:
     """One sweep with the configured deployer and timeouts (CLI and flow share it)."""
     settings = settings or get_settings()
@@ -64,6 +69,7 @@ def sweep_with_settings(
             deploy_timeout_s=settings.deploy_timeout_s,
             health_timeout_s=settings.health_timeout_s,
             run_approved_after_s=settings.run_approved_after_s,
+            actor=actor,
         )
     finally:
         if deployer is not None:

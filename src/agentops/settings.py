@@ -112,6 +112,27 @@ class Settings(BaseSettings):
     after the newest checkpoint is a window of seconds (docs/security.md)."""
     audit_purge_min_age_days: int = Field(default=365, ge=0, le=36500)
     """Audit events younger than this cannot be purged (PostgreSQL checks it too)."""
+    pull_publication_delay_s: int = Field(default=300, ge=0, le=DAY_S)
+    """Scheduled pulls end this long before their scheduled time, so conversations the platform
+    publishes late (long ones, mostly) are there when their window is pulled."""
+    pull_max_chunks: int = Field(default=24, ge=1, le=1000)
+    """After an outage, one run catches up at most this many windows; the next continues."""
+    store_retry_attempts: int = Field(default=9, ge=1, le=100)
+    """Flows retry store work whose connection dropped: this many attempts, waits doubling from
+    the first delay (capped at 30 s); the defaults span about 2.5 minutes."""
+    store_retry_first_delay_s: float = Field(default=1.0, ge=0, le=60)
+    """The first wait (seconds) before a flow retries store work; later waits double."""
+    ready_max_sweep_age_s: int = Field(default=300, gt=0, le=DAY_S)
+    """/readyz and `agentops status`: not ready when the last sweep-actions run is older than
+    this (seconds)."""
+    ready_max_outbox_lag_s: int = Field(default=120, gt=0, le=DAY_S)
+    """/readyz and `agentops status`: not ready when a Slack message has waited longer than this
+    (seconds) to go out."""
+    expiry_backoff_s: int = Field(default=3600, ge=0, le=DAY_S)
+    """After a rollback request expires unanswered, the next one for the same version and
+    trigger waits this long (doubling with each further expiry, at most a day)."""
+    slack_operators_channel: str | None = None
+    """Slack channel id where operators hear of repeated unanswered requests."""
 
     @field_validator("slack_agent_channels")
     @classmethod

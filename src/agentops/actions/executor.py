@@ -137,6 +137,24 @@ def reconcile(
     )
 
 
+def settle_if_live(
+    engine: Engine, *, action_id: int, deployer: Deployer, actor: Actor = EXECUTOR
+) -> Action | None:
+    """Settle an executing action as succeeded when its target already serves healthy.
+
+    Only proof of success settles it early: a rollout still under way, or a deployer that
+    cannot say, leaves the action to its executor (or to reconcile after the timeout).
+    """
+    plan = _plan(engine, action_id)
+    if plan is None:
+        return None
+    state = _live_or_none(deployer, plan.agent)
+    if state is None or state.version != plan.target or not state.healthy:
+        return None
+    detail = f"the deployer reports {plan.target} live and healthy (settled by the sweeper)"
+    return _finish(engine, plan, succeeded=True, detail=detail, actor=actor)
+
+
 def _revert(
     engine: Engine,
     plan: DeploymentPlan,

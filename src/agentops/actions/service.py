@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import inspect as sa_inspect
 from sqlmodel import Session, col, select
 
+from agentops.actions.repeats import next_allowed, unanswered_streak
 from agentops.actions.rules import (
     OPEN_STATUSES,
     UNDECIDED_STATUSES,
@@ -47,6 +48,7 @@ from agentops.audit.service import (
 )
 from agentops.errors import NotFoundError, RuleViolation
 from agentops.redaction import redact
+from agentops.settings import get_settings
 from agentops.store.models import (
     Action,
     ActionKind,
@@ -167,9 +169,38 @@ def propose_rollback(
             },
         )
         return None
+    streak = None
+    if evaluation is not None:
+        streak = unanswered_streak(
+            session, agent=agent, from_version=from_version, trigger_name=evaluation.trigger_name
+        )
+        base = timedelta(seconds=get_settings().expiry_backoff_s)
+        allowed = next_allowed(streak, base=base)
+        if allowed is not None and utcnow() < allowed:
+            record_event(
+                session,
+                actor=actor,
+                kind="action.not_proposed",
+                entity_type="agent",
+                entity_id=agent.id,
+                payload={
+                    "kind": ActionKind.rollback.value,
+                    "agent": agent.name,
+                    "from_version": from_version.version,
+                    "evaluation_id": evaluation_id,
+                    "reason": (
+                        f"{streak.unanswered} request(s) to roll back {from_version.version} on "
+                        f"{evaluation.trigger_name} expired unanswered; the next one waits "
+                        f"until {allowed.isoformat()}"
+                    ),
+                    "unanswered": streak.unanswered,
+                    "next_allowed": allowed.isoformat(),
+                },
+            )
+            return None
     target = rollback_target(session, agent=agent, leaving=from_version)
     assert target is not None  # rollback_obstacle found one
-    return _create_action(
+    action = _create_action(
         session,
         agent=agent,
         kind=ActionKind.rollback,
@@ -179,6 +210,23 @@ def propose_rollback(
         proposer=Actor(label=BREACH_PROPOSER, channel=Channel.flow),
         reason=reason,
     )
+    if streak is not None and streak.unanswered and evaluation is not None:
+        # Announced to the operators' channel: the owner and backup have let it lapse.
+        record_event(
+            session,
+            actor=actor,
+            kind="action.repeated_request",
+            entity_type="action",
+            entity_id=action.id,
+            payload={
+                "agent": agent.name,
+                "from_version": from_version.version,
+                "trigger": evaluation.trigger_name,
+                "unanswered_before": streak.unanswered,
+                "nth": streak.unanswered + 1,
+            },
+        )
+    return action
 
 
 def propose_redeploy(
@@ -271,7 +319,9 @@ def open_approval(
     return action
 
 
-def escalate_if_due(session: Session, *, action_id: int, now: datetime | None = None) -> bool:
+def escalate_if_due(
+    session: Session, *, action_id: int, now: datetime | None = None, actor: str = SYSTEM_ACTOR
+) -> bool:
     """Hand an undecided action to the backup once the owner deadline passed."""
     action = _lock_action(session, action_id)
     now = now or utcnow()
@@ -283,7 +333,7 @@ def escalate_if_due(session: Session, *, action_id: int, now: datetime | None = 
     _save_and_record(
         session,
         action,
-        actor=SYSTEM_ACTOR,
+        actor=actor,
         kind="approval.escalated",
         payload={"backup": backup.email, "final_deadline": _iso(action.final_deadline)},
     )
@@ -369,7 +419,9 @@ def cancel_action(session: Session, *, action_id: int, actor: Actor, reason: str
     return action
 
 
-def expire(session: Session, *, action_id: int, now: datetime | None = None) -> bool:
+def expire(
+    session: Session, *, action_id: int, now: datetime | None = None, actor: str = SYSTEM_ACTOR
+) -> bool:
     """Close an action nobody decided before the final deadline; True if it expired now."""
     action = _lock_action(session, action_id)
     now = now or utcnow()
@@ -380,7 +432,7 @@ def expire(session: Session, *, action_id: int, now: datetime | None = None) -> 
     _save_and_record(
         session,
         action,
-        actor=SYSTEM_ACTOR,
+        actor=actor,
         kind="action.expired",
         payload={"previous_status": previous.value, "final_deadline": _iso(action.final_deadline)},
     )

@@ -12,8 +12,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from agentops.actions.deployer import Deployer, DeployerError
-from agentops.actions.executor import execute_approved, reconcile
+from agentops.actions.executor import execute_approved, reconcile, settle_if_live
 from agentops.actions.service import (
+    SYSTEM_ACTOR,
     ExecutionRefused,
     approved_before,
     escalate_if_due,
@@ -24,7 +25,7 @@ from agentops.actions.service import (
     stale_executing,
     undecided_actions,
 )
-from agentops.agents.actors import system_actor
+from agentops.agents.actors import Actor, system_actor
 from agentops.agents.service import get_agent, list_agents
 from agentops.errors import RuleViolation
 from agentops.store.db import write_session
@@ -62,12 +63,14 @@ def sweep(
     health_timeout_s: float = 60,
     run_approved_after_s: float | None = None,
     now: datetime | None = None,
+    actor: Actor | None = None,
 ) -> SweepReport:
     """Escalate, expire, run approved actions left behind, reconcile, and follow the deployer.
 
     With a deployer, an action approved more than `run_approved_after_s` ago and never run
     is executed (None: only reported), a stuck execution is settled from what is live, and
     each agent with nothing in flight takes the live version the deployer reports.
+    `actor` names who sweeps in the audit trail (the serve process or a flow run).
     """
     now = now or utcnow()
     report = SweepReport()
@@ -79,9 +82,20 @@ def sweep(
                 session, older_than=now - timedelta(seconds=deploy_timeout_s)
             )
         ]
+        in_flight = [
+            action.id
+            for action in stale_executing(session, older_than=now)
+            if action.id not in stale
+        ]
     for action_id in undecided:
         assert action_id is not None
-        _step_deadlines(engine, action_id=action_id, now=now, report=report)
+        _step_deadlines(
+            engine,
+            action_id=action_id,
+            now=now,
+            report=report,
+            actor=actor.label if actor else SYSTEM_ACTOR,
+        )
     if deployer is not None and run_approved_after_s is not None:
         _run_left_behind(
             engine,
@@ -89,12 +103,30 @@ def sweep(
             report,
             cutoff=now - timedelta(seconds=run_approved_after_s),
             health_timeout_s=health_timeout_s,
+            actor=actor or SWEEPER,
         )
     for action_id in stale:
         assert action_id is not None
-        _settle(engine, action_id, deployer, report, health_timeout_s=health_timeout_s)
+        _settle(
+            engine,
+            action_id,
+            deployer,
+            report,
+            health_timeout_s=health_timeout_s,
+            actor=actor or SWEEPER,
+        )
     if deployer is not None:
-        _follow_live_versions(engine, deployer, report)
+        # An executor that died after its deploy call leaves its action executing although
+        # the target is live: settle it now, not after the deploy timeout.
+        for action_id in in_flight:
+            assert action_id is not None
+            settled = settle_if_live(
+                engine, action_id=action_id, deployer=deployer, actor=actor or SWEEPER
+            )
+            if settled is not None and settled.status != ActionStatus.executing:
+                report.reconciled[action_id] = settled.status.value
+    if deployer is not None:
+        _follow_live_versions(engine, deployer, report, actor=actor or SWEEPER)
     with Session(engine) as session:
         report.approved_not_run = [
             action.id  # type: ignore[misc]
@@ -103,12 +135,14 @@ def sweep(
     return report
 
 
-def _step_deadlines(engine: Engine, *, action_id: int, now: datetime, report: SweepReport) -> None:
+def _step_deadlines(
+    engine: Engine, *, action_id: int, now: datetime, report: SweepReport, actor: str
+) -> None:
     with write_session(engine) as session:
-        if escalate_if_due(session, action_id=action_id, now=now):
+        if escalate_if_due(session, action_id=action_id, now=now, actor=actor):
             report.escalated.append(action_id)
     with write_session(engine) as session:
-        if expire(session, action_id=action_id, now=now):
+        if expire(session, action_id=action_id, now=now, actor=actor):
             report.expired.append(action_id)
 
 
@@ -119,6 +153,7 @@ def _run_left_behind(
     *,
     cutoff: datetime,
     health_timeout_s: float,
+    actor: Actor,
 ) -> None:
     """Execute approvals whose gate never ran them (the gate process died, or none existed)."""
     with Session(engine) as session:
@@ -131,7 +166,7 @@ def _run_left_behind(
                 action_id=action_id,
                 deployer=deployer,
                 health_timeout_s=health_timeout_s,
-                actor=SWEEPER,
+                actor=actor,
             )
         except ExecutionRefused as refused:
             report.executed[action_id] = f"refused: {refused}"
@@ -148,6 +183,7 @@ def _settle(
     report: SweepReport,
     *,
     health_timeout_s: float,
+    actor: Actor,
 ) -> None:
     if deployer is None:
         report.unsettled[action_id] = "no deployer configured to ask what is live"
@@ -158,7 +194,7 @@ def _settle(
         deployer=deployer,
         problem="execution outlived its deploy timeout (the executor stopped)",
         health_timeout_s=health_timeout_s,
-        actor=SWEEPER,
+        actor=actor,
     )
     if action.status == ActionStatus.executing:
         report.unsettled[action_id] = "the deployer could not say what is live; retried next sweep"
@@ -166,7 +202,9 @@ def _settle(
         report.reconciled[action_id] = action.status.value
 
 
-def _follow_live_versions(engine: Engine, deployer: Deployer, report: SweepReport) -> None:
+def _follow_live_versions(
+    engine: Engine, deployer: Deployer, report: SweepReport, *, actor: Actor
+) -> None:
     """A rollout that finished after its action was settled still reaches the store."""
     with Session(engine) as session:
         agents = list_agents(session)
@@ -183,5 +221,5 @@ def _follow_live_versions(engine: Engine, deployer: Deployer, report: SweepRepor
             agent = get_agent(session, name=name)
             if open_action_for(session, agent=agent) is not None:
                 continue  # an action started meanwhile: it owns the outcome
-            if follow_deployer(session, agent=agent, observed=state.version, actor=SWEEPER):
+            if follow_deployer(session, agent=agent, observed=state.version, actor=actor):
                 report.followed[name] = state.version

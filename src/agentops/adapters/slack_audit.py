@@ -9,8 +9,7 @@ import httpx
 
 from agentops.audit.checkpoints import Checkpoint
 from agentops.http_client import excerpt
-
-SLACK_API = "https://slack.com/api"
+from agentops.settings import get_settings
 
 
 def checkpoint_message(checkpoint: Checkpoint) -> str:
@@ -24,10 +23,14 @@ def post_checkpoint(
     *,
     token: str,
     channel: str,
-    base_url: str = SLACK_API,
+    base_url: str | None = None,
     transport: httpx.BaseTransport | None = None,
 ) -> None:
-    """Send the checkpoint with chat.postMessage; raises RuntimeError when Slack refuses."""
+    """Send the checkpoint with chat.postMessage; raises RuntimeError when Slack refuses.
+
+    The API base defaults to AGENTOPS_SLACK_API_URL, like every other Slack call.
+    """
+    base_url = base_url or get_settings().slack_api_url
     with httpx.Client(base_url=base_url, timeout=10, transport=transport) as client:
         response = client.post(
             "/chat.postMessage",

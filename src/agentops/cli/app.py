@@ -44,6 +44,11 @@ COMMANDS: dict[str, LazyCommand] = {
         "sample",
         "Draw a reproducible review sample from a window of stored conversations.",
     ),
+    "coverage": LazyCommand(
+        "coverage_cmd",
+        "coverage_command",
+        "Show which stretches of an agent's conversations were pulled, and the gaps between.",
+    ),
     "evaluate": LazyCommand(
         "runbook_cmd",
         "evaluate",
@@ -66,6 +71,11 @@ COMMANDS: dict[str, LazyCommand] = {
         "Serve a fake agent platform and deployer on 127.0.0.1 until stopped (Ctrl-C).",
     ),
     "serve": LazyCommand("serve_cmd", "serve", "Serve agentops over HTTP until stopped (Ctrl-C)."),
+    "status": LazyCommand(
+        "status_cmd",
+        "status",
+        "Check the store, the Slack outbox, Prefect and the last sweep; exit 1 when not ready.",
+    ),
     "report": LazyCommand(
         "report_cmd",
         "report",

@@ -34,3 +34,28 @@ def setup(
         console.print(f"concurrency limit {name}: already there")
     if not names:
         console.print("no agents registered yet: run this again after `agentops agents register`")
+    _set_up_alerts(work_pool)
+
+
+def _set_up_alerts(work_pool: str) -> None:
+    """The automations that tell the operators' Slack channel when flows go wrong."""
+    from agentops.settings import get_settings
+
+    settings = get_settings()
+    if not settings.slack_enabled or not settings.slack_operators_channel:
+        console.print(
+            "alerts: not set up (set AGENTOPS_SLACK_BOT_TOKEN, AGENTOPS_SLACK_SIGNING_SECRET "
+            "and AGENTOPS_SLACK_OPERATORS_CHANNEL, then run this again)"
+        )
+        return
+    from agentops.prefect_alerts import alerts, ensure_alerts
+
+    assert settings.slack_bot_token is not None
+    ensure_alerts(
+        work_pool=work_pool,
+        channel=settings.slack_operators_channel,
+        slack_api_url=settings.slack_api_url,
+        bot_token=settings.slack_bot_token.get_secret_value(),
+    )
+    for alert in alerts(work_pool=work_pool):
+        console.print(f"automation {alert.name!r}: alerts {settings.slack_operators_channel}")

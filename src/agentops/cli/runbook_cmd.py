@@ -42,8 +42,19 @@ def sample(
     plan_file: Path | None = typer.Option(
         None, "--plan", help="A stratified sample plan (YAML file)."
     ),
+    backfill: tuple[datetime, datetime] | None = typer.Option(
+        None,
+        "--backfill",
+        metavar="FROM TO",
+        help="Instead: re-pull FROM..TO (ISO 8601, UTC) from the platform; known ones are kept.",
+    ),
 ) -> None:
     """Draw a reproducible review sample from a window of stored conversations."""
+    if backfill is not None:
+        from agentops.cli.coverage_cmd import backfill_period
+
+        backfill_period(agent, start=backfill[0], end=backfill[1])
+        return
     if not (math.isfinite(hours) and math.isfinite(margin)):
         raise fail("--hours and --margin must be finite numbers")
     plan = _load_plan(plan_file) if plan_file else None

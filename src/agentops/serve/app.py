@@ -6,6 +6,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from agentops.bootstrap import make_server_waker
+from agentops.health.readiness import readiness
 from agentops.serve.limits import BoundedRequests
 from agentops.serve.proxy import ForwardedFor
 from agentops.settings import Settings, get_settings
@@ -42,6 +43,20 @@ def create_app(*, settings: Settings | None = None, engine: Engine | None = None
     # applied, so the SSO header can be tied to the proxy itself (web/auth.py).
     app.add_middleware(BoundedRequests)
     app.add_middleware(ForwardedFor, trusted=settings.web_trusted_proxies)
+
+    @app.get("/readyz")
+    def readyz() -> JSONResponse:
+        """Readiness: the store, the Slack outbox's lag, Prefect, and the last sweep's age."""
+        checks = readiness(engine, settings=settings)
+        ready = all(check.ok for check in checks)
+        return JSONResponse(
+            {
+                "ready": ready,
+                "checks": {c.name: {"ok": c.ok, "detail": c.detail} for c in checks},
+            },
+            status_code=200 if ready else 503,
+        )
+
     mount_web(app)
     mount_slack(app, settings=settings, engine=engine, waker=waker)
     app.router.add_event_handler("shutdown", waker.close)

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from agentops.actions.approval_card import ApprovalCard, Render, approval_card
+from agentops.actions.repeats import unanswered_streak
 from agentops.actions.rules import ApproverRole, first_approver
 from agentops.audit.service import seal_if_pending
 from agentops.redaction import redact
@@ -26,9 +27,12 @@ from agentops.slack import messaging
 from agentops.slack.identity import link_people
 from agentops.store.db import write_session
 from agentops.store.models import (
+    Action,
     Agent,
+    AgentVersion,
     AuditChainHead,
     AuditEvent,
+    Evaluation,
     Person,
     SlackMessage,
     SlackOutbox,
@@ -45,6 +49,7 @@ ANNOUNCED_KINDS = (
     "action.expired",
     "action.cancelled",
     "action.executed",
+    "action.repeated_request",
 )
 BATCH = 200
 # Slack errors that a retry cannot fix: a channel id that is wrong, archived or lacks the bot.
@@ -120,6 +125,7 @@ def deliver(
     *,
     agent_channels: dict[str, str],
     now: datetime | None = None,
+    operators_channel: str | None = None,
 ) -> DeliveryReport:
     """Send every due outbox row in event order; a failure holds back that action's later rows."""
     now = now or utcnow()
@@ -140,7 +146,10 @@ def deliver(
             held.add(action_id)
             continue
         try:
-            _send(engine, client, action_id=action_id, kind=kind, agent_channels=agent_channels)
+            if kind == "action.repeated_request":
+                _tell_operators(engine, client, action_id=action_id, channel=operators_channel)
+            else:
+                _send(engine, client, action_id=action_id, kind=kind, agent_channels=agent_channels)
         except (SlackApiError, SlackClientError, OSError) as exc:
             problem = _problem(exc)
             _retry_later(engine, row_id, problem)
@@ -171,6 +180,48 @@ def messages_for(engine: Engine, *, action_id: int) -> list[SlackMessage]:
                 .order_by(col(SlackMessage.id))
             )
         )
+
+
+def repeated_request_text(engine: Engine, *, action_id: int) -> str:
+    """What the operators are told of a rollback requested again after unanswered ones."""
+    with Session(engine) as session:
+        card = approval_card(session, action_id=action_id)
+        action = session.get(Action, action_id)
+        assert action is not None
+        agent = session.get(Agent, action.agent_id)
+        version = session.get(AgentVersion, action.from_version_id)
+        evaluation = session.get(Evaluation, action.evaluation_id)
+        assert agent is not None and version is not None and evaluation is not None
+        streak = unanswered_streak(
+            session,
+            agent=agent,
+            from_version=version,
+            trigger_name=evaluation.trigger_name,
+            before_action_id=action_id,
+        )
+    nth = streak.unanswered + 1
+    return (
+        f"Rollback of {card.agent} {card.from_version} ({evaluation.trigger_name}): action "
+        f"#{action_id} "
+        f"is the {_ordinal(nth)} request; the previous {streak.unanswered} expired with nobody "
+        f"answering (owner {card.owner_email}, backup {card.backup_email}). The version is "
+        "still live."
+    )
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def _tell_operators(
+    engine: Engine, client: WebClient, *, action_id: int, channel: str | None
+) -> None:
+    text = repeated_request_text(engine, action_id=action_id)
+    if channel is None:
+        log.warning("%s (set AGENTOPS_SLACK_OPERATORS_CHANNEL to tell the operators)", text)
+        return
+    client.chat_postMessage(channel=channel, text=text)
 
 
 def _send(

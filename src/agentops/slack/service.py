@@ -31,7 +31,7 @@ from agentops.actions.decisions import DecisionOutcome, decide_and_wake, recorde
 from agentops.actions.service import ApprovalRefused, undecided_actions
 from agentops.actions.sweeper import sweep
 from agentops.actions.wakers import ServerWaker
-from agentops.agents.actors import Actor
+from agentops.agents.actors import Actor, system_actor
 from agentops.errors import AgentOpsError
 from agentops.settings import Settings
 from agentops.slack import messaging
@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 Work = Callable[[], None]
 # The sweeper moves deadlines on; it runs less often than the outbox is sent.
 SWEEP_EVERY_S = 15.0
+# In the audit trail, deadlines moved on by `agentops serve` (not by a sweep-actions run).
+SERVE_SWEEPER = system_actor("serve:sweeper")
 
 
 @dataclass(frozen=True)
@@ -193,7 +195,10 @@ class SlackChannel:
         with self._send_lock:
             collect(self.engine)
             report = deliver(
-                self.engine, self.client, agent_channels=self.settings.slack_agent_channels
+                self.engine,
+                self.client,
+                agent_channels=self.settings.slack_agent_channels,
+                operators_channel=self.settings.slack_operators_channel,
             )
         return len(report.sent)
 
@@ -221,6 +226,7 @@ class SlackChannel:
                         self.engine,
                         deployer=None,
                         deploy_timeout_s=self.settings.deploy_timeout_s,
+                        actor=SERVE_SWEEPER,
                     )
                 self.pump_once()
             except Exception:  # keep serving: the next round retries from the store

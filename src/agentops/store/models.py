@@ -386,3 +386,29 @@ class SlackMessage(SQLModel, table=True):
     ts: str
     thread_ts: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class PulledWindow(SQLModel, table=True):
+    """A window of an agent's platform conversations that was pulled into the store.
+
+    The scheduled pulls continue from the latest one's end (the watermark), so every minute
+    is pulled once; the gaps between windows are what `agentops coverage` shows.
+    """
+
+    __table_args__ = (Index("ix_pulledwindow_agent_end", "agent_id", "source", "window_end"),)
+    id: int | None = Field(default=None, primary_key=True)
+    agent_id: int = Field(foreign_key="agent.id")
+    window_start: datetime
+    window_end: datetime
+    # "schedule" (the flow: it moves the watermark), "backfill" or "window" (one by hand).
+    source: str
+    imported: int = 0
+    duplicates: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Heartbeat(SQLModel, table=True):
+    """When a recurring job last finished a round (the sweeps), for readiness checks."""
+
+    name: str = Field(primary_key=True)
+    at: datetime = Field(default_factory=utcnow)
