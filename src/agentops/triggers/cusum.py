@@ -327,7 +327,7 @@ def _calibrated_bank(
     def simulate(
         factor: float, charts: tuple[ChartDesign, ...], near: BankDesign | None = None
     ) -> BankDesign:
-        # A one-step raise keeps the cycle length of the bank it starts from.
+        # Raises of a step or a few keep the cycle length of the bank they start from.
         reference = near.lattices() if near is not None else None
         bank = _simulated_bank(healthy_rate, at, target, factor, charts, reference)
         tried.append(bank)
@@ -352,7 +352,7 @@ def _calibrated_bank(
     best = min(tried, key=lambda bank: abs(math.log(bank.interval / target)))
     shorts = [bank for bank in tried if bank.interval < target]
     if not close_enough(best) and shorts:
-        bank = max(shorts, key=lambda bank: bank.interval)
+        bank = start = max(shorts, key=lambda bank: bank.interval)
         stuck: set[int] = set()
         for _ in range(MAX_RAISES):
             free = [index for index in range(len(rates)) if index not in stuck]
@@ -366,7 +366,7 @@ def _calibrated_bank(
                 chart.healthy_rate, chart.degraded_rate, chart.up, chart.down, chart.unit,
                 raised, _cached_run_length(chart.up, chart.down, raised, at),
             )
-            candidate = simulate(bank.factor, tuple(charts), near=bank)
+            candidate = simulate(bank.factor, tuple(charts), near=start)
             if candidate.interval > target * (1.0 + CALIBRATION_TOLERANCE):
                 stuck.add(weakest)
                 continue
@@ -417,27 +417,42 @@ def design_measured_bank(
     estimate = estimated_healthy_rate(successes, n)
     upper = rate_upper_bound(successes, n, confidence=guarantee)
     middle = math.sqrt(degraded_low * degraded_high)
-    best: BankDesign | None = None
     problem = f"the healthy rate's upper bound {upper:.4g} is not below the degraded rates"
+    # Choose the reference on single charts (exact and cheap), then calibrate only the
+    # chosen bank as a whole: a joint calibration costs seconds.
+    best: tuple[float, float] | None = None
     for reference in (estimate, upper):
         if reference >= degraded_high:
             continue
+        rates = [rate for rate in bank_rates(degraded_low, degraded_high) if rate > reference]
+        if not rates:
+            continue
+        per_chart = target * FIRST_GUESS.get(len(rates), 3.0)
         try:
-            bank = design_bank(
-                healthy_rate=reference,
-                degraded_low=degraded_low,
-                degraded_high=degraded_high,
-                target=target,
-                calibrated_rate=upper,
+            delay = min(
+                chart_delay(
+                    design_chart(
+                        healthy_rate=reference, degraded_rate=rate, calibrated_rate=upper,
+                        target=per_chart,
+                    ),
+                    middle,
+                )
+                for rate in rates
             )
         except ValueError as exc:
             problem = str(exc)
             continue
-        if best is None or bank.delay_bound(middle) < best.delay_bound(middle):
-            best = bank
+        if best is None or delay < best[0]:
+            best = (delay, reference)
     if best is None:
         raise ValueError(problem)
-    return best
+    return design_bank(
+        healthy_rate=best[1],
+        degraded_low=degraded_low,
+        degraded_high=degraded_high,
+        target=target,
+        calibrated_rate=upper,
+    )
 
 
 def binomial_cdf(successes: int, n: int, rate: float) -> float:
