@@ -52,6 +52,15 @@ class Dispersion:
         """True when the counts vary no more than independent draws would (at 1%)."""
         return self.p_value >= SIGNIFICANCE
 
+    @property
+    def rho_to_calibrate(self) -> float:
+        """rho where homogeneity is rejected, else 0.
+
+        A baseline's rho is noisy, and a calibration's run length is exponential in it: a
+        chance rho on independent traffic would stretch the interval several times over.
+        """
+        return 0.0 if self.homogeneous else self.rho
+
     def inflation(self, size: float | None = None) -> float:
         """Variance of a period of `size` observations over the binomial's: 1 + (size-1) rho."""
         n = self.mean_size if size is None else size
