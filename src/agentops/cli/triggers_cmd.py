@@ -172,13 +172,19 @@ def backtest_command(
         target = agents.get_agent(session, name=agent)
         replays = backtest(session, agent=target, triggers=parsed, since=since)
         session.rollback()  # a backtest writes nothing, whatever it touched
-    table = Table("version", "status", "trigger", "would fire", "real rollback", "difference")
+    table = Table(
+        "version", "status", "trigger", "would fire", "real rollback", "vs the real alarm"
+    )
     for replay in replays:
-        real = (
-            f"#{replay.real.action_id} proposed {replay.real.proposed_at:%Y-%m-%d %H:%M:%S}"
-            if replay.real
-            else "-"
-        )
+        real = "-"
+        if replay.real:
+            real = f"#{replay.real.action_id} proposed {replay.real.proposed_at:%Y-%m-%d %H:%M:%S}"
+            if replay.real.alarm_at is not None:
+                # The data's own time of the crossing: what a replayed alarm compares with.
+                real += (
+                    f" on {replay.real.alarm_trigger}'s alarm at "
+                    f"{replay.real.alarm_at:%Y-%m-%d %H:%M:%S} (data time)"
+                )
         if not replay.alarms:
             seen = ", ".join(f"{name}: {count}" for name, count in replay.observations.items())
             table.add_row(replay.version, replay.status, "-", f"never ({seen})", real, "")
