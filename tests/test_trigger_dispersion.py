@@ -4,9 +4,12 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
+from sqlmodel import Session
 
 from agentops.triggers.dispersion import estimate_dispersion, measure, period_counts
 from agentops.triggers.evaluate import Observation
+from agentops.triggers.service import evaluate_version, register_trigger_set
+from factories import Fleet, conversation, degraded_fleet
 
 
 def beta_binomial_counts(
@@ -68,3 +71,68 @@ def test_a_short_baseline_is_flagged_and_periods_are_counted_in_utc() -> None:
     measured = measure(observations)
     assert measured["day"].too_short and measured["hour"].too_short
     assert "too short" in measured["day"].summary()
+
+
+DEPENDENCE_TRIGGERS = """\
+version: 1
+agent: airline
+triggers:
+  - name: escalations
+    kind: escalation_rate
+    healthy_rate: 0.15
+    degraded_rates: [0.30, 0.50]
+    false_alarm_every: 2000
+"""
+
+
+def _days_of_traffic(
+    session: Session, fleet: Fleet, *, rates: list[float], per_day: int
+) -> None:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    for day, rate in enumerate(rates):
+        escalated = round(rate * per_day)
+        for index in range(per_day):
+            session.add(
+                conversation(
+                    fleet.agent,
+                    fleet.good,
+                    external_id=f"d{day}-{index}",
+                    started_at=start + timedelta(days=day, minutes=10 * index),
+                    escalated=index < escalated,
+                )
+            )
+    session.flush()
+
+
+def test_an_evaluation_shows_the_baselines_dispersion(session: Session) -> None:
+    fleet = degraded_fleet(session)
+    # A healthy v1 whose escalation rate swings from day to day: 5% and 25%, alternately.
+    _days_of_traffic(session, fleet, rates=[0.05, 0.25] * 10, per_day=100)
+    trigger_set = register_trigger_set(
+        session, agent=fleet.agent, text=DEPENDENCE_TRIGGERS, source="t", actor="t"
+    )
+    report = evaluate_version(
+        session, agent=fleet.agent, version=fleet.bad, trigger_set=trigger_set, actor="t"
+    )
+    dependence = report.evaluations[0].evidence["dependence"]
+    assert dependence["source"] == "last known good v1"
+    day = dependence["day"]
+    assert day["periods"] == 20 and not day["homogeneous"] and not day["too_short"]
+    # Days of 100 at 5% or 25%: phi = 100 * 0.01 / (0.15 * 0.85) + about 1, about 8.8.
+    assert day["phi"] == pytest.approx(1 + 100 * 0.01 / (0.15 * 0.85), rel=0.1)
+    assert "NOT independent" in day["summary"]
+    assert "warning" not in dependence
+
+
+def test_a_short_baseline_warns(session: Session) -> None:
+    fleet = degraded_fleet(session)
+    _days_of_traffic(session, fleet, rates=[0.15, 0.15, 0.15], per_day=40)
+    trigger_set = register_trigger_set(
+        session, agent=fleet.agent, text=DEPENDENCE_TRIGGERS, source="t", actor="t"
+    )
+    report = evaluate_version(
+        session, agent=fleet.agent, version=fleet.bad, trigger_set=trigger_set, actor="t"
+    )
+    dependence = report.evaluations[0].evidence["dependence"]
+    assert dependence["day"]["too_short"]
+    assert "too short to measure day-to-day variation" in dependence["warning"]

@@ -16,7 +16,7 @@ n independent draws, so a degradation takes longer to notice. Both are printed.
 """
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -112,15 +112,16 @@ def guarded_interval(
     chains: int = CHAINS,
     periods: int | None = None,
     seed: int = SEED,
+    sampler: PeriodSampler | None = None,
 ) -> Estimate:
-    """Observations to a false alarm on beta-binomial periods (restarted chains)."""
+    """Observations to a false alarm on beta-binomial (or sampled) periods, restarted chains."""
     expected = bank.target / bank.period_size
     periods = periods or max(MIN_PERIODS, round(4 * expected * 1000 / chains))
     size = max(1, round(bank.period_size))
     alarms, total = run_periods(
         bank,
         bank.threshold if threshold is None else threshold,
-        sampler=beta_binomial_sampler(rate=rate, rho=rho, size=size),
+        sampler=sampler or beta_binomial_sampler(rate=rate, rho=rho, size=size),
         chains=chains,
         periods=periods,
         seed=seed,
@@ -165,8 +166,22 @@ def design_guarded_bank(
     period_size: float,
     rho: float,
     calibrated_rate: float | None = None,
+    baseline: Sequence[float] | None = None,
 ) -> GuardedBank:
-    """A common threshold whose simulated interval at the measured rho meets the target."""
+    """A common threshold whose simulated interval at the measured rho meets the target.
+
+    baseline: the baseline's own events per period (periods of period_size). With it, the
+    healthy periods are drawn from those counts (a bootstrap) instead of a beta-binomial:
+    the shape of the day-to-day variation, not only its variance, sets how often a run of
+    bad-but-healthy days occurs, and 60 days of a baseline say more about that shape than
+    any family assumed for it. Only for a baseline whose homogeneity test failed: on
+    independent traffic the baseline's own rate (not the stated one) would set the
+    calibration, and a few events a day resample poorly.
+    """
+    sampler: PeriodSampler | None = None
+    if baseline is not None:
+        pool = np.asarray(baseline, dtype=float)
+        sampler = lambda rng, count: pool[rng.integers(0, pool.size, count)]  # noqa: E731
     rates = tuple(rate for rate in bank_rates(degraded_low, degraded_high) if rate > healthy_rate)
     if not rates:
         raise ValueError(f"the healthy rate {healthy_rate:.4g} is not below the degraded rates")
@@ -180,7 +195,9 @@ def design_guarded_bank(
     threshold = math.log(periods_target) + 1.0
     tried: list[tuple[float, Estimate]] = []
     for _ in range(8):
-        estimate = guarded_interval(draft, rate=at, rho=rho, threshold=threshold)
+        estimate = guarded_interval(
+            draft, rate=at, rho=rho, threshold=threshold, sampler=sampler
+        )
         tried.append((threshold, estimate))
         gap = math.log(target / estimate.value)
         if abs(gap) < 0.01:
