@@ -190,25 +190,24 @@ def design_guarded_bank(
     periods_target = target / period_size
     if periods_target < 2:
         raise ValueError("the false-alarm interval is shorter than two periods")
-    # The run length grows about as exp(threshold): secant steps on its logarithm, with
-    # the same random numbers for every candidate threshold.
-    threshold = math.log(periods_target) + 1.0
+    # The run length grows with the threshold, in steps where a day's counts are
+    # coarse (at high volume a chart starts each day from zero, and only a day's own
+    # count can cross): bisection on (0, ln(periods) + 4], the same random numbers for
+    # every candidate, keeping the candidate closest to the target.
+    low, high = 0.0, math.log(periods_target) + 4.0
     tried: list[tuple[float, Estimate]] = []
-    for _ in range(8):
+    for _ in range(14):
+        threshold = (low + high) / 2
         estimate = guarded_interval(
             draft, rate=at, rho=rho, threshold=threshold, sampler=sampler
         )
         tried.append((threshold, estimate))
-        gap = math.log(target / estimate.value)
-        if abs(gap) < 0.01:
+        if abs(math.log(estimate.value / target)) < 0.01:
             break
-        if len(tried) >= 2:
-            (h0, e0), (h1, e1) = tried[-2], tried[-1]
-            slope = (math.log(e1.value) - math.log(e0.value)) / (h1 - h0) if h1 != h0 else 1.0
-            slope = min(max(slope, 0.3), 3.0)
+        if estimate.value < target:
+            low = threshold
         else:
-            slope = 1.0
-        threshold += gap / slope
+            high = threshold
     threshold, estimate = min(tried, key=lambda pair: abs(math.log(pair[1].value / target)))
     return GuardedBank(
         healthy_rate, rates, period_size, rho, threshold, target, estimate.value, estimate.error
