@@ -8,6 +8,7 @@ from sqlmodel import Session
 
 from agentops.triggers.dispersion import estimate_dispersion, measure, period_counts
 from agentops.triggers.evaluate import Observation
+from agentops.triggers.guarded import design_guarded_bank, guarded_delay, guarded_interval
 from agentops.triggers.service import evaluate_version, register_trigger_set
 from factories import Fleet, conversation, degraded_fleet
 
@@ -136,3 +137,23 @@ def test_a_short_baseline_warns(session: Session) -> None:
     dependence = report.evaluations[0].evidence["dependence"]
     assert dependence["day"]["too_short"]
     assert "too short to measure day-to-day variation" in dependence["warning"]
+
+
+def test_a_guarded_bank_keeps_its_promise_on_overdispersed_days() -> None:
+    """Calibrated at the measured rho, the promise holds on such days (another seed).
+
+    About 20 s on a quiet machine: a calibration bisects the common threshold over
+    simulated days, and this is the one test of that calibration under dependence.
+    """
+    bank = design_guarded_bank(
+        healthy_rate=0.10, degraded_low=0.15, degraded_high=0.40, target=10_000,
+        period_size=50, rho=0.02,
+    )
+    assert bank.inflation == pytest.approx(1.98)
+    held = guarded_interval(bank, rate=0.10, rho=0.02, seed=5)
+    assert 0.8 <= held.value / 10_000 <= 1.25
+    # Days twice as dispersed as measured break the promise: rho must be measured.
+    broken = guarded_interval(bank, rate=0.10, rho=0.06, seed=5)
+    assert broken.value < 0.8 * 10_000
+    # A degraded rate is still noticed within days.
+    assert guarded_delay(bank, rate=0.40, rho=0.02, runs=300).value <= 3 * 50
