@@ -177,3 +177,16 @@ def _explain(name: str, evidence: dict[str, Any]) -> None:
             ", ".join(str(i) for i in ids[:5]) + (" …" if len(ids) > 5 else ""),
         )
     console.print(table)
+    _explain_dependence(evidence.get("dependence"))
+
+
+def _explain_dependence(dependence: dict[str, Any] | None) -> None:
+    """The baseline's measured dispersion: is the independence the charts assume there?"""
+    if not dependence:
+        return
+    source = dependence.get("source") or "no baseline"
+    for period in ("hour", "day"):
+        if period in dependence:
+            console.print(f"  {source}, {dependence[period]['summary']}", highlight=False)
+    if dependence.get("warning"):
+        console.print(f"  warning: {dependence['warning']}", highlight=False)

@@ -76,6 +76,12 @@ def _days(plan: TriggerPlan, observations: float) -> str:
     return f" ({days:.1f} days)" if days >= 1 else f" ({days * 24:.1f} hours)"
 
 
+def _delay_cell(delay: float, error: float) -> str:
+    if math.isnan(error):
+        return f"at most {delay:,.0f}"
+    return f"{delay:,.0f} ± {error:,.0f}" if error else f"{delay:,.0f} (exact)"
+
+
 def _print_plan(plan: TriggerPlan) -> None:
     trigger, bank, unit = plan.trigger, plan.bank, plan.trigger.unit
     console.print()
@@ -93,9 +99,10 @@ def _print_plan(plan: TriggerPlan) -> None:
         return
     console.print(
         f"  healthy rate {bank.healthy_rate:.2%}, calibrated at {bank.calibrated_rate:.2%}; "
-        f"real false-alarm interval {bank.false_alarm_every:,.0f} {unit}"
-        f"{_days(plan, bank.false_alarm_every)} (each chart exactly "
-        f"{bank.factor:g}x for the bank of {len(bank.charts)})",
+        f"real false-alarm interval {bank.false_alarm_every:,.0f} "
+        f"± {bank.interval_error:,.0f} {unit}{_days(plan, bank.false_alarm_every)} "
+        f"(the bank of {len(bank.charts)} calibrated as a whole; each chart alone "
+        f"{bank.factor:.2f}x)",
         highlight=False,
     )
     charts = Table("chart tuned to", "threshold (nats)", f"chart's own interval ({unit})")
@@ -106,9 +113,16 @@ def _print_plan(plan: TriggerPlan) -> None:
             f"{chart.false_alarm_every:,.0f}",
         )
     console.print(charts)
-    delays = Table("true rate", f"expected delay, at most ({unit})", "in time")
-    for rate, delay in plan.delays:
-        delays.add_row(f"{rate:.1%}", f"{delay:,.0f}", _days(plan, delay).strip(" ()"))
+    delays = Table(
+        "true rate", f"bank's expected delay ({unit})", "bound (best chart alone)", "in time"
+    )
+    for rate, delay, error, bound in plan.delays:
+        delays.add_row(
+            f"{rate:.1%}",
+            _delay_cell(delay, error),
+            f"{bound:,.0f}",
+            _days(plan, delay).strip(" ()"),
+        )
     console.print(delays)
     if plan.data_needed:
         needed = Table(
@@ -158,13 +172,19 @@ def backtest_command(
         target = agents.get_agent(session, name=agent)
         replays = backtest(session, agent=target, triggers=parsed, since=since)
         session.rollback()  # a backtest writes nothing, whatever it touched
-    table = Table("version", "status", "trigger", "would fire", "real rollback", "difference")
+    table = Table(
+        "version", "status", "trigger", "would fire", "real rollback", "vs the real alarm"
+    )
     for replay in replays:
-        real = (
-            f"#{replay.real.action_id} proposed {replay.real.proposed_at:%Y-%m-%d %H:%M:%S}"
-            if replay.real
-            else "-"
-        )
+        real = "-"
+        if replay.real:
+            real = f"#{replay.real.action_id} proposed {replay.real.proposed_at:%Y-%m-%d %H:%M:%S}"
+            if replay.real.alarm_at is not None:
+                # The data's own time of the crossing: what a replayed alarm compares with.
+                real += (
+                    f" on {replay.real.alarm_trigger}'s alarm at "
+                    f"{replay.real.alarm_at:%Y-%m-%d %H:%M:%S} (data time)"
+                )
         if not replay.alarms:
             seen = ", ".join(f"{name}: {count}" for name, count in replay.observations.items())
             table.add_row(replay.version, replay.status, "-", f"never ({seen})", real, "")

@@ -5,11 +5,18 @@ and read its whole stored history in time order, as the live evaluations would h
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session, col, select
 
-from agentops.store.models import Action, ActionKind, Agent, AgentVersion, utcnow
+from agentops.store.models import (
+    Action,
+    ActionKind,
+    Agent,
+    AgentVersion,
+    Evaluation,
+    utcnow,
+)
 from agentops.triggers.config import TriggerFile
 from agentops.triggers.service import HealthyRateUnknown, new_observations, start_state
 
@@ -27,12 +34,20 @@ class BacktestAlarm:
 
 @dataclass(frozen=True)
 class RealDecision:
-    """The rollback that really happened to a version."""
+    """The rollback that really happened to a version.
+
+    proposed_at is the wall clock when it was proposed; alarm_at is the time, in the data,
+    of the observation whose evaluation proposed it (None for a rollback asked for by hand).
+    Only alarm_at compares with a replayed alarm's time: replayed or simulated data carry
+    their own times, which need not be near the wall clock.
+    """
 
     action_id: int
     proposed_at: datetime
     decided_at: datetime | None
     reason: str
+    alarm_at: datetime | None = None
+    alarm_trigger: str | None = None
 
 
 @dataclass
@@ -52,11 +67,15 @@ class VersionBacktest:
         return min(self.alarms, key=lambda alarm: alarm.at, default=None)
 
     def difference(self, alarm: BacktestAlarm | None = None) -> timedelta | None:
-        """An alarm (default the first) minus the real rollback proposal: negative is earlier."""
+        """An alarm (default the first) minus the real alarm, in data time: negative is earlier.
+
+        None when the real rollback came from no alarm: its wall-clock time does not
+        compare with the data's times.
+        """
         chosen = alarm or self.first_alarm
-        if chosen is None or self.real is None:
+        if chosen is None or self.real is None or self.real.alarm_at is None:
             return None
-        return chosen.at - self.real.proposed_at
+        return chosen.at - self.real.alarm_at
 
 
 def backtest(
@@ -122,4 +141,15 @@ def _real_rollback(session: Session, *, version: AgentVersion) -> RealDecision |
     ).first()
     if action is None or action.id is None:
         return None
-    return RealDecision(action.id, action.created_at, action.decided_at, action.reason)
+    alarm_at, trigger = None, None
+    if action.evaluation_id is not None:
+        evaluation = session.get(Evaluation, action.evaluation_id)
+        alarm = (evaluation.evidence or {}).get("alarm") if evaluation else None
+        if alarm and alarm.get("at"):
+            alarm_at = datetime.fromisoformat(alarm["at"])
+            if alarm_at.tzinfo is None:
+                alarm_at = alarm_at.replace(tzinfo=UTC)
+            trigger = evaluation.trigger_name if evaluation else None
+    return RealDecision(
+        action.id, action.created_at, action.decided_at, action.reason, alarm_at, trigger
+    )

@@ -77,6 +77,9 @@ class TriggerState:
     # Where each acknowledged false alarm fell in the stream: the cursor's [time, id] then
     # (None: before the first observation). A replay re-applies them at those points.
     reset_marks: list[list[Any]] = field(default_factory=list)
+    # Period-to-period variation of the rate measured on the baseline (the last known-good
+    # version), per period: the independence the charts assume, checked. None: not measured.
+    dependence: dict[str, Any] | None = None
 
     @classmethod
     def start(cls, bank: BankDesign, healthy: Healthy) -> "TriggerState":
@@ -282,6 +285,7 @@ def verdict(
             else None
         ),
         "resets": state.resets,
+        "dependence": state.dependence,
         "history": state.history,
         "sparkline": sparkline(state.history),
         f"{unit[:-1]}_ids": chart["event_ids_since_change"],

@@ -25,7 +25,8 @@ class TriggerPlan:
     promised: float
     per_day: float | None
     bank: BankDesign | None
-    delays: list[tuple[float, float]] = field(default_factory=list)
+    # (true rate, the bank's own simulated delay, its standard error, the exact bound).
+    delays: list[tuple[float, float, float, float]] = field(default_factory=list)
     data_needed: list[dict[str, float]] = field(default_factory=list)
     note: str = ""
 
@@ -46,6 +47,7 @@ class TriggerPlan:
             "healthy_rate": bank.healthy_rate if bank else trigger.healthy_rate,
             "calibrated_rate": bank.calibrated_rate if bank else None,
             "healthy_from": trigger.healthy_from,
+            "false_alarm_every_error": bank.interval_error if bank else None,
             "bank_factor": bank.factor if bank else None,
             "thresholds": [
                 {
@@ -57,8 +59,14 @@ class TriggerPlan:
                 for chart in (bank.charts if bank else ())
             ],
             "delays": [
-                {"rate": rate, "expected_delay": delay, "expected_delay_days": self.days(delay)}
-                for rate, delay in self.delays
+                {
+                    "rate": rate,
+                    "expected_delay": delay,
+                    "expected_delay_error": error,
+                    "expected_delay_days": self.days(delay),
+                    "delay_bound": bound,
+                }
+                for rate, delay, error, bound in self.delays
             ],
             "data_needed": self.data_needed,
             "note": self.note,
@@ -122,7 +130,11 @@ def plan_trigger(
             degraded_high=trigger.degraded_high,
             target=promised,
         )
-    delays = [(rate, bank.delay_bound(rate)) for rate in chosen]
+    delays = [
+        (rate, own.value, own.error, bank.delay_bound(rate))
+        for rate in chosen
+        for own in [bank.delay(rate)]
+    ]
     return TriggerPlan(trigger, promised, per_day, bank, delays, data_needed, note)
 
 

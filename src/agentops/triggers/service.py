@@ -25,7 +25,7 @@ from agentops.store.models import (
     VersionStatus,
     utcnow,
 )
-from agentops.triggers import observations
+from agentops.triggers import dispersion, observations
 from agentops.triggers.acknowledge import acknowledge_false_alarm, is_false_alarm
 from agentops.triggers.config import AnyTrigger, TriggerFile, parse_trigger_text
 from agentops.triggers.cusum import (
@@ -362,7 +362,56 @@ def start_state(
             )
     except ValueError as exc:
         raise HealthyRateUnknown(f"cannot calibrate {trigger.name}: {exc}") from exc
-    return TriggerState.start(bank, healthy)
+    state = TriggerState.start(bank, healthy)
+    state.dependence = measured_dependence(
+        session, trigger=trigger, agent=agent, version=version, before=before
+    )
+    return state
+
+
+def measured_dependence(
+    session: Session,
+    *,
+    trigger: AnyTrigger,
+    agent: Agent,
+    version: AgentVersion,
+    before: datetime,
+) -> dict[str, Any]:
+    """Hour-to-hour and day-to-day dispersion of the rate on the last known-good version."""
+    source = last_known_good(session, agent=agent, version=version, before=before)
+    if source is None:
+        return {"source": None, "warning": "no known-good baseline: dependence not measured"}
+    baseline, _ = new_observations(
+        session, trigger=trigger, version=source, as_of=before, cursor=NO_CURSOR
+    )
+    measured = dispersion.measure(baseline)
+    result: dict[str, Any] = {
+        "source": f"last known good {source.version}",
+        **{period: found.to_json() for period, found in measured.items()},
+    }
+    if measured["day"].too_short:
+        result["warning"] = (
+            f"the baseline spans {measured['day'].periods} day(s): too short to measure "
+            f"day-to-day variation (needs {dispersion.MIN_PERIODS}); the promised interval "
+            "assumes independent draws"
+        )
+    return result
+
+
+def last_known_good(
+    session: Session, *, agent: Agent, version: AgentVersion, before: datetime
+) -> AgentVersion | None:
+    """The agent's most recent other version marked known-good by `before`."""
+    return session.exec(
+        select(AgentVersion)
+        .where(
+            AgentVersion.agent_id == agent.id,
+            AgentVersion.id != version.id,
+            col(AgentVersion.known_good_at).is_not(None),
+            col(AgentVersion.known_good_at) <= before,
+        )
+        .order_by(col(AgentVersion.known_good_at).desc(), col(AgentVersion.id).desc())
+    ).first()
 
 
 def measured_healthy(
@@ -374,16 +423,7 @@ def measured_healthy(
     before: datetime,
 ) -> Healthy:
     """The healthy rate counted on the last known-good version, with its upper bound."""
-    source = session.exec(
-        select(AgentVersion)
-        .where(
-            AgentVersion.agent_id == agent.id,
-            AgentVersion.id != version.id,
-            col(AgentVersion.known_good_at).is_not(None),
-            col(AgentVersion.known_good_at) <= before,
-        )
-        .order_by(col(AgentVersion.known_good_at).desc(), col(AgentVersion.id).desc())
-    ).first()
+    source = last_known_good(session, agent=agent, version=version, before=before)
     if source is None:
         raise HealthyRateUnknown(
             f"{trigger.name} measures its healthy rate on the last known-good version, "
