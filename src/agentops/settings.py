@@ -75,6 +75,21 @@ class Settings(BaseSettings):
     # commit wakes; SQLite: inside the writer's transaction); turn off when a dedicated
     # sequencer (the seal-audit-trail flow) is the only one.
     audit_seal_on_commit: bool = True
+    # OpenTelemetry (OTLP) intake: the receiver in `agentops serve` and `import --format otlp`.
+    # Comma-separated source=token pairs; each sender authenticates with its bearer token.
+    otlp_tokens: SecretStr | None = None
+    # A conversation with no new span for this long is closed and stored (seconds).
+    otlp_idle_close_s: float = Field(default=300.0, gt=0, le=WEEK_S)
+    # Service name -> agent name, as JSON, when they differ: '{"checkout-svc": "airline"}'.
+    otlp_agents: dict[str, str] = Field(default_factory=dict)
+    # An attribute of the app's own that names the conversation, tried after the standard ones.
+    otlp_conversation_key: str | None = None
+    # Tools whose call means the agent handed over to a person (comma-separated).
+    otlp_escalation_tools: str = "transfer_to_human_agents"
+    otlp_max_body_bytes: int = Field(default=4 * 2**20, gt=0, le=2**30)
+    otlp_max_decompressed_bytes: int = Field(default=32 * 2**20, gt=0, le=2**31)
+    otlp_max_items: int = Field(default=20_000, gt=0, le=10**7)
+    otlp_max_attributes: int = Field(default=2_000, gt=0, le=10**6)
 
     @field_validator("slack_agent_channels")
     @classmethod
