@@ -5,6 +5,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from agentops.serve.otlp import mount_otlp
 from agentops.settings import Settings, get_settings
 from agentops.slack import mount_slack
 from agentops.store.db import make_engine
@@ -33,4 +34,5 @@ def create_app(*, settings: Settings | None = None, engine: Engine | None = None
 
     mount_web(app)
     mount_slack(app, settings=settings, engine=engine)
+    mount_otlp(app, settings=settings, engine=engine)
     return app
