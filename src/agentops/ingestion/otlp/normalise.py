@@ -386,30 +386,30 @@ def _is_inference_span(item: Item) -> bool:
 
 
 def _from_tool_spans(spans: list[Item]) -> list[_Message]:
-    """A skeleton from tool and inference spans alone, when no content was captured."""
-    messages: list[_Message] = []
-    seen_trace: set[str] = set()
+    """A skeleton from tool and inference spans alone, when no content was captured.
+
+    Each trace (a user turn) gives a user message, its tool calls with their results,
+    and the assistant's answer, all but the tool names marked as not captured.
+    """
+    turns: dict[str, list[Item]] = {}
     for span in spans:
-        if not (_is_tool_span(span) or _is_inference_span(span)):
-            continue
-        if span.trace_id not in seen_trace:
-            seen_trace.add(span.trace_id)
-            messages.append({"role": "user", "content": None})
-        if _is_inference_span(span):
-            continue
-        attributes = span.attributes
-        name = attributes.get("gen_ai.tool.name") or attributes.get("tool.name") or span.name
-        arguments = attributes.get("gen_ai.tool.call.arguments", attributes.get("tool.parameters"))
-        call_id = attributes.get("gen_ai.tool.call.id")
-        messages.append(
-            {
-                "role": "assistant",
-                "content": None,
-                "tool_calls": [_tool_call(call_id, name, arguments)],
-            }
-        )
-        messages.append(_tool_message(call_id, attributes.get("gen_ai.tool.call.result")))
-    if messages:
+        if _is_tool_span(span) or _is_inference_span(span):
+            turns.setdefault(span.trace_id, []).append(span)
+    messages: list[_Message] = []
+    for turn in turns.values():
+        messages.append({"role": "user", "content": None})
+        for span in turn:
+            if not _is_tool_span(span):
+                continue
+            attributes = span.attributes
+            name = attributes.get("gen_ai.tool.name") or attributes.get("tool.name") or span.name
+            arguments = attributes.get(
+                "gen_ai.tool.call.arguments", attributes.get("tool.parameters")
+            )
+            call_id = attributes.get("gen_ai.tool.call.id")
+            call = _tool_call(call_id, name, arguments)
+            messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
+            messages.append(_tool_message(call_id, attributes.get("gen_ai.tool.call.result")))
         messages.append({"role": "assistant", "content": None})
     return messages
 
@@ -425,8 +425,12 @@ def _role(value: Any) -> str:
 def _tool_call(call_id: Any, name: Any, arguments: Any) -> dict[str, Any]:
     function: dict[str, Any] = {"name": str(name)}
     if arguments is not None:
-        parsed = arguments if isinstance(arguments, dict) else None
-        function["arguments"] = parsed if parsed is not None else _content_text(arguments)
+        # Always a JSON string, as chat APIs send it, whichever shape carried an object.
+        function["arguments"] = (
+            json.dumps(arguments, ensure_ascii=False)
+            if isinstance(arguments, dict | list)
+            else _content_text(arguments)
+        )
     call: dict[str, Any] = {"type": "function", "function": function}
     if call_id:
         call["id"] = str(call_id)
