@@ -291,6 +291,9 @@ def mount_otlp(app: FastAPI, *, settings: Settings, engine: Engine) -> None:
     if not tokens:
         app.state.otlp = None
         return
+    # Loaded now, not on the first request, which would otherwise wait for protobuf.
+    from agentops.ingestion.otlp import otlp_proto  # noqa: F401
+
     receiver = OtlpReceiver(engine=engine, settings=settings, tokens=tokens)
     app.state.otlp = receiver
     app.add_api_route("/v1/traces", receiver.traces, methods=["POST"], include_in_schema=False)

@@ -34,7 +34,7 @@ from agentops.ingestion.transcripts import (
     RecordError,
     parse_record,
 )
-from agentops.redaction import redact
+from agentops.redaction import redact_credentials
 from agentops.store.models import (
     Agent,
     Conversation,
@@ -67,7 +67,7 @@ class StoreResult:
             self.reasons.append(reason)
 
 
-def redact_item(item: Item, redactor: Redactor = redact) -> Item:
+def redact_item(item: Item, redactor: Redactor = redact_credentials) -> Item:
     """The item with every string in its attributes and body passed through the redactor."""
     item.attributes = _redacted(item.attributes, redactor)
     item.body = _redacted(item.body, redactor)
@@ -90,7 +90,7 @@ def store_items(
     items: Iterable[Item],
     agent_map: dict[str, str],
     keys: Iterable[str] = DEFAULT_CONVERSATION_KEYS,
-    redactor: Redactor | None = redact,
+    redactor: Redactor | None = redact_credentials,
     now: datetime | None = None,
 ) -> StoreResult:
     """Stage the items of a request in the session (the caller commits, then answers).
@@ -137,15 +137,14 @@ def _stage(
     if not named:
         return
     insert = _insert_for(session)
-    session.execute(
-        insert(OtlpTrace)
-        .values(
-            [
-                {"agent_id": agent_id, "trace_id": trace, "conversation_key": key or trace}
-                for trace, key in named.items()
-            ]
-        )
-        .on_conflict_do_nothing(index_elements=["agent_id", "trace_id"])
+    # Core statements run with executemany: compiled once and cached, whatever the batch.
+    connection = session.connection()
+    connection.execute(
+        insert(_table(OtlpTrace)).on_conflict_do_nothing(index_elements=["agent_id", "trace_id"]),
+        [
+            {"agent_id": agent_id, "trace_id": trace, "conversation_key": key or trace}
+            for trace, key in named.items()
+        ],
     )
     traces = session.exec(
         select(OtlpTrace).where(
@@ -163,23 +162,25 @@ def _stage(
             session.add(trace)
         touched.add(trace.conversation_key)
     session.flush()
-    session.execute(
-        insert(OtlpItem)
-        .values(
-            [
-                {
-                    "agent_id": agent_id,
-                    "trace_id": item.trace_id,
-                    "item_key": item.key,
-                    "received_at": now,
-                    "payload": item.as_dict(),
-                }
-                for item in items
-            ]
-        )
-        .on_conflict_do_nothing(index_elements=["agent_id", "item_key"])
+    connection.execute(
+        insert(_table(OtlpItem)).on_conflict_do_nothing(index_elements=["agent_id", "item_key"]),
+        [
+            {
+                "agent_id": agent_id,
+                "trace_id": item.trace_id,
+                "item_key": item.key,
+                "received_at": now,
+                "payload": item.as_dict(),
+            }
+            for item in items
+        ],
     )
-    statement = insert(OtlpConversation).values(
+    statement = insert(_table(OtlpConversation))
+    connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=["agent_id", "key"],
+            set_={"state": OPEN, "last_seen_at": statement.excluded.last_seen_at},
+        ),
         [
             {
                 "agent_id": agent_id,
@@ -189,13 +190,7 @@ def _stage(
                 "last_seen_at": now,
             }
             for key in sorted(touched)
-        ]
-    )
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["agent_id", "key"],
-            set_={"state": OPEN, "last_seen_at": now},
-        )
+        ],
     )
 
 
@@ -207,6 +202,10 @@ def _drop_provisional(session: Session, *, agent_id: int, key: str) -> None:
             col(OtlpConversation.conversation_id).is_(None),
         )
     )
+
+
+def _table(model: type) -> Any:
+    return model.__table__  # type: ignore[attr-defined]
 
 
 def _insert_for(session: Session) -> Any:
