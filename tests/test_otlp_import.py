@@ -119,3 +119,38 @@ def test_user_errors_are_one_line_and_store_nothing(registered: Session, tmp_pat
     assert code == 2 and "unknown --format" in out
     registered.commit()
     assert registered.exec(select(func.count()).select_from(Conversation)).one() == 0
+
+
+def test_the_web_shows_the_same_conversation_to_reviewers(
+    registered: Session, engine: Any, tmp_path: Path
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from agentops.serve.app import create_app
+    from agentops.settings import Settings
+    from agentops.store.models import Role
+    from factories import login_token
+
+    path = write_lines(tmp_path / "otel.jsonl", openinference())
+    code, _, out = run("import", str(path), "--agent", "airline", "--format", "otlp")
+    assert code == 0, out
+    settings = Settings(database_url=str(engine.url))
+    with TestClient(create_app(settings=settings, engine=engine)) as client:
+        assert (
+            client.get("/agents/airline/conversations", follow_redirects=False).status_code == 303
+        )
+        with Session(engine) as session:
+            token = login_token(session, "rita@x.io", role=Role.reviewer)
+        assert (
+            client.post("/signin", data={"token": token}, follow_redirects=False).status_code == 303
+        )
+        listing = client.get("/agents/airline/conversations")
+        assert listing.status_code == 200 and "sess-9" in listing.text
+        page = client.get("/agents/airline/conversations/sess-9")
+        assert page.status_code == 200
+        assert (
+            "transfer_to_human_agents" in page.text and "A colleague will take over." in page.text
+        )
+        assert "version oi-1" in page.text
+        assert client.get("/agents/airline/conversations/nope").status_code == 404
+        assert client.get("/agents/ghost/conversations").status_code == 404

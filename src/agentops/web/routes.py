@@ -69,6 +69,7 @@ from agentops.web.auth import (
     start_session,
     web_key,
 )
+from agentops.web.conversations import router as conversations_router
 from agentops.web.transcript import transcript_turns
 
 HERE = Path(__file__).parent
@@ -94,6 +95,7 @@ BUSY = "agentops is busy saving other reviewers' work: please try again in a mom
 def mount_web(app: FastAPI) -> None:
     """Add the web pages, their static files and their error pages to the app."""
     app.include_router(router)
+    app.include_router(conversations_router)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.add_exception_handler(SignInRequired, _sign_in_required)  # type: ignore[arg-type]
     app.add_exception_handler(Forbidden, _forbidden)  # type: ignore[arg-type]
