@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 
 from agentops.errors import AgentOpsError
-from agentops.ingestion.files import BOM, READ_BUFFER, LabelledRecord
+from agentops.ingestion.files import BOM, READ_BUFFER, JsonRecords, LabelledRecord
 from agentops.ingestion.otlp.model import Item
 from agentops.ingestion.otlp.normalise import DEFAULT_CONVERSATION_KEYS, normalise_all
 from agentops.ingestion.otlp.otlp_json import OtlpDecodeError, decode_request
@@ -19,31 +19,25 @@ from agentops.ingestion.transcripts import RecordError
 from agentops.textfiles import require_file
 
 
-class OtlpRecords(Iterator[LabelledRecord]):
+class OtlpRecords(JsonRecords):
     """Conversation records built from an OTLP JSON Lines file, labelled by conversation.
 
     A line that is not an export request becomes a rejection labelled "line N"; a
     conversation that cannot be built becomes one labelled "conversation ID". `size` and
-    `bytes_read` say how far reading has got, for a progress bar.
+    `bytes_read` say how far reading has got, for a progress bar. Everything is parsed
+    by orjson (the lines and the JSON inside attributes), so, like JsonRecords, the
+    records hold no NaN or Infinity and the importer need not re-check them.
     """
 
     def __init__(self, path: Path, *, keys: Iterable[str] = DEFAULT_CONVERSATION_KEYS) -> None:
-        self.path = path
-        self.size = path.stat().st_size
-        self.bytes_read = 0
         self.keys = tuple(keys)
-        self._records = self._built()
-
-    def __next__(self) -> LabelledRecord:
-        return next(self._records)
-
-    def __iter__(self) -> "OtlpRecords":
-        return self
+        self.otlp_path = path
+        super().__init__(size=path.stat().st_size, items=self._built())
 
     def _built(self) -> Iterator[LabelledRecord]:
         items: list[Item] = []
         bad: list[LabelledRecord] = []
-        with self.path.open("rb", buffering=READ_BUFFER) as handle:
+        with self.otlp_path.open("rb", buffering=READ_BUFFER) as handle:
             for number, line in enumerate(handle, start=1):
                 self.bytes_read += len(line)
                 if number == 1 and line.startswith(BOM):

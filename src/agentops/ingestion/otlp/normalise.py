@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from agentops.ingestion.otlp.model import LOG, SPAN, Item
 from agentops.ingestion.transcripts import MAX_LATENCY_MS, RecordError
 
@@ -218,8 +220,9 @@ def _tool_names(message: _Message) -> list[str]:
 def _json(value: Any) -> Any:
     if isinstance(value, str):
         try:
-            return json.loads(value)
-        except ValueError:
+            # orjson, as the importer: strict (no NaN), so the messages need no re-check.
+            return orjson.loads(value)
+        except orjson.JSONDecodeError:
             return None
     return value
 

@@ -6,6 +6,7 @@ base64, and 64-bit integers may come as strings. Both are accepted here.
 
 import base64
 import binascii
+import math
 from typing import Any
 
 from agentops.ingestion.otlp.model import LOG, SPAN, Item
@@ -106,7 +107,9 @@ def any_value(value: dict[str, Any]) -> Any:
         if key == "intValue":
             return _int(item)
         if key == "doubleValue":
-            return float(item)
+            number = float(item)
+            # NaN and infinities are not JSON: kept as their text, never as numbers.
+            return number if math.isfinite(number) else str(item)
         if key == "arrayValue":
             return [any_value(v) for v in _list(item, "values") if isinstance(v, dict)]
         if key == "kvlistValue":
