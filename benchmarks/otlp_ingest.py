@@ -315,12 +315,16 @@ def main() -> None:
         plain, otlp = write_files(Path(folder), conversations)
         for kind in kinds:
             base = import_file(kind, plain, Path(folder))
+            single = import_file(kind, plain, Path(folder), parallel_parse=False)
             mine = import_otlp(kind, otlp)
             base_rate = base["imported"] / base["seconds"]
+            single_rate = single["imported"] / single["seconds"]
             rate = mine["imported"] / mine["seconds"]
             print(
-                f"import {kind}: JSON Lines {base['imported']:,} at {base_rate:,.0f}/s, "
-                f"OTLP {mine['imported']:,} at {rate:,.0f}/s = {rate / base_rate:.2f} of it "
+                f"import {kind}: JSON Lines {base['imported']:,} at {base_rate:,.0f}/s "
+                f"(one process: {single_rate:,.0f}/s), "
+                f"OTLP {mine['imported']:,} at {rate:,.0f}/s = {rate / base_rate:.2f} of it, "
+                f"{rate / single_rate:.2f} of one process "
                 f"(target >= 0.67: {'met' if rate >= base_rate * 2 / 3 else 'NOT met'})"
             )
 
