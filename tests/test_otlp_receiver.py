@@ -185,3 +185,87 @@ def test_hostile_bodies(
         assert logged in lines[0].getMessage() or logged in response.text
     assert count(airline, OtlpItem) == 0 and count(airline, Conversation) == 0
     assert count(airline, OtlpConversation) == 0
+
+
+def test_sdk_log_events_of_genai_1_36_over_v1_logs(airline: Engine) -> None:
+    """Events (one log record per message) and their chat spans, both from the real SDK."""
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+
+    # One export per record, on a busy machine: an idle window that outlasts sending.
+    with serving(airline, otlp_idle_close_s=2.0) as (base, _):
+        resource = Resource.create({"service.name": "airline-bot", "service.version": "v4"})
+        logger_provider = LoggerProvider(resource=resource)
+        logger_provider.add_log_record_processor(
+            SimpleLogRecordProcessor(OTLPLogExporter(endpoint=f"{base}/v1/logs", headers=AUTH))
+        )
+        provider = sdk_provider(base, version="v4")
+        tracer, logger = provider.get_tracer("agent"), logger_provider.get_logger("agent")
+        call = {
+            "id": "c1",
+            "type": "function",
+            "function": {"name": "transfer_to_human_agents", "arguments": "{}"},
+        }
+        calls = [
+            [
+                ("gen_ai.user.message", {"content": "Get me a human"}),
+                (
+                    "gen_ai.choice",
+                    {"index": 0, "message": {"role": "assistant", "tool_calls": [call]}},
+                ),
+            ],
+            [
+                ("gen_ai.user.message", {"content": "Get me a human"}),
+                ("gen_ai.assistant.message", {"tool_calls": [call]}),
+                ("gen_ai.tool.message", {"id": "c1", "content": "transferred"}),
+                (
+                    "gen_ai.choice",
+                    {"index": 0, "message": {"role": "assistant", "content": "Hold on."}},
+                ),
+            ],
+        ]
+        with tracer.start_as_current_span("invoke_agent") as agent_span:
+            agent_span.set_attribute("gen_ai.operation.name", "invoke_agent")
+            for events in calls:
+                with tracer.start_as_current_span("chat gpt") as chat:
+                    chat.set_attribute("gen_ai.operation.name", "chat")
+                    for name, body in events:
+                        logger.emit(
+                            event_name=name, body=body, attributes={"gen_ai.system": "openai"}
+                        )
+        logger_provider.shutdown()
+        provider.shutdown()
+        (row,) = wait_for(lambda: [r for r in stored(airline) if len(r.transcript) >= 4])
+    assert [(m["role"], m.get("content")) for m in row.transcript] == [
+        ("user", "Get me a human"),
+        ("assistant", None),
+        ("tool", "transferred"),
+        ("assistant", "Hold on."),
+    ]
+    assert row.escalated and len(row.external_id) == 32  # no conversation id: the trace id
+
+
+def test_a_saturated_receiver_answers_503_with_retry_after(airline: Engine) -> None:
+    document = traces([span(9, 1, gen_ai__operation__name="chat")], service="airline-bot")
+    with serving(airline) as (base, app):
+        receiver = app.state.otlp
+        receiver.slot_wait_s = 0.2
+        taken = 0
+        while receiver._slots.acquire(blocking=False):
+            taken += 1
+        try:
+            response = httpx.post(
+                f"{base}/v1/traces",
+                json=document,
+                headers={**AUTH, "Content-Type": "application/json"},
+            )
+        finally:
+            for _ in range(taken):
+                receiver._slots.release()
+        assert response.status_code == 503 and response.headers["Retry-After"] == "1"
+        assert count(airline, OtlpItem) == 0
+        again = httpx.post(
+            f"{base}/v1/traces", json=document, headers={**AUTH, "Content-Type": "application/json"}
+        )
+        assert again.status_code == 200 and count(airline, OtlpItem) == 1

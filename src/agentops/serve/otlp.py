@@ -76,6 +76,7 @@ class OtlpReceiver:
         self.escalation = otlp_config.escalation_tools(settings.otlp_escalation_tools)
         self.idle = timedelta(seconds=settings.otlp_idle_close_s)
         self._slots = threading.BoundedSemaphore(CONCURRENT_REQUESTS)
+        self.slot_wait_s = SLOT_WAIT_S
         self._stop = threading.Event()
         self._closer: threading.Thread | None = None
 
@@ -99,7 +100,7 @@ class OtlpReceiver:
                     415, f"content type {media or '(none)'!r} is not {PROTOBUF} or {JSON}"
                 )
             body = await self._body(request)
-            acquired = await run_in_threadpool(self._slots.acquire, True, SLOT_WAIT_S)
+            acquired = await run_in_threadpool(self._slots.acquire, True, self.slot_wait_s)
             if not acquired:
                 raise Refused(503, "receiver busy", code=UNAVAILABLE)
             try:
