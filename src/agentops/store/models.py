@@ -425,3 +425,14 @@ class OtlpItem(SQLModel, table=True):
     item_key: str
     received_at: datetime = Field(default_factory=utcnow)
     payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+
+
+class LangfuseCursor(SQLModel, table=True):
+    """Where the Langfuse pull of an agent stands, and the last review sent back as a score."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    agent_id: int = Field(foreign_key="agent.id", unique=True)
+    cursor: str | None = Field(default=None, sa_column=Column(Text))
+    from_start_time: str | None = None
+    pulled_at: datetime | None = None
+    scores_through: int = 0

@@ -1,4 +1,5 @@
-"""otlp intake: open conversations, their traces and the received spans and log records
+"""otlp intake: open conversations, their traces, the received spans and log records, and
+the Langfuse pull's cursor
 
 Revision ID: 0011
 Revises: 0008
@@ -62,9 +63,22 @@ def upgrade() -> None:
         sa.UniqueConstraint("agent_id", "item_key"),
     )
     op.create_index("ix_otlpitem_agent_trace", "otlpitem", ["agent_id", "trace_id", "id"])
+    op.create_table(
+        "langfusecursor",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("agent_id", sa.Integer(), nullable=False),
+        sa.Column("cursor", sa.Text(), nullable=True),
+        sa.Column("from_start_time", text, nullable=True),
+        sa.Column("pulled_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+        sa.Column("scores_through", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(["agent_id"], ["agent.id"]),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("agent_id"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("langfusecursor")
     op.drop_index("ix_otlpitem_agent_trace", table_name="otlpitem")
     op.drop_table("otlpitem")
     op.drop_index(op.f("ix_otlptrace_conversation_key"), table_name="otlptrace")
