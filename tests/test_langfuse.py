@@ -146,3 +146,30 @@ def test_verdicts_go_back_as_scores_once_each(session: Session, fake: FakeLangfu
     assert by_target["sess-lf"]["value"] == 0 and by_target["sess-lf"]["name"] == SCORE_NAME
     assert by_target["chat-0"]["value"] == 1 and "traceId" in by_target["chat-0"]
     assert all(s["id"].startswith("agentops-review-") for s in scores)
+
+
+@pytest.mark.flows
+@pytest.mark.usefixtures("prefect_harness")
+def test_the_scheduled_flow_pulls_closes_and_pushes(
+    session: Session, fake: FakeLangfuse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentops.flows.langfuse_sync import langfuse_sync
+    from agentops.settings import get_settings
+
+    agents.register_agent(
+        session, name="airline", owner_email="o@x.io", backup_email="b@x.io", actor="t"
+    )
+    session.commit()
+    with serve(fake.app) as url:
+        monkeypatch.setenv("AGENTOPS_LANGFUSE_URL", url)
+        monkeypatch.setenv("AGENTOPS_LANGFUSE_PUBLIC_KEY", PUBLIC)
+        monkeypatch.setenv("AGENTOPS_LANGFUSE_SECRET_KEY", SECRET)
+        monkeypatch.setenv("AGENTOPS_OTLP_IDLE_CLOSE_S", "0.001")
+        get_settings.cache_clear()
+        summary = langfuse_sync("airline")
+        again = langfuse_sync("airline")
+    get_settings.cache_clear()
+    assert summary == {"staged": 4, "stored": 1, "scores": 0}
+    assert again["stored"] == 0 and stored_items(session) == 4
+    session.commit()
+    assert session.exec(select(Conversation)).one().external_id == "sess-lf"

@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     otlp_max_decompressed_bytes: int = Field(default=32 * 2**20, gt=0, le=2**31)
     otlp_max_items: int = Field(default=20_000, gt=0, le=10**7)
     otlp_max_attributes: int = Field(default=2_000, gt=0, le=10**6)
+    # Langfuse, both ways (flows/langfuse_sync.py): its base URL and the project's API keys.
+    langfuse_url: str | None = None
+    langfuse_public_key: str | None = None
+    langfuse_secret_key: SecretStr | None = None
 
     @field_validator("slack_agent_channels")
     @classmethod

@@ -112,4 +112,5 @@ def _state(session: Session, agent: Agent) -> LangfuseCursor:
 
 
 def _iso(item: Item) -> str:
-    return datetime.fromtimestamp(item.start_ns / 1e9, tz=UTC).isoformat().replace("+00:00", "Z")
+    moment = datetime.fromtimestamp(item.start_ns / 1e9, tz=UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

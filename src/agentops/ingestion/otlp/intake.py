@@ -151,7 +151,7 @@ def _stage(
             OtlpTrace.agent_id == agent_id, col(OtlpTrace.trace_id).in_(list(named))
         )
     ).all()
-    touched: set[str] = set()
+    keys_of: dict[str, str] = {}
     for trace in traces:
         key = named[trace.trace_id]
         if key is not None and trace.conversation_key == trace.trace_id != key:
@@ -160,10 +160,13 @@ def _stage(
             _drop_provisional(session, agent_id=agent_id, key=trace.trace_id)
             trace.conversation_key = key
             session.add(trace)
-        touched.add(trace.conversation_key)
+        keys_of[trace.trace_id] = trace.conversation_key
     session.flush()
-    connection.execute(
-        insert(_table(OtlpItem)).on_conflict_do_nothing(index_elements=["agent_id", "item_key"]),
+    table = _table(OtlpItem)
+    inserted = connection.execute(
+        insert(table)
+        .on_conflict_do_nothing(index_elements=["agent_id", "item_key"])
+        .returning(table.c.trace_id),
         [
             {
                 "agent_id": agent_id,
@@ -175,6 +178,11 @@ def _stage(
             for item in items
         ],
     )
+    # Only new items (re)open a conversation: a retried batch, or an observation pulled
+    # again, leaves a closed conversation closed.
+    touched = {keys_of[trace_id] for (trace_id,) in inserted}
+    if not touched:
+        return
     statement = insert(_table(OtlpConversation))
     connection.execute(
         statement.on_conflict_do_update(
