@@ -103,8 +103,10 @@ def test_json_sender_with_gzip_and_two_traces_one_conversation(airline: Engine) 
             headers = {**AUTH, "Content-Type": "application/json", "Content-Encoding": "gzip"}
             response = httpx.post(f"{base}/v1/traces", content=body, headers=headers)
             assert response.status_code == 200 and response.json() == {}
-        (row,) = wait_for(lambda: stored(airline))
-    assert row.external_id == "conv-1" and len(row.transcript) == 8 and row.escalated
+        # The first trace may close before the second arrives; it is then reopened.
+        (row,) = wait_for(lambda: [r for r in stored(airline) if len(r.transcript) == 8])
+    assert len(stored(airline)) == 1
+    assert row.external_id == "conv-1" and row.escalated
     assert row.latency_ms == 600
 
 

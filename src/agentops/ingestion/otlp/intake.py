@@ -22,7 +22,7 @@ from sqlmodel import Session, col, delete, select
 from agentops.agents import service as agents
 from agentops.agents.names import NAME_PATTERN
 from agentops.audit.service import record_event
-from agentops.ingestion.otlp.model import Item
+from agentops.ingestion.otlp.model import SPAN, Item
 from agentops.ingestion.otlp.normalise import (
     DEFAULT_CONVERSATION_KEYS,
     conversation_key,
@@ -48,6 +48,7 @@ log = logging.getLogger("agentops.otlp")
 OPEN, CLOSED, FAILED = "open", "closed", "failed"
 ACTOR = "otlp"
 CLOSE_BATCH = 200
+ROOT_PATIENCE = 10
 
 Redactor = Callable[[str], str]
 
@@ -252,6 +253,7 @@ def close_idle(
             outcome = _close_one(
                 session,
                 conversation_id=conversation_id,  # type: ignore[arg-type]
+                idle=idle,
                 escalation_tools=escalation_tools,
                 latest_allowed=now + max_future_skew,
                 now=now,
@@ -267,6 +269,7 @@ def _close_one(
     session: Session,
     *,
     conversation_id: int,
+    idle: timedelta,
     escalation_tools: frozenset[str],
     latest_allowed: datetime,
     now: datetime,
@@ -281,8 +284,14 @@ def _close_one(
     error: str | None = None
     stored: Conversation | None = None
     replaced = False
+    items = _items(session, staged)
+    if _waiting_for_root(staged, items, now=now, idle=idle):
+        session.rollback()
+        return "skipped"
     try:
-        record = _record(session, staged, escalation_tools=escalation_tools)
+        record = parse_record(
+            normalise(staged.key, items).record, escalation_tools=escalation_tools
+        )
         if record.started_at is not None and record.started_at > latest_allowed:
             raise RecordError(f"started_at {record.started_at.isoformat()} is in the future")
         stored, replaced = _store_conversation(session, agent=agent, staged=staged, record=record)
@@ -321,9 +330,7 @@ def _close_one(
     return "failed" if error else ("replaced" if replaced else "stored")
 
 
-def _record(
-    session: Session, staged: OtlpConversation, *, escalation_tools: frozenset[str]
-) -> ConversationRecord:
+def _items(session: Session, staged: OtlpConversation) -> list[Item]:
     traces = session.exec(
         select(OtlpTrace.trace_id).where(
             OtlpTrace.agent_id == staged.agent_id, OtlpTrace.conversation_key == staged.key
@@ -334,8 +341,21 @@ def _record(
         .where(OtlpItem.agent_id == staged.agent_id, col(OtlpItem.trace_id).in_(list(traces)))
         .order_by(col(OtlpItem.id))
     ).all()
-    items = [Item.from_dict(payload) for payload in payloads]
-    return parse_record(normalise(staged.key, items).record, escalation_tools=escalation_tools)
+    return [Item.from_dict(payload) for payload in payloads]
+
+
+def _waiting_for_root(
+    staged: OtlpConversation, items: list[Item], *, now: datetime, idle: timedelta
+) -> bool:
+    """Whether a conversation known only by its trace id still lacks the trace's root span.
+
+    Children end, and are exported, before their parent: the root (often the agent span
+    naming the conversation) may still be on its way. Such a conversation waits up to
+    ROOT_PATIENCE idle windows before it is closed as it is.
+    """
+    provisional = any(item.trace_id == staged.key for item in items)
+    has_root = any(item.kind == SPAN and not item.parent_span_id for item in items)
+    return provisional and not has_root and now - staged.last_seen_at < idle * ROOT_PATIENCE
 
 
 def _store_conversation(
