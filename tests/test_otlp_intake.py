@@ -75,3 +75,30 @@ def test_a_trace_without_root_is_closed_after_the_patience_runs_out(session: Ses
     idle = timedelta(seconds=1)
     assert close_idle(session, idle=idle, now=now + 11 * idle).stored == 1
     assert session.exec(select(Conversation)).one().external_id == f"{2:032x}"
+
+
+def test_credentials_are_masked_before_storing(session: Session) -> None:
+    from agentops.redaction import redact, redact_credentials
+    from agentops.store.models import OtlpItem
+
+    samples = [
+        "plain words, nothing to hide",
+        "Authorization: Bearer abcdef123456",
+        "my key is sk-abcdefghijklmnop1234",
+        "password=hunter22 and api_key: xyz987",
+        "AKIAABCDEFGHIJKLMNOP",
+    ]
+    assert [redact_credentials(s) for s in samples] == [redact(s) for s in samples]
+    agents.register_agent(
+        session, name="airline-bot", owner_email="o@x.io", backup_email="b@x.io", actor="t"
+    )
+    leaked = parts_json(
+        [{"role": "user", "parts": [{"type": "text", "content": "use sk-abcdefghijklmnop1234"}]}]
+    )
+    chat = {"gen_ai.operation.name": "chat", "gen_ai.input.messages": leaked}
+    store_items(
+        session, items=decode_request(traces([span_with(3, 1, chat)], version="v1")), agent_map={}
+    )
+    session.commit()
+    payload = session.exec(select(OtlpItem)).one().payload
+    assert "sk-abcdefghijklmnop1234" not in str(payload) and "***" in str(payload)
