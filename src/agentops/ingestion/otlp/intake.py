@@ -137,6 +137,8 @@ def _stage(
             named[item.trace_id] = found
     if not named:
         return
+    # A fixed order, so concurrent requests lock the same rows in the same order.
+    named = dict(sorted(named.items()))
     insert = _insert_for(session)
     # Core statements run with executemany: compiled once and cached, whatever the batch.
     connection = session.connection()
@@ -297,6 +299,12 @@ def _close_one(
         stored, replaced = _store_conversation(session, agent=agent, staged=staged, record=record)
     except RecordError as exc:
         error = exc.reason
+    except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+        # Data no shape foresaw: this conversation fails, and closing goes on for the rest.
+        session.rollback()
+        staged = session.get(OtlpConversation, conversation_id)
+        assert staged is not None
+        error = f"cannot build the conversation: {type(exc).__name__}: {str(exc)[:200]}"
     # Only if no item came in meanwhile: otherwise the conversation stays open, whole.
     closed = session.execute(
         update(OtlpConversation)
