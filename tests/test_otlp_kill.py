@@ -114,7 +114,8 @@ def test_kill_between_batches_loses_nothing_acknowledged(server: Server, databas
     exporter = OTLPSpanExporter(
         endpoint=f"http://127.0.0.1:{server.port}/v1/traces",
         headers={"Authorization": f"Bearer {TOKEN}"},
-        timeout=30,
+        # Its backoff (1, 2, 4, 8, 16, 32 s) must outlast a restart on a busy machine.
+        timeout=90,
     )
     history: list[dict[str, object]] = []
     first = turn_spans("Cancel booking ABC123", "Which flight?", history)
@@ -127,7 +128,7 @@ def test_kill_between_batches_loses_nothing_acknowledged(server: Server, databas
     sender.start()
     time.sleep(1.5)  # the exporter meets a refused connection and backs off
     server.start()
-    sender.join(timeout=30)
+    sender.join(timeout=100)
     assert outcome == [SpanExportResult.SUCCESS]
     # A retry of a batch already acknowledged (its answer lost) stores nothing twice.
     assert exporter.export(first) is SpanExportResult.SUCCESS
