@@ -236,33 +236,46 @@ def _system_instructions(value: Any) -> list[_Message]:
 
 
 def _parts_messages(value: Any) -> list[_Message]:
+    # One pass over each message's parts: on a big import this is the hot loop.
     messages: list[_Message] = []
     found = _json(value)
     if not isinstance(found, list):
         return messages
     for entry in found:
-        if not isinstance(entry, dict):
+        if type(entry) is not dict:
             continue
-        role = _role(entry.get("role"))
-        parts = [part for part in entry.get("parts") or [] if isinstance(part, dict)]
-        calls = [
-            _tool_call(part.get("id"), part.get("name"), part.get("arguments"))
-            for part in parts
-            if part.get("type") == "tool_call" and part.get("name")
-        ]
-        responses = [part for part in parts if part.get("type") == "tool_call_response"]
-        text = _texts(parts)
-        if responses:
-            for part in responses:
+        role = entry.get("role")
+        if role not in _PLAIN_ROLES:
+            role = _role(role)
+        texts: list[str] = []
+        calls: list[dict[str, Any]] = []
+        responses: list[_Message] = []
+        for part in entry.get("parts") or ():
+            if type(part) is not dict:
+                continue
+            kind = part.get("type")
+            if kind == "text":
+                content = part.get("content")
+                if content is not None:
+                    texts.append(content if type(content) is str else str(content))
+            elif kind == "tool_call":
+                if part.get("name"):
+                    calls.append(_tool_call(part.get("id"), part["name"], part.get("arguments")))
+            elif kind == "tool_call_response":
                 # The conventions renamed `result` to `response`; both are in the field.
                 result = part.get("response", part.get("result"))
-                messages.append(_tool_message(part.get("id"), result))
+                responses.append(_tool_message(part.get("id"), result))
+        if responses:
+            messages.extend(responses)
             continue
-        message: _Message = {"role": role, "content": text}
+        message: _Message = {"role": role, "content": "\n".join(texts) if texts else None}
         if calls and role == "assistant":
             message["tool_calls"] = calls
         messages.append(message)
     return messages
+
+
+_PLAIN_ROLES = frozenset({"system", "user", "assistant", "tool"})
 
 
 def _texts(parts: list[Any]) -> str | None:
