@@ -133,6 +133,32 @@ class Settings(BaseSettings):
     trigger waits this long (doubling with each further expiry, at most a day)."""
     slack_operators_channel: str | None = None
     """Slack channel id where operators hear of repeated unanswered requests."""
+    otlp_tokens: SecretStr | None = None
+    """OpenTelemetry (OTLP) intake: the receiver in `agentops serve` and `import --format
+    otlp`. Comma-separated source=token pairs; each sender authenticates with its bearer token."""
+    otlp_idle_close_s: float = Field(default=300.0, gt=0, le=WEEK_S)
+    """A conversation with no new span for this long is closed and stored (seconds)."""
+    otlp_agents: dict[str, str] = Field(default_factory=dict)
+    """Service name -> agent name, as JSON, when they differ: '{"checkout-svc": "airline"}'."""
+    otlp_conversation_key: str | None = None
+    """An attribute of the app's own that names the conversation, tried after the standard
+    ones."""
+    otlp_escalation_tools: str = "transfer_to_human_agents"
+    """Tools whose call means the agent handed over to a person (comma-separated)."""
+    otlp_max_body_bytes: int = Field(default=4 * 2**20, gt=0, le=2**30)
+    """The largest OTLP request body the receiver reads, as sent (bytes); larger gets 413."""
+    otlp_max_decompressed_bytes: int = Field(default=32 * 2**20, gt=0, le=2**31)
+    """The largest OTLP body after gzip decompression (bytes); a gzip bomb gets 413."""
+    otlp_max_items: int = Field(default=20_000, gt=0, le=10**7)
+    """The most spans or log records one OTLP request may carry."""
+    otlp_max_attributes: int = Field(default=2_000, gt=0, le=10**6)
+    """The most attributes one span or log record may carry."""
+    langfuse_url: str | None = None
+    """Langfuse, both ways (flows/langfuse_sync.py): its base URL and the project's API keys."""
+    langfuse_public_key: str | None = None
+    """The Langfuse project's public API key."""
+    langfuse_secret_key: SecretStr | None = None
+    """The Langfuse project's secret API key."""
 
     @field_validator("slack_agent_channels")
     @classmethod

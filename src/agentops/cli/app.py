@@ -39,6 +39,9 @@ COMMANDS: dict[str, LazyCommand] = {
         "import_file",
         "Import conversations; bad records are reported and the good ones kept.",
     ),
+    "conversations": LazyCommand(
+        "conversations_cmd", "app", "Stored conversations of an agent: list them, show one."
+    ),
     "sample": LazyCommand(
         "runbook_cmd",
         "sample",

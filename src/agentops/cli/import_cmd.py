@@ -20,6 +20,8 @@ from agentops.agents import service as agents
 from agentops.cli.common import console, err_console, fail, store_session, user_errors
 from agentops.cli.safe_text import printable
 from agentops.ingestion.files import JsonRecords, read_records
+from agentops.ingestion.otlp import config as otlp_config
+from agentops.ingestion.otlp.files import OtlpRecords, read_otlp_records
 from agentops.ingestion.service import Rejection, import_conversations
 from agentops.settings import get_settings
 
@@ -31,17 +33,46 @@ INTERRUPTED_EXIT = 130
 def import_file(
     file: Path = typer.Argument(..., help="JSONL (one conversation a line) or a JSON array."),
     agent: str = typer.Option(..., "--agent", help="Registered agent the conversations belong to."),
-    version: str = typer.Option(..., "--version", help="Agent version that served them."),
+    version: str | None = typer.Option(
+        None,
+        "--version",
+        help="Agent version that served them (required, except with --format otlp, "
+        "where each conversation's gen_ai.agent.version or service.version is used).",
+    ),
+    file_format: str = typer.Option(
+        "auto",
+        "--format",
+        help="auto (by file name: .jsonl/.ndjson/.json) or otlp (OTLP JSON Lines, as the "
+        "OpenTelemetry Collector's file exporter writes them).",
+    ),
 ) -> None:
     """Import conversations; bad records are reported and the good ones kept.
 
     Records are stored in chunks, each committed as it goes: an import that is stopped
     can be run again, and it stores only what is missing.
     """
-    records = read_records(file)
+    settings = get_settings()
+    records: JsonRecords | OtlpRecords
+    escalation = None
+    if file_format == "otlp":
+        records = read_otlp_records(
+            file, keys=otlp_config.conversation_keys(settings.otlp_conversation_key)
+        )
+        escalation = otlp_config.escalation_tools(settings.otlp_escalation_tools)
+    elif file_format == "auto":
+        if version is None:
+            raise fail("--version is required (except with --format otlp)")
+        records = read_records(file)
+    else:
+        raise fail(f"unknown --format {file_format!r}; use auto or otlp")
     with store_session() as session:
         target = agents.get_agent(session, name=agent)
-        target_version = agents.ensure_version(session, agent=target, version=version, actor="cli")
+        target_version = (
+            agents.ensure_version(session, agent=target, version=version, actor="cli")
+            if version is not None
+            else None
+        )
+        extra = {} if escalation is None else {"escalation_tools": escalation}
         with _progress_bar(file, records) as progress:
             try:
                 report = import_conversations(
@@ -52,8 +83,9 @@ def import_file(
                     actor="cli",
                     source=str(file),
                     progress=progress,
-                    max_future_skew=timedelta(seconds=get_settings().max_future_skew_s),
+                    max_future_skew=timedelta(seconds=settings.max_future_skew_s),
                     parallel_parse=True,
+                    **extra,
                 )
             except KeyboardInterrupt:
                 err_console.print(
@@ -74,7 +106,9 @@ def import_file(
 
 
 @contextmanager
-def _progress_bar(file: Path, records: JsonRecords) -> Iterator[Callable[[int], None] | None]:
+def _progress_bar(
+    file: Path, records: JsonRecords | OtlpRecords
+) -> Iterator[Callable[[int], None] | None]:
     """A progress bar with records/s on stderr, when stderr is a terminal (else nothing)."""
     if not err_console.is_terminal:
         yield None

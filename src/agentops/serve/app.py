@@ -8,6 +8,7 @@ from sqlalchemy.engine import Engine
 from agentops.bootstrap import make_server_waker
 from agentops.health.readiness import readiness
 from agentops.serve.limits import BoundedRequests
+from agentops.serve.otlp import mount_otlp
 from agentops.serve.proxy import ForwardedFor
 from agentops.settings import Settings, get_settings
 from agentops.slack import mount_slack
@@ -59,5 +60,6 @@ def create_app(*, settings: Settings | None = None, engine: Engine | None = None
 
     mount_web(app)
     mount_slack(app, settings=settings, engine=engine, waker=waker)
+    mount_otlp(app, settings=settings, engine=engine)
     app.router.add_event_handler("shutdown", waker.close)
     return app

@@ -412,3 +412,65 @@ class Heartbeat(SQLModel, table=True):
 
     name: str = Field(primary_key=True)
     at: datetime = Field(default_factory=utcnow)
+
+
+class OtlpConversation(SQLModel, table=True):
+    """A conversation arriving over OTLP: open while spans come in, closed when idle.
+
+    Kept in the store, not in memory, so a server killed between batches loses nothing it
+    acknowledged; a closed one that gets new spans is reopened and stored again whole.
+    """
+
+    __table_args__ = (
+        UniqueConstraint("agent_id", "key"),
+        # The closer's scan: open conversations idle the longest.
+        Index("ix_otlpconversation_state_seen", "state", "last_seen_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    agent_id: int = Field(foreign_key="agent.id")
+    key: str
+    state: str = "open"  # open, closed, or failed (nothing generative to store)
+    first_seen_at: datetime = Field(default_factory=utcnow)
+    last_seen_at: datetime = Field(default_factory=utcnow)
+    closed_at: datetime | None = None
+    conversation_id: int | None = Field(default=None, foreign_key="conversation.id")
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class OtlpTrace(SQLModel, table=True):
+    """Which conversation a trace belongs to (its own id until a span names another)."""
+
+    __table_args__ = (UniqueConstraint("agent_id", "trace_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    agent_id: int = Field(foreign_key="agent.id")
+    trace_id: str
+    conversation_key: str = Field(index=True)
+
+
+class OtlpItem(SQLModel, table=True):
+    """One received span or log record, stored before it is acknowledged.
+
+    The (agent_id, item_key) key makes an exporter's retry of a batch store nothing twice.
+    """
+
+    __table_args__ = (
+        UniqueConstraint("agent_id", "item_key"),
+        Index("ix_otlpitem_agent_trace", "agent_id", "trace_id", "id"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    agent_id: int = Field(foreign_key="agent.id")
+    trace_id: str
+    item_key: str
+    received_at: datetime = Field(default_factory=utcnow)
+    payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+
+
+class LangfuseCursor(SQLModel, table=True):
+    """Where the Langfuse pull of an agent stands, and the last review sent back as a score."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    agent_id: int = Field(foreign_key="agent.id", unique=True)
+    cursor: str | None = Field(default=None, sa_column=Column(Text))
+    from_start_time: str | None = None
+    pulled_at: datetime | None = None
+    scores_through: int = 0

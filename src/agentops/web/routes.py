@@ -73,6 +73,7 @@ from agentops.web.auth import (
     start_session,
     web_key,
 )
+from agentops.web.conversations import router as conversations_router
 from agentops.web.transcript import transcript_turns
 
 HERE = Path(__file__).parent
@@ -101,6 +102,7 @@ def mount_web(app: FastAPI) -> None:
 
     app.include_router(router)
     app.include_router(purge_router)
+    app.include_router(conversations_router)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.add_exception_handler(SignInRequired, _sign_in_required)  # type: ignore[arg-type]
     app.add_exception_handler(Forbidden, _forbidden)  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""Stored conversations, as people and tools see them."""

@@ -1,0 +1,1 @@
+"""OpenTelemetry (OTLP) spans and log records turned into agentops conversations."""

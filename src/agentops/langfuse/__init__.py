@@ -1,0 +1,1 @@
+"""Langfuse, both ways: pull observations into agentops, write review verdicts back as scores."""
