@@ -1,5 +1,6 @@
 """The check file: an agent's versioned policy checks, validated with line numbers."""
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -10,7 +11,7 @@ import yaml
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-from agentops.checks.conversation import CheckResult, Conversation, normalise
+from agentops.checks.conversation import CheckResult, Conversation, Outcome, normalise
 from agentops.checks.rules import (
     DECLARATIVE,
     AffirmationCheck,
@@ -277,3 +278,25 @@ def _message(error: Any) -> str:
     if kind == "string_pattern_mismatch":
         return "must start with a letter and use only letters, digits, '.', '_', '-'"
     return " ".join(str(error.get("msg", "invalid value")).removeprefix("Value error, ").split())
+
+
+@functools.lru_cache(maxsize=16)
+def suite_from_text(content: str, source: str) -> CheckSuite:
+    """Parse a stored check file once per process (stored versions never change)."""
+    return parse_check_text(content, source=source)
+
+
+def results_json(results: dict[str, CheckResult]) -> dict[str, Any]:
+    """Stored form: check name -> "pass", "na" or the flag's {"turn", "tool", "quote"}."""
+    out: dict[str, Any] = {}
+    for name, found in results.items():
+        if found.outcome is Outcome.flagged and found.evidence is not None:
+            out[name] = found.evidence.to_json()
+        else:
+            out[name] = found.outcome.value
+    return out
+
+
+def flag_count(stored: dict[str, Any]) -> int:
+    """How many checks flagged, from the stored form."""
+    return sum(isinstance(value, dict) for value in stored.values())

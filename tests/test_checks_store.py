@@ -1,0 +1,169 @@
+"""Checks on 100% of imported traffic: stored per conversation, re-run on a new file, certified."""
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func
+from sqlmodel import Session, select
+from typer.testing import CliRunner
+
+from agentops.cli.app import app
+from agentops.store.models import CheckSet, ConversationCheck, ReviewItem
+from factories import chat_record
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "deployments" / "checks.example.yaml"
+runner = CliRunner()
+
+CONFIRM = """\
+version: {version}
+agent: airline
+minimum: {{tpr: 0.5, tnr: 0.5}}
+checks:
+  - name: confirm
+    kind: affirmation
+    tools: [cancel_reservation]
+"""
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    assert "Traceback" not in result.output
+    return result.exit_code, result.output
+
+
+@pytest.fixture
+def airline(session: Session) -> Session:
+    code, out = run(
+        "agents", "register", "airline", "--owner", "o@x.io", "--backup", "b@x.io", "--live", "v1"
+    )
+    assert code == 0, out
+    return session
+
+
+def records(count: int, *, unconfirmed: set[int]) -> list[dict[str, Any]]:
+    """Cancellations; those in `unconfirmed` have no yes before the write."""
+    out = []
+    for number in range(count):
+        record = chat_record(f"chat-{number}")
+        if number not in unconfirmed:
+            record["messages"][1]["content"] = "Please cancel my trip. Yes, go ahead."
+        record["started_at"] = (
+            datetime(2024, 5, 15, 15, tzinfo=UTC) + timedelta(minutes=number)
+        ).isoformat()
+        out.append(record)
+    return out
+
+
+def write(path: Path, content: str) -> str:
+    path.write_text(content)
+    return str(path)
+
+
+def test_checks_run_on_every_imported_conversation_and_again_on_a_new_file(
+    airline: Session, tmp_path: Path
+) -> None:
+    checks = write(tmp_path / "checks.yaml", CONFIRM.format(version=1))
+    code, out = run("checks", "register", checks)
+    assert code == 0 and "0 stored conversations checked" in out
+    data = write(tmp_path / "a.json", json.dumps(records(6, unconfirmed={1, 4})))
+    assert run("import", data, "--agent", "airline", "--version", "v1")[0] == 0
+    code, out = run("checks", "run", "--agent", "airline", "--json")
+    assert code == 0, out
+    report = json.loads(out)
+    assert report["checks"] == [{"name": "confirm", "checked": 6, "flagged": 2}]
+    assert [c["id"] for c in report["conversations"]] == ["chat-1", "chat-4"]
+    assert report["conversations"][0]["flags"] == [
+        {"check": "confirm", "turn": 2, "tool": "cancel_reservation",
+         "evidence": "Please cancel my trip, thanks."}
+    ]  # fmt: skip
+    # Importing the same file again stores nothing new, and no second result.
+    assert run("import", data, "--agent", "airline", "--version", "v1")[0] == 0
+    airline.commit()
+    assert airline.exec(select(func.count()).select_from(ConversationCheck)).one() == 6
+    # The same content again is the same check set; a changed one needs a new version.
+    assert run("checks", "register", checks)[0] == 0
+    changed = CONFIRM.format(version=1).replace("[cancel_reservation]", "[cancel_reservation, x]")
+    code, out = run("checks", "register", write(tmp_path / "c1.yaml", changed))
+    assert code == 2 and out.startswith("error:") and "bump `version:` to 2" in out
+    stricter = CONFIRM.format(version=2) + "    words: [confirm]\n"
+    code, out = run("checks", "register", write(tmp_path / "c2.yaml", stricter))
+    assert code == 0 and "6 stored conversations checked" in out
+    report = json.loads(run("checks", "run", "--agent", "airline", "--version", "v1", "--json")[1])
+    assert report["check_file_version"] == 2
+    assert report["checks"] == [{"name": "confirm", "checked": 6, "flagged": 6}]
+
+
+def test_checks_commands_refuse_bad_input_with_one_line(airline: Session, tmp_path: Path) -> None:
+    code, out = run("checks", "run", "--agent", "airline", "--json")
+    assert code == 2 and out.startswith("error:") and "checks register" in out
+    bad = write(tmp_path / "bad.yaml", "version: 1\nagent: airline\nchecks:\n  - name: x\n")
+    code, out = run("checks", "register", bad)
+    assert code == 2 and out.strip().count("\n") == 0
+    assert out.startswith(f"error: {bad}:4:5: checks[0]: required key 'kind' is missing")
+    other = write(tmp_path / "other.yaml", CONFIRM.format(version=1).replace("airline", "nobody"))
+    code, out = run("checks", "register", other)
+    assert code == 2 and out.startswith("error:")
+    airline.commit()
+    assert airline.exec(select(func.count()).select_from(CheckSet)).one() == 0
+
+
+def test_status_certifies_a_check_from_weighted_reviews(airline: Session, tmp_path: Path) -> None:
+    assert run("checks", "register", write(tmp_path / "c.yaml", CONFIRM.format(version=1)))[0] == 0
+    flagged = set(range(0, 40, 4))  # 10 of 40
+    data = write(tmp_path / "a.json", json.dumps(records(40, unconfirmed=flagged)))
+    assert run("import", data, "--agent", "airline", "--version", "v1")[0] == 0
+    assert run("rubric", "add", str(EXAMPLE.parent / "rubric.example.yaml"))[0] == 0
+    code, out = run(
+        "sample", "airline", "--end", "2024-05-16T00:00:00", "--hours", "24",
+        "--max", "40", "--seed", "1", "--margin", "0.01",
+    )  # fmt: skip
+    assert code == 0, out
+    airline.commit()
+    items = airline.exec(select(ReviewItem)).all()
+    assert items
+    from agentops.store.models import Conversation
+
+    for item in items:
+        external = airline.get(Conversation, item.conversation_id).external_id  # type: ignore[union-attr]
+        number = int(external.split("-")[1])
+        # The reviewers agree with the check on all but one flagged conversation.
+        item.final_violation = number in flagged and number != 0
+        item.inclusion_probability = 0.5
+        airline.add(item)
+    airline.commit()
+    code, out = run("checks", "status", "--agent", "airline", "--json")
+    assert code == 0, out
+    status = json.loads(out)
+    (check,) = status["versions"][0]["checks"]
+    reviewed = len(items)
+    assert check["checked"] == 40 and check["flagged"] == 10 and check["reviewed"] == reviewed
+    assert check["tpr"]["estimate"] == 1.0
+    assert check["tnr"]["estimate"] == pytest.approx((reviewed - 10) / (reviewed - 9))
+    assert 0 < check["tnr"]["lower"] < check["tnr"]["estimate"]
+    assert check["certified"] is (check["tpr"]["lower"] >= 0.5 and check["tnr"]["lower"] >= 0.5)
+    code, out = run("checks", "status", "--agent", "airline")
+    assert code == 0 and "confirm" in out
+
+
+def test_the_airline_pack_on_imported_tau_conversations(
+    airline: Session, tau_airline: Path, tmp_path: Path
+) -> None:
+    pack = EXAMPLE.read_text().replace("agent: airline-assistant", "agent: airline")
+    assert run("checks", "register", write(tmp_path / "checks.yaml", pack))[0] == 0
+    conversations = str(tau_airline / "conversations.json")
+    assert run("import", conversations, "--agent", "airline", "--version", "v1")[0] == 0
+    report = json.loads(run("checks", "run", "--agent", "airline", "--json")[1])
+    flagged = {check["name"]: check["flagged"] for check in report["checks"]}
+    assert flagged["confirm_before_write"] == 18 and flagged["bag_allowance"] == 10
+    ids = {conversation["id"] for conversation in report["conversations"]}
+    assert all(identifier.startswith("tau-") for identifier in ids)
+    bag = next(
+        flag
+        for conversation in report["conversations"]
+        for flag in conversation["flags"]
+        if conversation["id"] == "tau-0-0" and flag["check"] == "bag_allowance"
+    )
+    assert bag["tool"] == "book_reservation" and "0 non-free expected, 1 charged" in bag["evidence"]
