@@ -126,23 +126,34 @@ def bag_allowance(conversation: Conversation, options: dict[str, Any]) -> CheckR
 def _statuses(conversation: Conversation, before: int) -> dict[tuple[str, str], str]:
     """(flight number, date) -> status, from the searches made before a turn."""
     found: dict[tuple[str, str], str] = {}
+    for turn, key, status in _all_statuses(conversation):
+        if turn < before:
+            found[key] = status
+    return found
+
+
+def _all_statuses(conversation: Conversation) -> list[tuple[int, tuple[str, str], str]]:
+    """Every (turn, (flight number, date), status) the searches showed, read once."""
+    cached = conversation.memo.get("airline.statuses")
+    if cached is not None:
+        return cached
+    found: list[tuple[int, tuple[str, str], str]] = []
     for call in conversation.calls:
-        if call.turn >= before:
-            break
         if call.name not in ("search_direct_flight", "search_onestop_flight", "get_flight_status"):
             continue
-        result = call.result_json()
         date = call.arguments.get("date")
         if call.name == "get_flight_status":
             status = (call.result or "").strip().strip('"')
-            found[(str(call.arguments.get("flight_number")), str(date))] = status
+            found.append((call.turn, (str(call.arguments.get("flight_number")), str(date)), status))
             continue
+        result = call.result_json()
         items = result if isinstance(result, list) else []
         flights = [f for item in items for f in (item if isinstance(item, list) else [item])]
         for flight_info in flights:
             if isinstance(flight_info, dict) and "flight_number" in flight_info:
                 key = (str(flight_info["flight_number"]), str(flight_info.get("date", date)))
-                found[key] = str(flight_info.get("status"))
+                found.append((call.turn, key, str(flight_info.get("status"))))
+    conversation.memo["airline.statuses"] = found
     return found
 
 

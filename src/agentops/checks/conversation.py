@@ -6,7 +6,10 @@ from enum import StrEnum
 from functools import cached_property
 from typing import Any
 
+import orjson
+
 QUOTE_CHARS = 160
+_UNPARSED = object()
 
 
 class Outcome(StrEnum):
@@ -67,6 +70,7 @@ class ToolCall:
     result: str | None = None
     result_turn: int | None = None
     _arguments: dict[str, Any] | None = None
+    _parsed: Any = _UNPARSED
 
     @property
     def arguments(self) -> dict[str, Any]:
@@ -75,20 +79,20 @@ class ToolCall:
             value = self.raw_arguments
             if isinstance(value, str):
                 try:
-                    value = json.loads(value) if value.strip() else {}
-                except ValueError:
+                    value = orjson.loads(value) if value.strip() else {}
+                except orjson.JSONDecodeError:
                     value = {}
             self._arguments = dict(value) if isinstance(value, dict) else {}
         return self._arguments
 
     def result_json(self) -> Any:
-        """The result parsed as JSON, or None when it is not JSON."""
-        if not self.result:
-            return None
-        try:
-            return json.loads(self.result)
-        except ValueError:
-            return None
+        """The result parsed as JSON (once), or None when it is not JSON."""
+        if self._parsed is _UNPARSED:
+            try:
+                self._parsed = orjson.loads(self.result) if self.result else None
+            except orjson.JSONDecodeError:
+                self._parsed = None
+        return self._parsed
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +111,8 @@ class Conversation:
 
     messages: list[Message]
     calls: list[ToolCall] = field(default_factory=list)
+    # What one check worked out that another may reuse (e.g. the flights a search showed).
+    memo: dict[str, Any] = field(default_factory=dict)
 
     @cached_property
     def results_by_tool(self) -> dict[str, list[ToolCall]]:

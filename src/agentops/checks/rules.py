@@ -190,9 +190,10 @@ class ProvenanceCheck(_Check):
 
     def _known(self, value: str, sources: list[str]) -> bool:
         if not self.numeric:
-            return any(value in text for text in sources)
+            return any(value in text for text in reversed(sources))
         forms = _number_forms(value)
-        return bool(forms) and any(_contains_number(text, forms) for text in sources)
+        # Newest first: a stated amount mostly comes from the latest tool result.
+        return bool(forms) and any(_contains_number(text, forms) for text in reversed(sources))
 
     def _source_texts(self, message: Any) -> list[str]:
         kinds = self.sources
