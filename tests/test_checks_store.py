@@ -1,6 +1,7 @@
 """Checks on 100% of imported traffic: stored per conversation, re-run on a new file, certified."""
 
 import json
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -110,39 +111,53 @@ def test_checks_commands_refuse_bad_input_with_one_line(airline: Session, tmp_pa
     assert airline.exec(select(func.count()).select_from(CheckSet)).one() == 0
 
 
-def test_status_certifies_a_check_from_weighted_reviews(airline: Session, tmp_path: Path) -> None:
+def test_a_sample_stratified_by_flags_certifies_the_check_by_weighted_reviews(
+    airline: Session, tmp_path: Path
+) -> None:
     assert run("checks", "register", write(tmp_path / "c.yaml", CONFIRM.format(version=1)))[0] == 0
     flagged = set(range(0, 40, 4))  # 10 of 40
     data = write(tmp_path / "a.json", json.dumps(records(40, unconfirmed=flagged)))
     assert run("import", data, "--agent", "airline", "--version", "v1")[0] == 0
     assert run("rubric", "add", str(EXAMPLE.parent / "rubric.example.yaml"))[0] == 0
+    plan = write(tmp_path / "plan.yaml", "strata: [flagged]\nfloor: 6\nmax_size: 16\n")
     code, out = run(
-        "sample", "airline", "--end", "2024-05-16T00:00:00", "--hours", "24",
-        "--max", "40", "--seed", "1", "--margin", "0.01",
+        "sample", "airline", "--end", "2024-05-16T00:00:00", "--hours", "24", "--plan", plan,
+        "--max", "40", "--seed", "1",
     )  # fmt: skip
     assert code == 0, out
     airline.commit()
     items = airline.exec(select(ReviewItem)).all()
-    assert items
+    by_stratum = Counter(item.stratum for item in items)
+    probability = {item.stratum: item.inclusion_probability for item in items}
+    # Both strata reviewed, each with its own known inclusion probability n_h / N_h.
+    assert set(by_stratum) == {"flagged", "unflagged"}
+    assert probability["flagged"] == pytest.approx(by_stratum["flagged"] / 10)
+    assert probability["unflagged"] == pytest.approx(by_stratum["unflagged"] / 30)
     from agentops.store.models import Conversation
 
+    number = {
+        item.id: int(airline.get(Conversation, item.conversation_id).external_id.split("-")[1])  # type: ignore[union-attr]
+        for item in items
+    }
+    # The reviewers agree with the check on all but one flagged conversation.
+    wrong = min(n for n in number.values() if n in flagged)
     for item in items:
-        external = airline.get(Conversation, item.conversation_id).external_id  # type: ignore[union-attr]
-        number = int(external.split("-")[1])
-        # The reviewers agree with the check on all but one flagged conversation.
-        item.final_violation = number in flagged and number != 0
-        item.inclusion_probability = 0.5
+        item.final_violation = number[item.id] in flagged and number[item.id] != wrong
         airline.add(item)
     airline.commit()
     code, out = run("checks", "status", "--agent", "airline", "--json")
     assert code == 0, out
     status = json.loads(out)
     (check,) = status["versions"][0]["checks"]
-    reviewed = len(items)
-    assert check["checked"] == 40 and check["flagged"] == 10 and check["reviewed"] == reviewed
+    assert check["checked"] == 40 and check["flagged"] == 10 and check["reviewed"] == len(items)
     assert check["tpr"]["estimate"] == 1.0
-    assert check["tnr"]["estimate"] == pytest.approx((reviewed - 10) / (reviewed - 9))
-    assert 0 < check["tnr"]["lower"] < check["tnr"]["estimate"]
+    # One false positive weighted by 1/p of the flagged stratum, against the unflagged
+    # stratum's true negatives weighted by theirs.
+    weight_fp = 1 / probability["flagged"]
+    true_negatives = by_stratum["unflagged"] / probability["unflagged"]
+    assert check["tnr"]["estimate"] == pytest.approx(true_negatives / (true_negatives + weight_fp))
+    assert 0 < check["tnr"]["lower"] <= check["tnr"]["estimate"]
+    assert by_stratum["flagged"] >= 6
     assert check["certified"] is (check["tpr"]["lower"] >= 0.5 and check["tnr"]["lower"] >= 0.5)
     code, out = run("checks", "status", "--agent", "airline")
     assert code == 0 and "confirm" in out
