@@ -17,7 +17,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from scale_data import migrated_engine, scratch_database, tau_conversations, write_jsonl
 from sqlmodel import Session, func, select
 
 from agentops.agents.service import ensure_version, register_agent
@@ -26,6 +25,7 @@ from agentops.checks.service import register_check_set
 from agentops.ingestion.files import read_records
 from agentops.ingestion.service import import_conversations
 from agentops.store.models import ConversationCheck
+from scale_data import migrated_engine, scratch_database, tau_conversations, write_jsonl
 
 PACK = Path(__file__).resolve().parents[1] / "deployments" / "checks.example.yaml"
 
@@ -90,7 +90,8 @@ def main() -> None:
     print(f"{args.database}, {count} records, best of {rounds}:")
     print(f"  import without checks: {best_plain:.2f} s ({count / best_plain:,.0f} records/s)")
     print(f"  import with checks:    {best_checked:.2f} s ({count / best_checked:,.0f} records/s)")
-    print(f"  added by checks:       {(best_checked / best_plain - 1) * 100:+.1f} % (target <= 25 %)")
+    added = (best_checked / best_plain - 1) * 100
+    print(f"  added by checks:       {added:+.1f} % (target <= 25 %)")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from sqlmodel import Session, col, select
 
 from agentops.agents.service import list_versions
 from agentops.audit.chain import sha256_hex
-from agentops.audit.service import add_and_record
+from agentops.audit.service import add_and_record, record_event
 from agentops.checks.certification import certify
 from agentops.checks.config import (
     CheckSuite,
@@ -276,3 +276,41 @@ def _reviewed(session: Session, *, version: AgentVersion) -> dict[int, tuple[boo
         weight = 1.0 / probability if probability else 1.0
         found[conversation_id] = (bool(violation), weight)
     return found
+
+
+def conversation_flags(session: Session, *, conversation: Conversation) -> list[dict[str, Any]]:
+    """The flags the agent's current checks raised on a conversation, with their evidence."""
+    agent = session.get(Agent, conversation.agent_id)
+    check_set = latest_check_set(session, agent=agent) if agent is not None else None
+    if check_set is None:
+        return []
+    stored = session.exec(
+        select(ConversationCheck.results).where(
+            ConversationCheck.conversation_id == conversation.id,
+            ConversationCheck.check_set_id == check_set.id,
+        )
+    ).first()
+    return [
+        {"check": name, **value}
+        for name, value in (stored or {}).items()
+        if isinstance(value, dict)
+    ]
+
+
+def answer_flags(
+    session: Session, *, item_id: int, conversation: Conversation, agreed: bool, actor: str
+) -> None:
+    """Record a reviewer confirming (agreed) or disputing the flags, after their verdict."""
+    flags = conversation_flags(session, conversation=conversation)
+    record_event(
+        session,
+        actor=actor,
+        kind="checks.flags_confirmed" if agreed else "checks.flags_disputed",
+        entity_type="review_item",
+        entity_id=item_id,
+        payload={
+            "conversation": conversation.external_id,
+            "checks": [flag["check"] for flag in flags],
+            "agreed": agreed,
+        },
+    )
