@@ -134,3 +134,57 @@ def hours_to_detect_single(stream: Stream, *, false_alarm_hours: float, rate: fl
     )
 
     return chart_delay(chart, rate) / stream.per_hour
+
+
+@dataclass(frozen=True)
+class DetectionPlan:
+    """Expected hours to detect a degraded rate with reviews only, checks only and both."""
+
+    false_alarm_hours: float
+    reviews_only: float | None
+    checks_only: float | None
+    both: float | None
+
+    def to_json(self) -> dict[str, float | None]:
+        """JSON-ready form."""
+        return {
+            "false_alarm_hours": self.false_alarm_hours,
+            "reviews_only": self.reviews_only,
+            "checks_only": self.checks_only,
+            "both": self.both,
+        }
+
+
+def plan_detection(
+    *,
+    healthy: float,
+    degraded: float,
+    false_alarm_hours: float,
+    reviews_per_hour: float | None,
+    conversations_per_hour: float | None,
+    tpr: float,
+    tnr: float,
+) -> DetectionPlan:
+    """Time to detect from the expected volumes, the check at the owner's minimum TPR/TNR."""
+    reviews = Stream(healthy, degraded, reviews_per_hour) if reviews_per_hour else None
+    rates = flag_rates(
+        healthy_flag_rate=expected_flag_rate(healthy, tpr=tpr, tnr=tnr),
+        healthy=healthy,
+        degraded=degraded,
+        tpr_lower=tpr,
+        tnr_lower=tnr,
+    )
+    check = (
+        Stream(rates[0], rates[1], conversations_per_hour)
+        if rates is not None and conversations_per_hour
+        else None
+    )
+
+    def hours(*streams: Stream | None) -> float | None:
+        if any(stream is None for stream in streams):
+            return None
+        chosen = tuple(s for s in streams if s is not None)
+        chart = design_combined(chosen, false_alarm_hours=false_alarm_hours)
+        return chart.hours_to_detect(tuple(stream.degraded for stream in chosen))
+
+    return DetectionPlan(false_alarm_hours, hours(reviews), hours(check), hours(reviews, check))
