@@ -159,8 +159,12 @@ def test_a_sample_stratified_by_flags_certifies_the_check_by_weighted_reviews(
     assert 0 < check["tnr"]["lower"] <= check["tnr"]["estimate"]
     assert by_stratum["flagged"] >= 6
     assert check["certified"] is (check["tpr"]["lower"] >= 0.5 and check["tnr"]["lower"] >= 0.5)
+    # The estimate: all 10 flagged conversations but one are violations, no unflagged one.
+    estimate = status["versions"][0]["estimate"]
+    assert estimate["reviewed"] == len(items) and estimate["conversations"] == 40
+    assert estimate["lower"] <= 9 / 40 <= estimate["upper"]
     code, out = run("checks", "status", "--agent", "airline")
-    assert code == 0 and "confirm" in out
+    assert code == 0 and "confirm" in out and "violation rate (PPI++" in out
 
 
 def test_the_airline_pack_on_imported_tau_conversations(

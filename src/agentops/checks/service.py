@@ -256,7 +256,14 @@ def status_report(session: Session, *, agent: Agent) -> dict[str, Any]:
                     "certified": found.certified,
                 }
             )
-        versions.append({"version": version.version, "conversations": len(rows), "checks": checks})
+        versions.append(
+            {
+                "version": version.version,
+                "conversations": len(rows),
+                "checks": checks,
+                "estimate": violation_estimate(rows, reviewed),
+            }
+        )
     return {"agent": agent.name, "check_file_version": check_set.version, "versions": versions}
 
 
@@ -314,3 +321,37 @@ def answer_flags(
             "agreed": agreed,
         },
     )
+
+
+def violation_estimate(
+    rows: list[tuple[int, str, dict[str, Any]]], reviewed: dict[int, tuple[bool, float]]
+) -> dict[str, Any] | None:
+    """PPI++ violation rate: reviewed verdicts plus "any check flagged" on every conversation.
+
+    Reviews are weighted by 1/inclusion probability (the sample is stratified by flags).
+    None with fewer than two reviews.
+    """
+    from agentops.checks.estimate import ppi_mean
+
+    flagged_all = [flag_count(results) > 0 for _, _, results in rows]
+    labelled = [
+        (reviewed[conversation_id], flag_count(results) > 0)
+        for conversation_id, _, results in rows
+        if conversation_id in reviewed
+    ]
+    if len(labelled) < 2 or len(flagged_all) < 2:
+        return None
+    found = ppi_mean(
+        [violation for (violation, _), _ in labelled],
+        [flagged for _, flagged in labelled],
+        flagged_all,
+        weights=[weight for (_, weight), _ in labelled],
+    )
+    return {
+        "estimate": found.estimate,
+        "lower": max(0.0, found.lower),
+        "upper": min(1.0, found.upper),
+        "lambda": found.lam,
+        "reviewed": found.reviewed,
+        "conversations": found.flagged_population,
+    }

@@ -88,6 +88,15 @@ def status(
                 "yes" if check["certified"] else "no",
             )
         console.print(table)
+        estimate = version["estimate"]
+        if estimate is not None:
+            console.print(
+                f"violation rate (PPI++, reviews plus flags): {estimate['estimate']:.1%} "
+                f"(95% interval {estimate['lower']:.1%} to {estimate['upper']:.1%}, "
+                f"lambda {estimate['lambda']:.2f}, {estimate['reviewed']} reviews, "
+                f"{estimate['conversations']} conversations)",
+                highlight=False,
+            )
 
 
 def _rate(rate: dict[str, Any]) -> str:
