@@ -186,3 +186,57 @@ def test_the_airline_pack_on_imported_tau_conversations(
         if conversation["id"] == "tau-0-0" and flag["check"] == "bag_allowance"
     )
     assert bag["tool"] == "book_reservation" and "0 non-free expected, 1 charged" in bag["evidence"]
+
+
+CRITERION_RUBRIC = """\
+name: confirm-rubric
+version: 1
+criteria:
+  - key: grounded
+    severity: major
+    description: No invented facts.
+  - key: confirm-yes
+    severity: minor
+    description: An explicit yes before a cancellation.
+    checks: [confirm]
+"""
+
+
+def test_a_rubric_criterion_naming_a_check_is_its_ground_truth(
+    airline: Session, tmp_path: Path
+) -> None:
+    from agentops.review import service as review
+    from factories import login_token
+
+    assert run("checks", "register", write(tmp_path / "c.yaml", CONFIRM.format(version=1)))[0] == 0
+    unconfirmed = {0, 3, 6}
+    data = write(tmp_path / "a.json", json.dumps(records(12, unconfirmed=unconfirmed)))
+    assert run("import", data, "--agent", "airline", "--version", "v1")[0] == 0
+    assert run("rubric", "add", write(tmp_path / "r.yaml", CRITERION_RUBRIC))[0] == 0
+    # The same rubric again is the same content (its hash includes the named checks).
+    assert run("rubric", "add", write(tmp_path / "r2.yaml", CRITERION_RUBRIC))[0] == 0
+    code, out = run(
+        "sample", "airline", "--end", "2024-05-16T00:00:00", "--hours", "24", "--max", "12",
+        "--margin", "0.01",
+    )  # fmt: skip
+    assert code == 0, out
+    login_token(airline, "rita@x.io")
+    airline.commit()
+    from agentops.store.models import Conversation
+
+    while (item := review.claim_next(airline, reviewer_email="rita@x.io")) is not None:
+        number = int(airline.get(Conversation, item.conversation_id).external_id.split("-")[1])  # type: ignore[union-attr]
+        # A missing yes fails the minor criterion only: the verdict stays "no violation".
+        review.submit_review(
+            airline,
+            item_id=item.id,  # type: ignore[arg-type]
+            reviewer_email="rita@x.io",
+            findings={"grounded": True, "confirm-yes": number not in unconfirmed},
+        )
+        airline.commit()
+    status = json.loads(run("checks", "status", "--agent", "airline", "--json")[1])
+    (check,) = status["versions"][0]["checks"]
+    assert check["criteria"] == ["confirm-yes"] and check["reviewed"] == 12
+    # Judged by the criterion, the check is perfect; by the verdict it would have no positives.
+    assert check["tpr"]["estimate"] == 1.0 and check["tnr"]["estimate"] == 1.0
+    assert check["tpr"]["reviews"] == 3 and check["tnr"]["reviews"] == 9

@@ -26,7 +26,10 @@ from agentops.store.models import (
     CheckSet,
     Conversation,
     ConversationCheck,
+    Review,
+    ReviewFinding,
     ReviewItem,
+    RubricCriterion,
 )
 
 # Conversations checked per batch when a new check file is run over stored history.
@@ -231,18 +234,28 @@ def status_report(session: Session, *, agent: Agent) -> dict[str, Any]:
     """`checks status`: per version and check, counts, reviews, TPR/TNR bounds, certified."""
     check_set = require_check_set(session, agent=agent)
     suite = load_suite(check_set)
+    mapped = criteria_by_check(session)
     versions = []
     for version in list_versions(session, agent=agent):
         rows = version_results(session, check_set=check_set, versions=[version])
         if not rows:
             continue
         reviewed = _reviewed(session, version=version)
+        by_criterion = _criterion_truth(session, version=version, checks=mapped)
         checks = []
         for count in count_results(suite.names, (r for *_, r in rows)):
+            # A check a rubric criterion names is judged by that criterion's findings.
+            truth = by_criterion.get(count.name)
             pairs = [
-                (isinstance(results.get(count.name), dict), *reviewed[conversation_id])
+                (
+                    isinstance(results.get(count.name), dict),
+                    truth[conversation_id] if truth is not None else reviewed[conversation_id][0],
+                    reviewed[conversation_id][1],
+                )
                 for conversation_id, _, results in rows
-                if conversation_id in reviewed and results.get(count.name, "na") != "na"
+                if conversation_id in reviewed
+                and results.get(count.name, "na") != "na"
+                and (truth is None or conversation_id in truth)
             ]
             minimum = suite.file.minimum_for(count.name)
             found = certify(pairs, minimum_tpr=minimum.tpr, minimum_tnr=minimum.tnr)
@@ -253,6 +266,7 @@ def status_report(session: Session, *, agent: Agent) -> dict[str, Any]:
                     "tpr": found.tpr.to_json(),
                     "tnr": found.tnr.to_json(),
                     "minimum": {"tpr": minimum.tpr, "tnr": minimum.tnr},
+                    "criteria": sorted(mapped.get(count.name, ())),
                     "certified": found.certified,
                 }
             )
@@ -355,3 +369,49 @@ def violation_estimate(
         "reviewed": found.reviewed,
         "conversations": found.flagged_population,
     }
+
+
+def criteria_by_check(session: Session) -> dict[str, set[str]]:
+    """Check name -> the rubric criterion keys that name it."""
+    found: dict[str, set[str]] = {}
+    for key, checks in session.exec(
+        select(RubricCriterion.key, RubricCriterion.checks).where(
+            col(RubricCriterion.checks).is_not(None)
+        )
+    ):
+        for name in checks or []:
+            found.setdefault(name, set()).add(key)
+    return found
+
+
+def _criterion_truth(
+    session: Session, *, version: AgentVersion, checks: dict[str, set[str]]
+) -> dict[str, dict[int, bool]]:
+    """Per mapped check: conversation id -> whether its criteria failed (N/A: left out)."""
+    if not checks:
+        return {}
+    findings: dict[int, dict[str, bool | None]] = {}
+    for conversation_id, key, passed, not_applicable in session.exec(
+        select(
+            ReviewItem.conversation_id,
+            ReviewFinding.criterion_key,
+            ReviewFinding.passed,
+            ReviewFinding.not_applicable,
+        )
+        .join(Review, col(Review.review_item_id) == ReviewItem.id)
+        .join(ReviewFinding, col(ReviewFinding.review_id) == Review.id)
+        .join(Conversation, col(Conversation.id) == ReviewItem.conversation_id)
+        .where(
+            Conversation.agent_version_id == version.id,
+            col(ReviewItem.final_violation).is_not(None),
+        )
+    ):
+        findings.setdefault(conversation_id, {})[key] = None if not_applicable else not passed
+    truth: dict[str, dict[int, bool]] = {}
+    for name, keys in checks.items():
+        per_check = truth.setdefault(name, {})
+        for conversation_id, judged in findings.items():
+            relevant = [judged[key] for key in keys if judged.get(key) is not None]
+            if relevant:
+                per_check[conversation_id] = any(relevant)
+    return truth

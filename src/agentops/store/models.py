@@ -85,6 +85,8 @@ class RubricCriterion(SQLModel, table=True):
     key: str
     description: str
     severity: Severity
+    # The policy checks the criterion corresponds to (None: none).
+    checks: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class Conversation(SQLModel, table=True):

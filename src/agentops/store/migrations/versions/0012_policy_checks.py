@@ -1,4 +1,4 @@
-"""policy checks: registered check files and each conversation's results under them
+"""policy checks: check files, each conversation's results, and criteria naming checks
 
 Revision ID: 0012
 Revises: 0008
@@ -18,6 +18,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("rubriccriterion") as batch:
+        batch.add_column(sa.Column("checks", sa.JSON(), nullable=True))
     op.create_table(
         "checkset",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -56,3 +58,5 @@ def downgrade() -> None:
     op.drop_table("conversationcheck")
     op.drop_index("ix_checkset_agent_id", table_name="checkset")
     op.drop_table("checkset")
+    with op.batch_alter_table("rubriccriterion") as batch:
+        batch.drop_column("checks")
