@@ -58,3 +58,27 @@ def test_flags_are_hidden_before_the_verdict_then_confirmed_or_disputed_in_one_k
     assert [event.kind for event in events] == ["checks.flags_confirmed", "checks.flags_disputed"]
     assert all(event.payload["checks"] == ["needs_yes"] for event in events)
     assert len(verdicts) == 2 and not any(v.violation for v in verdicts)
+
+
+def test_the_agent_page_shows_the_checks_and_flags_stay_private(engine: Engine) -> None:
+    from fastapi.testclient import TestClient
+
+    from agentops.serve.app import create_app
+    from agentops.settings import Settings
+    from factories import OWNER, login_token
+
+    with Session(engine) as session:
+        review_queue(session, count=3, turns=4)
+        agent = session.exec(select(Agent).where(Agent.name == "airline")).one()
+        register_check_set(session, agent=agent, text=CHECKS, source="checks.yaml", actor="test")
+        session.commit()
+        owner_token = login_token(session, OWNER, role=Role.owner)
+        session.commit()
+    app = create_app(settings=Settings(database_url=str(engine.url)), engine=engine)
+    with TestClient(app) as client:
+        client.post("/signin", data={"token": owner_token})
+        page = client.get("/agents/airline")
+        assert page.status_code == 200 and 'id="checks"' in page.text
+        assert "needs_yes" in page.text and "3 conversations checked" in page.text
+        # Nobody sees an item's flags before their own verdict on it.
+        assert client.get("/review/items/1/flags").status_code == 403

@@ -28,7 +28,12 @@ from agentops.agents.signin import (
     redeem_login_link,
     register_person,
 )
-from agentops.checks.service import answer_flags, conversation_flags
+from agentops.checks.service import (
+    answer_flags,
+    conversation_flags,
+    latest_check_set,
+    status_report,
+)
 from agentops.errors import AgentOpsError, NotFoundError, RuleViolation
 from agentops.review import service as review
 from agentops.review.queries import (
@@ -603,6 +608,11 @@ def agent_page(request: Request, name: str) -> Response:
         agent_actions = actions.list_actions(session, agent=agent)[-10:]
         estimates = [(v.version, adherence_estimate(session, version=v)) for v in versions]
         settled = settled_items(session, agent=agent, limit=10)
+        checks = (
+            status_report(session, agent=agent)
+            if latest_check_set(session, agent=agent) is not None
+            else None
+        )
     return _page(
         request,
         "agent.html",
@@ -619,6 +629,7 @@ def agent_page(request: Request, name: str) -> Response:
             "estimates": [(label, e) for label, e in estimates if e.n],
             "settled": settled,
             "may_dispute": user.person_id in {agent.owner_id, agent.backup_id},
+            "checks": checks,
         },
     )
 
