@@ -164,8 +164,13 @@ def plan_detection(
     conversations_per_hour: float | None,
     tpr: float,
     tnr: float,
+    checks_only: bool = True,
 ) -> DetectionPlan:
-    """Time to detect from the expected volumes, the check at the owner's minimum TPR/TNR."""
+    """Time to detect from the expected volumes, the check at the owner's minimum TPR/TNR.
+
+    Each figure designs its own chart (a few linear solves); `checks_only=False` skips
+    the checks-only one when it is not shown.
+    """
     reviews = Stream(healthy, degraded, reviews_per_hour) if reviews_per_hour else None
     rates = flag_rates(
         healthy_flag_rate=expected_flag_rate(healthy, tpr=tpr, tnr=tnr),
@@ -187,4 +192,9 @@ def plan_detection(
         chart = design_combined(chosen, false_alarm_hours=false_alarm_hours)
         return chart.hours_to_detect(tuple(stream.degraded for stream in chosen))
 
-    return DetectionPlan(false_alarm_hours, hours(reviews), hours(check), hours(reviews, check))
+    return DetectionPlan(
+        false_alarm_hours,
+        hours(reviews),
+        hours(check) if checks_only else None,
+        hours(reviews, check),
+    )
