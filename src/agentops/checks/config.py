@@ -12,6 +12,7 @@ from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 from agentops.checks.conversation import CheckResult, Conversation, Outcome, normalise
+from agentops.checks.judge import LLMJudgeCheck
 from agentops.checks.rules import (
     DECLARATIVE,
     AffirmationCheck,
@@ -37,9 +38,11 @@ AnyCheck = Annotated[
     | MaxCallsCheck
     | ProvenanceCheck
     | ArgumentLimitsCheck
-    | PythonCheckRef,
+    | PythonCheckRef
+    | LLMJudgeCheck,
     Field(discriminator="kind"),
 ]
+KINDS = (*DECLARATIVE, "llm_judge")
 
 
 class CheckConfigError(AgentOpsError):
@@ -250,7 +253,7 @@ def _locate(error: Any, root: yaml.Node) -> tuple[int, int, str, str]:
             continue
         found = mapping_entry(node, str(part))
         if found is None:
-            if part in DECLARATIVE:
+            if part in KINDS:
                 continue  # the union tag pydantic adds to the location; not a YAML key
             path.append(part)
             break
@@ -264,7 +267,7 @@ def _locate(error: Any, root: yaml.Node) -> tuple[int, int, str, str]:
 
 def _message(error: Any) -> str:
     kind = error["type"]
-    kinds = ", ".join(DECLARATIVE)
+    kinds = ", ".join(KINDS)
     if kind == "missing":
         return "required key is missing"
     if kind == "extra_forbidden":

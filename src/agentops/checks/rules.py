@@ -351,6 +351,9 @@ class BoundPythonCheck:
             return NOT_APPLICABLE
 
 
+# The base of every check shape, for shapes defined in other modules (the LLM judge).
+CheckBase = _Check
+
 DECLARATIVE = {
     "affirmation": AffirmationCheck,
     "lookup_before": LookupBeforeCheck,
