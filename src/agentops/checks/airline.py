@@ -106,8 +106,8 @@ def bag_allowance(conversation: Conversation, options: dict[str, Any]) -> CheckR
         total, nonfree = details.get("total_baggages"), details.get("nonfree_baggages")
         if tier not in FREE_BAGS or cabin not in FREE_BAGS["regular"]:
             continue  # the tier or cabin is not known from the conversation
-        if not isinstance(passengers, list) or not all(
-            isinstance(n, int) for n in (total, nonfree)
+        if not (
+            isinstance(passengers, list) and isinstance(total, int) and isinstance(nonfree, int)
         ):
             continue
         applicable = True

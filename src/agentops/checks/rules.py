@@ -142,6 +142,7 @@ class MaxCallsCheck(_Check):
 
 
 Source = Literal["tool", "user", "system", "arguments"]
+_DEFAULT_SOURCES: list[Source] = ["tool", "user"]
 
 
 class ProvenanceCheck(_Check):
@@ -150,7 +151,7 @@ class ProvenanceCheck(_Check):
     kind: Literal["provenance"]
     pattern: str
     numeric: bool = False
-    sources: list[Source] = Field(default_factory=lambda: ["tool", "user"], min_length=1)
+    sources: list[Source] = Field(default_factory=lambda: _DEFAULT_SOURCES.copy(), min_length=1)
     ignore: list[str] = Field(default_factory=list)
 
     @field_validator("pattern")

@@ -135,11 +135,11 @@ def check_history(session: Session, *, agent: Agent, check_set: CheckSet) -> int
             return checked
         rows = []
         for conversation_id, version_id, transcript in batch:
-            stored = results_json(suite.run(transcript))
+            stored = results_json(suite.run(list(transcript)))
             rows.append(result_row(conversation_id, check_set.id, version_id, stored))  # type: ignore[arg-type]
         store_results(session, rows)
         checked += len(rows)
-        after = batch[-1][0]
+        after = int(batch[-1][0])  # type: ignore[arg-type]
 
 
 def result_row(
@@ -180,7 +180,7 @@ def version_results(
     """(conversation id, external id, stored results) of the versions' checked conversations."""
     ids = [version.id for version in versions]
     return [
-        (conversation_id, external_id, results)
+        (int(conversation_id), external_id, dict(results))  # type: ignore[arg-type]
         for conversation_id, external_id, results in session.exec(
             select(Conversation.id, Conversation.external_id, ConversationCheck.results)
             .join(ConversationCheck, col(ConversationCheck.conversation_id) == Conversation.id)
