@@ -165,6 +165,8 @@ def test_a_sample_stratified_by_flags_certifies_the_check_by_weighted_reviews(
     assert estimate["lower"] <= 9 / 40 <= estimate["upper"]
     code, out = run("checks", "status", "--agent", "airline")
     assert code == 0 and "confirm" in out and "violation rate (PPI++" in out
+    code, out = run("checks", "status", "--json")
+    assert code == 0 and [a["agent"] for a in json.loads(out)["agents"]] == ["airline"]
 
 
 def test_the_airline_pack_on_imported_tau_conversations(

@@ -9,7 +9,12 @@ from rich.table import Table
 
 from agentops.agents import service as agents
 from agentops.checks.config import parse_check_text
-from agentops.checks.service import register_check_set, run_report, status_report
+from agentops.checks.service import (
+    latest_check_set,
+    register_check_set,
+    run_report,
+    status_report,
+)
 from agentops.cli.common import console, store_session, user_errors
 from agentops.textfiles import read_text_file
 
@@ -63,15 +68,31 @@ def run(
 @app.command("status")
 @user_errors
 def status(
-    agent: str = typer.Option(..., help="Agent to show."),
+    agent: str | None = typer.Option(
+        None, help="Agent to show (default: every agent with checks)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
     """Per version and check: checked, flagged, reviewed, TPR/TNR with bounds, certified."""
     with store_session() as session:
-        report = status_report(session, agent=agents.get_agent(session, name=agent))
+        if agent is not None:
+            reports = [status_report(session, agent=agents.get_agent(session, name=agent))]
+        else:
+            reports = [
+                status_report(session, agent=one)
+                for one in agents.list_agents(session)
+                if latest_check_set(session, agent=one) is not None
+            ]
     if as_json:
-        typer.echo(json.dumps(report, indent=2))
+        typer.echo(json.dumps(reports[0] if agent is not None else {"agents": reports}, indent=2))
         return
+    if not reports:
+        console.print("No agent has a check file yet: `agentops checks register FILE`.")
+    for report in reports:
+        _print_status(report)
+
+
+def _print_status(report: dict[str, Any]) -> None:
     for version in report["versions"]:
         table = Table(
             "check", "checked", "flagged", "reviewed", "TPR (lower)", "TNR (lower)", "certified",
