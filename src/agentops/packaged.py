@@ -6,7 +6,12 @@ from pathlib import Path
 
 from agentops.errors import NotFoundError
 
-EXAMPLES = ("rubric.example.yaml", "triggers.example.yaml", "prefect.yaml")
+EXAMPLES = (
+    "rubric.example.yaml",
+    "triggers.example.yaml",
+    "prefect.yaml",
+    "checks.example.yaml",
+)
 # In a checkout the same files are the ones under deployments/ (the wheel copies them).
 _CHECKOUT_DEPLOYMENTS = Path(__file__).resolve().parents[2] / "deployments"
 

@@ -101,6 +101,9 @@ COMMANDS: dict[str, LazyCommand] = {
     "triggers": LazyCommand(
         "triggers_cmd", "app", "Rollback triggers, written down before launch."
     ),
+    "checks": LazyCommand(
+        "checks_cmd", "app", "Policy checks run on every conversation, certified against reviews."
+    ),
     "actions": LazyCommand(
         "actions_cmd", "app", "Proposed rollbacks and redeploys, and their approvals."
     ),

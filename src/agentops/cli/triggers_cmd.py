@@ -4,6 +4,7 @@ import json
 import math
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -44,23 +45,71 @@ def check(
         None, help="Degraded rates to report delays at, comma-separated (e.g. 0.08,0.22)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+    checks: Path | None = typer.Option(
+        None, help="A check file: also show time to detect with its checks (policy triggers)."
+    ),
 ) -> None:
     """Validate a trigger file and show its thresholds, false-alarm interval and delays."""
     chosen = parse_rates(rates)
     parsed = load_trigger_file(file)
     plans = [plan_trigger(parsed, trigger, rates=chosen) for trigger in parsed.triggers]
+    detection = _detection(parsed, plans, checks) if checks is not None else {}
     if as_json:
         payload = {
             "file": str(file),
             "version": parsed.version,
             "agent": parsed.agent,
-            "triggers": [plan.to_json() for plan in plans],
+            "triggers": [
+                {**plan.to_json(), **detection.get(plan.trigger.name, {})} for plan in plans
+            ],
         }
         typer.echo(json.dumps(payload, indent=2, default=_finite))
         return
     console.print(f"{file}: valid, version {parsed.version}, agent {parsed.agent}")
     for plan in plans:
         _print_plan(plan)
+        if plan.trigger.name in detection:
+            _print_detection(detection[plan.trigger.name]["time_to_detect_hours"])
+
+
+def _detection(parsed: Any, plans: list[TriggerPlan], checks: Path) -> dict[str, Any]:
+    """Per policy trigger: hours to detect its low degraded rate, reviews/checks/both."""
+    from agentops.checks.config import load_check_file
+    from agentops.checks.detection import plan_detection
+
+    suite, _ = load_check_file(checks)
+    minimum = suite.file.minimum
+    found: dict[str, Any] = {}
+    for plan in plans:
+        trigger = plan.trigger
+        healthy = trigger.healthy_rate or trigger.expected_healthy_rate
+        promised_days = plan.days(plan.promised)
+        if trigger.kind != "policy_adherence" or healthy is None or promised_days is None:
+            continue
+        volume = parsed.expected_volume
+        result = plan_detection(
+            healthy=healthy,
+            degraded=trigger.degraded_low,
+            false_alarm_hours=promised_days * 24,
+            reviews_per_hour=(volume.reviews_per_day or 0) / 24,
+            conversations_per_hour=(volume.conversations_per_day or 0) / 24,
+            tpr=minimum.tpr,
+            tnr=minimum.tnr,
+        )
+        found[trigger.name] = {"time_to_detect_hours": result.to_json()}
+    return found
+
+
+def _print_detection(hours: dict[str, float | None]) -> None:
+    def shown(value: float | None) -> str:
+        return f"{value:.1f} h" if value is not None else "-"
+
+    console.print(
+        f"  time to detect (checks at the file's minimum TPR/TNR): reviews only "
+        f"{shown(hours['reviews_only'])}, checks only {shown(hours['checks_only'])}, "
+        f"both {shown(hours['both'])}",
+        highlight=False,
+    )
 
 
 def _finite(value: object) -> object:

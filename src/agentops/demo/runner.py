@@ -31,6 +31,10 @@ class DemoResult:
     audit_events: int = 0
     audit_intact: bool = False
     database_url: str = ""
+    # The airline checks on all of the demo's traffic: flags per check, and the planned
+    # hours to detect 3% -> 10% with reviews only and with reviews plus checks.
+    check_flags: dict[str, int] = field(default_factory=dict)
+    detect_hours: dict[str, float | None] = field(default_factory=dict)
 
 
 def prepare_environment(*, workdir: Path, fresh: bool) -> str:
@@ -146,6 +150,15 @@ def print_summary(console: Console, result: DemoResult, *, total_seconds: float)
         table.add_row(f"{label}: deploy + health check", _fmt_seconds(timings.get("executing_s")))
         table.add_row(f"{label}: approved via", str(stats.get("approval_channel") or "-"))
         table.add_row(f"{label}: outcome", str(stats.get("status", "-")))
+    if result.check_flags:
+        flagged = ", ".join(f"{name} {count}" for name, count in result.check_flags.items())
+        table.add_row("policy checks: flags on all traffic", flagged)
+    for label, key in (("reviews only", "reviews_only"), ("reviews plus checks", "both")):
+        if result.detect_hours.get(key) is not None:
+            table.add_row(
+                f"time to detect 3% -> 10%, {label} (planned)",
+                f"{result.detect_hours[key]:.1f} h",
+            )
     for stage, seconds in result.stage_seconds.items():
         table.add_row(f"stage {stage} (wall clock)", _fmt_seconds(seconds))
     table.add_row(

@@ -16,6 +16,8 @@ from agentops.adapters.prefect_runs import resume_waiting_run
 from agentops.agents import service as agents
 from agentops.agents.actors import Channel, person_actor
 from agentops.audit.service import iter_events, verify_chain
+from agentops.checks.detection import plan_detection
+from agentops.checks.service import load_suite, register_check_set, require_check_set, run_report
 from agentops.demo.fake_services import FakeServices
 from agentops.demo.reviewers import SimulatedReviewer
 from agentops.demo.runner import DemoResult, Stopwatch
@@ -106,6 +108,14 @@ class Scenario:
                 agent=agent,
                 text=example_text("triggers.example.yaml"),
                 source="deployments/triggers.example.yaml",
+                actor=OWNER,
+            )
+            # Every conversation the demo imports is checked with the airline pack.
+            register_check_set(
+                session,
+                agent=agent,
+                text=example_text("checks.example.yaml"),
+                source="deployments/checks.example.yaml",
                 actor=OWNER,
             )
             session.commit()
@@ -356,6 +366,24 @@ class Scenario:
             open_actions = session.exec(
                 select(Action).where(Action.status == ActionStatus.awaiting_approval)
             ).all()
+            agent = agents.get_agent(session, name=DEMO_AGENT)
+            report = run_report(
+                session, agent=agent, versions=agents.list_versions(session, agent=agent)
+            )
+            self.result.check_flags = {c["name"]: c["flagged"] for c in report["checks"]}
+            minimum = load_suite(require_check_set(session, agent=agent)).file.minimum
+        # Planned with the demo's volumes and the check file's minimum TPR/TNR.
+        plan = plan_detection(
+            healthy=0.03,
+            degraded=0.10,
+            false_alarm_hours=1000.0,
+            reviews_per_hour=SAMPLE_PER_WINDOW,
+            conversations_per_hour=CONVERSATIONS_PER_HOUR,
+            tpr=minimum.tpr,
+            tnr=minimum.tnr,
+            checks_only=False,
+        )
+        self.result.detect_hours = plan.to_json()  # type: ignore[assignment]
         from rich.table import Table
 
         table = Table("time (UTC)", "actor", "decision trail", "entity", title="decision trail")

@@ -16,6 +16,7 @@ import orjson
 from sqlalchemy.engine import Dialect
 
 from agentops.agents.names import NAME_PATTERN
+from agentops.checks.config import results_json, suite_from_text
 from agentops.ingestion.bulk import COLUMNS, Row, bind_processors
 from agentops.ingestion.files import LabelledRecord
 from agentops.ingestion.transcripts import ConversationRecord, RecordError, parse_record
@@ -46,6 +47,8 @@ class Chunk:
     version_names: list[str] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     size: int = 0
+    # Each stored row's policy-check results (when the agent has a check file).
+    checks: list[dict[str, Any]] = field(default_factory=list)
 
 
 VALUE_COLUMNS = COLUMNS[2:-1]
@@ -64,6 +67,8 @@ class RowSettings:
     dialect: type[Dialect]
     chunk_records: int
     chunk_bytes: int
+    # The agent's check file (text, source) to run on every record, if it has one.
+    checks: tuple[str, str] | None = None
 
 
 class RowBuilder:
@@ -81,6 +86,7 @@ class RowBuilder:
             for position, processor in bind_processors(settings.dialect())
             if COLUMNS[position] in VALUE_COLUMNS
         ]
+        self.suite = suite_from_text(*settings.checks) if settings.checks else None
 
     def full(self, chunk: Chunk) -> bool:
         """Whether the chunk has reached the records or bytes a chunk may hold."""
@@ -131,6 +137,8 @@ class RowBuilder:
             values[position] = processor(values[position])
         chunk.values.append(tuple(values))
         chunk.version_names.append(version)
+        if self.suite is not None:
+            chunk.checks.append(results_json(self.suite.run(record.messages)))
         chunk.size += len(transcript)
 
     def _check_against_import(self, record: ConversationRecord) -> str:

@@ -18,17 +18,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from agentops.agents.service import ensure_version, require_own_version
 from agentops.audit.service import record_event
+from agentops.checks.service import latest_check_set, result_row, store_results
 from agentops.errors import AgentOpsError, RuleViolation
 from agentops.ingestion import parallel
 from agentops.ingestion.bulk import ConversationInserter, bind_value
 from agentops.ingestion.files import JsonRecords, LabelledRecord
 from agentops.ingestion.rows import ESCALATED, Chunk, Rejection, RowBuilder, RowSettings
 from agentops.ingestion.transcripts import DEFAULT_ESCALATION_TOOLS
-from agentops.store.models import Agent, AgentVersion, utcnow
+from agentops.store.models import Agent, AgentVersion, Conversation, utcnow
 
 __all__ = ["ImportInterrupted", "ImportReport", "Rejection", "import_conversations"]
 
@@ -45,6 +46,8 @@ REJECTIONS_IN_AUDIT = 20
 # Rejections kept in a report (the count is always exact), so memory stays flat even
 # when a huge file is all bad.
 REJECTIONS_KEPT = 1000
+# External ids looked up per statement when storing a chunk's check results.
+CHECK_LOOKUP_BATCH = 500
 
 
 @dataclass
@@ -148,6 +151,8 @@ def import_conversations(
     if default_started_at is not None and default_started_at.tzinfo is None:
         raise RuleViolation("default_started_at must be timezone-aware")
     now = now or utcnow()
+    # Every conversation is checked as it is stored, under the agent's current check file.
+    check_set = latest_check_set(session, agent=agent)
     settings = RowSettings(
         version=version.version if version is not None else None,
         started_at=default_started_at or now,
@@ -157,6 +162,7 @@ def import_conversations(
         dialect=type(session.get_bind().dialect),
         chunk_records=CHUNK_RECORDS,
         chunk_bytes=CHUNK_BYTES,
+        checks=(check_set.content, check_set.source) if check_set is not None else None,
     )
     writer = _ChunkWriter(
         session,
@@ -165,6 +171,7 @@ def import_conversations(
         actor=actor,
         source=source,
         progress=progress,
+        check_set_id=check_set.id if check_set is not None else None,
     )
     writer.start()
     try:
@@ -245,8 +252,10 @@ class _ChunkWriter:
         actor: str,
         source: str | None,
         progress: Callable[[int], None] | None,
+        check_set_id: int | None = None,
     ) -> None:
         self.session = session
+        self.check_set_id = check_set_id
         self.agent = agent
         self.agent_id: int = agent.id  # type: ignore[assignment]
         self.agent_name = agent.name
@@ -329,6 +338,8 @@ class _ChunkWriter:
             for version_id, values in zip(version_ids, chunk.values, strict=True)
         ]
         stored = ConversationInserter(connection).insert(rows)
+        if chunk.checks and self.check_set_id is not None:
+            self._store_checks(chunk, stored, version_ids)
         part = self.part
         for was_stored, values, name in zip(stored, chunk.values, chunk.version_names, strict=True):
             if was_stored:
@@ -344,6 +355,29 @@ class _ChunkWriter:
         self.handled += chunk.records
         if self.progress is not None:
             self.progress(self.handled)
+
+    def _store_checks(self, chunk: Chunk, stored: list[bool], version_ids: list[int]) -> None:
+        # The bulk insert does not say the new rows' ids on SQLite: one look-up per chunk.
+        new = {
+            values[0]: (version_id, results)
+            for was_stored, values, version_id, results in zip(
+                stored, chunk.values, version_ids, chunk.checks, strict=True
+            )
+            if was_stored
+        }
+        rows = []
+        external_ids = list(new)
+        for start in range(0, len(external_ids), CHECK_LOOKUP_BATCH):
+            wanted = external_ids[start : start + CHECK_LOOKUP_BATCH]
+            for conversation_id, external_id in self.session.exec(
+                select(Conversation.id, Conversation.external_id).where(
+                    Conversation.agent_id == self.agent_id,
+                    col(Conversation.external_id).in_(wanted),
+                )
+            ):
+                version_id, results = new[external_id]
+                rows.append(result_row(conversation_id, self.check_set_id, version_id, results))  # type: ignore[arg-type]
+        store_results(self.session, rows)
 
     def _version_id(self, name: str) -> int:
         found = self.version_ids.get(name)

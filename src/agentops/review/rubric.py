@@ -40,6 +40,9 @@ class CriterionSpec(BaseModel):
     key: str = Field(max_length=80)
     severity: Severity
     description: str = Field(min_length=1)
+    # The policy checks this criterion corresponds to: their certification is measured
+    # against this criterion's findings instead of the whole verdict.
+    checks: list[str] = Field(default_factory=list)
 
     @field_validator("key")
     @classmethod
@@ -60,7 +63,11 @@ class RubricSpec(BaseModel):
 
     def content_sha256(self) -> str:
         """Hash of the meaning, not the text: comments and layout do not change it."""
-        return canonical_sha256(self.model_dump(mode="json"))
+        meaning = self.model_dump(mode="json")
+        for criterion in meaning["criteria"]:
+            if not criterion["checks"]:
+                del criterion["checks"]  # rubrics written before checks keep their hash
+        return canonical_sha256(meaning)
 
 
 def parse_rubric(text: str, *, source: str) -> RubricSpec:
@@ -156,6 +163,7 @@ def register_rubric(session: Session, *, text: str, source: str, actor: str) -> 
                 key=criterion.key,
                 description=criterion.description,
                 severity=criterion.severity,
+                checks=criterion.checks or None,
             )
         )
     session.flush()

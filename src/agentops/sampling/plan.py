@@ -29,7 +29,9 @@ class SamplePlan(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     version: int = Field(default=1, ge=1)
-    strata: tuple[Literal["channel", "intent", "escalated"], ...] = STRATUM_FIELDS  # type: ignore[assignment]
+    # "flagged": whether any of the agent's policy checks flagged the conversation, so
+    # both flagged and unflagged conversations are reviewed (check certification).
+    strata: tuple[Literal["channel", "intent", "escalated", "flagged"], ...] = STRATUM_FIELDS
     allocation: Literal["proportional", "neyman"] = "proportional"
     floor: int = Field(default=2, ge=0, le=1000)
     # The sample is sized so the adherence interval is about ±half_width wide.
@@ -49,6 +51,7 @@ class Unit:
     channel: str
     intent: str | None
     escalated: bool
+    flagged: bool = False
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,8 @@ def stratum_of(unit: Unit, fields: Sequence[str]) -> str:
     for name in fields:
         if name == "escalated":
             parts.append("escalated" if unit.escalated else "contained")
+        elif name == "flagged":
+            parts.append("flagged" if unit.flagged else "unflagged")
         else:
             parts.append(str(getattr(unit, name) or "-"))
     return "|".join(parts) or "all"

@@ -27,6 +27,7 @@ from agentops.store.models import (
     Agent,
     AgentVersion,
     Conversation,
+    ConversationCheck,
     ReviewItem,
     Rubric,
     Sample,
@@ -302,19 +303,51 @@ def _draw_simple(
 
 def _draw_by_plan(session: Session, *, plan: SamplePlan, window: Window) -> list[Drawn]:
     """The plan's sample: strata sizes by GROUP BY, then one pass keeping only the drawn."""
-    facts = (Conversation.channel, Conversation.intent, Conversation.escalated)
+    facts: tuple[Any, ...] = (Conversation.channel, Conversation.intent, Conversation.escalated)
+    check_set_id = _flag_check_set(session, plan=plan, window=window)
+    if check_set_id is not None:
+        facts = (*facts, (func.coalesce(ConversationCheck.flagged, 0) > 0).label("flagged"))
     sizes: Counter[str] = Counter()
-    for channel, intent, escalated, count in session.exec(
-        window.apply(select(*facts, func.count())).group_by(*facts)
-    ):
-        unit = Unit(id=0, external_id="", channel=channel, intent=intent, escalated=escalated)
-        sizes[stratum_of(unit, plan.strata)] += count
-    columns = select(Conversation.id, Conversation.external_id, *facts)  # type: ignore[call-overload]
-    units = (
-        Unit(id=row[0], external_id=row[1], channel=row[2], intent=row[3], escalated=row[4])
-        for row in _streamed(session, columns, window)
-    )
+    counts = _with_flags(window.apply(select(*facts, func.count())), check_set_id)
+    for row in session.exec(counts.group_by(*facts)):
+        sizes[stratum_of(_unit(0, "", row[:-1]), plan.strata)] += row[-1]
+    columns = _with_flags(select(Conversation.id, Conversation.external_id, *facts), check_set_id)
+    units = (_unit(row[0], row[1], row[2:]) for row in _streamed(session, columns, window))
     return draw_streamed(plan, units, sizes=sizes)
+
+
+def _unit(unit_id: int, external_id: str, facts: Any) -> Unit:
+    """A unit from (channel, intent, escalated[, flagged])."""
+    flagged = bool(facts[3]) if len(facts) > 3 else False
+    return Unit(unit_id, external_id, facts[0], facts[1], facts[2], flagged)
+
+
+def _flag_check_set(session: Session, *, plan: SamplePlan, window: Window) -> int | None:
+    """The check set whose flags stratify the sample, when the plan asks for it."""
+    if "flagged" not in plan.strata:
+        return None
+    from agentops.checks.service import latest_check_set
+
+    version = session.get(AgentVersion, window.version_id)
+    agent = session.get(Agent, version.agent_id)  # type: ignore[union-attr]
+    check_set = latest_check_set(session, agent=agent)  # type: ignore[arg-type]
+    if check_set is None:
+        raise RuleViolation(
+            "the plan stratifies by flagged, but the agent has no check file: "
+            "register one with `agentops checks register FILE`"
+        )
+    return check_set.id
+
+
+def _with_flags(query: Any, check_set_id: int | None) -> Any:
+    """The query joined to the conversations' check results (unchecked: not flagged)."""
+    if check_set_id is None:
+        return query
+    return query.outerjoin(
+        ConversationCheck,
+        (col(ConversationCheck.conversation_id) == Conversation.id)
+        & (col(ConversationCheck.check_set_id) == check_set_id),
+    )
 
 
 def _streamed(session: Session, query: Any, window: Window) -> Iterator[Any]:

@@ -85,6 +85,8 @@ class RubricCriterion(SQLModel, table=True):
     key: str
     description: str
     severity: Severity
+    # The policy checks the criterion corresponds to (None: none).
+    checks: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class Conversation(SQLModel, table=True):
@@ -474,3 +476,33 @@ class LangfuseCursor(SQLModel, table=True):
     from_start_time: str | None = None
     pulled_at: datetime | None = None
     scores_through: int = 0
+
+
+class CheckSet(SQLModel, table=True):
+    """A registered check file: an agent's policy checks, versioned like trigger sets."""
+
+    __table_args__ = (UniqueConstraint("agent_id", "content_sha256"),)
+    id: int | None = Field(default=None, primary_key=True)
+    agent_id: int = Field(foreign_key="agent.id", index=True)
+    version: int
+    content: str = Field(sa_column=Column(Text, nullable=False))
+    content_sha256: str
+    source: str
+    loaded_at: datetime = Field(default_factory=utcnow)
+
+
+class ConversationCheck(SQLModel, table=True):
+    """One conversation's results under one check set: check name -> "pass", "na" or a flag."""
+
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "check_set_id"),
+        # A version's results under a check set: the counts and `checks run` read this.
+        Index("ix_conversationcheck_version", "agent_version_id", "check_set_id"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id")
+    check_set_id: int = Field(foreign_key="checkset.id")
+    agent_version_id: int = Field(foreign_key="agentversion.id")
+    # A flag is {"turn", "tool", "quote"}; a pass is "pass" and not applicable "na".
+    results: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    flagged: int = 0

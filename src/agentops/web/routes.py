@@ -30,6 +30,12 @@ from agentops.agents.signin import (
     redeem_login_link,
     register_person,
 )
+from agentops.checks.service import (
+    answer_flags,
+    conversation_flags,
+    latest_check_set,
+    status_report,
+)
 from agentops.errors import AgentOpsError, NotFoundError, RuleViolation
 from agentops.review import service as review
 from agentops.review.queries import (
@@ -52,6 +58,7 @@ from agentops.store.models import (
     Evaluation,
     ItemStatus,
     Person,
+    Review,
     ReviewItem,
     Role,
     utcnow,
@@ -410,6 +417,73 @@ async def review_submit(request: Request, item_id: int) -> Response:
         return _error(request, BUSY, status_code=503)
     except RuleViolation as refused:
         return _error(request, str(refused), status_code=409)
+    with _reading(request) as session:
+        conversation = session.get(Conversation, details.item.conversation_id)
+        if conversation is not None and conversation_flags(session, conversation=conversation):
+            # Blind, then shown: the flags appear only now that the verdict is saved.
+            return _redirect(f"/review/items/{item_id}/flags")
+    return _claim_and_open(request, user, notice="reviewed")
+
+
+def _own_flags(
+    session: Session, user: WebUser, item_id: int
+) -> tuple[ReviewItem, Conversation, Review] | None:
+    """The item, conversation and this person's verdict, if they reviewed the item."""
+    item = session.get(ReviewItem, item_id)
+    verdict = session.exec(
+        select(Review).where(Review.review_item_id == item_id, Review.reviewer_id == user.person_id)
+    ).first()
+    if item is None or verdict is None:
+        return None
+    conversation = session.get(Conversation, item.conversation_id)
+    return (item, conversation, verdict) if conversation is not None else None
+
+
+@router.get("/review/items/{item_id}/flags", response_class=HTMLResponse)
+def review_flags(request: Request, item_id: int) -> Response:
+    """The checks' flags on an item, shown to its reviewer after the verdict."""
+    user = current_user(request)
+    require(user, REVIEW_ROLES, "reviewing")
+    with _reading(request) as session:
+        found = _own_flags(session, user, item_id)
+        if found is None:
+            return _error(request, "flags are shown only after your own verdict", status_code=403)
+        item, conversation, verdict = found
+        return _page(
+            request,
+            "review_flags.html",
+            {
+                "item": item,
+                "conversation": conversation,
+                "verdict": verdict.violation,
+                "flags": conversation_flags(session, conversation=conversation),
+            },
+        )
+
+
+@router.post("/review/items/{item_id}/flags")
+async def review_flags_answer(request: Request, item_id: int) -> Response:
+    """Confirm or dispute the flags in one keystroke, then open the next item."""
+    user = current_user(request)
+    require(user, REVIEW_ROLES, "reviewing")
+    form = await _form(request, user)
+    answer = form.get("answer", "skip")
+    if answer in ("confirm", "dispute"):
+        try:
+            with _writing(request) as session:
+                found = _own_flags(session, user, item_id)
+                if found is None:
+                    refused = "flags are answered after your own verdict"
+                    return _error(request, refused, status_code=403)
+                answer_flags(
+                    session,
+                    item_id=item_id,
+                    conversation=found[1],
+                    agreed=answer == "confirm",
+                    actor=user.email,
+                )
+        except StoreBusy:
+            return _error(request, BUSY, status_code=503)
     return _claim_and_open(request, user, notice="reviewed")
 
 
@@ -565,6 +639,11 @@ def agent_page(request: Request, name: str) -> Response:
         agent_actions = actions.list_actions(session, agent=agent)[-10:]
         estimates = [(v.version, adherence_estimate(session, version=v)) for v in versions]
         settled = settled_items(session, agent=agent, limit=10)
+        checks = (
+            status_report(session, agent=agent)
+            if latest_check_set(session, agent=agent) is not None
+            else None
+        )
     return _page(
         request,
         "agent.html",
@@ -581,6 +660,7 @@ def agent_page(request: Request, name: str) -> Response:
             "estimates": [(label, e) for label, e in estimates if e.n],
             "settled": settled,
             "may_dispute": user.person_id in {agent.owner_id, agent.backup_id},
+            "checks": checks,
         },
     )
 
