@@ -11,7 +11,13 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from agentops.actions.deployer import Deployer, DeployerError, DeployerTimeout, LiveState
+from agentops.actions.deployer import (
+    Deployer,
+    DeployerError,
+    DeployerTimeout,
+    LiveState,
+    Rollout,
+)
 from agentops.actions.service import (
     ExecutionRefused,
     get_action,
@@ -114,25 +120,67 @@ def reconcile(
     actor: Actor = EXECUTOR,
 ) -> Action:
     """Settle an executing action from what the deployer serves; leave it if it cannot say."""
+    return reconcile_explained(
+        engine,
+        action_id=action_id,
+        deployer=deployer,
+        problem=problem,
+        health_timeout_s=health_timeout_s,
+        actor=actor,
+    ).action
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    """The action after reconciliation, and why it is still executing (None once settled)."""
+
+    action: Action
+    waiting: str | None = None
+
+
+def reconcile_explained(
+    engine: Engine,
+    *,
+    action_id: int,
+    deployer: Deployer,
+    problem: str,
+    health_timeout_s: float = 60,
+    actor: Actor = EXECUTOR,
+) -> Reconciled:
+    """Like `reconcile`, and says why an action is left executing.
+
+    A deployer that reports a rollout still under way is believed: the action waits for it
+    rather than being judged on a half-finished switch. A failed rollout is unhealthy.
+    """
     plan = _plan(engine, action_id)
     if plan is None:
-        return _read(engine, action_id)  # someone else settled it meanwhile
+        return Reconciled(_read(engine, action_id))  # someone else settled it meanwhile
     try:
         state = deployer.live(agent=plan.agent)
     except DeployerError as exc:
         log.warning("action #%s: cannot ask the deployer what is live: %s", action_id, exc)
-        return _read(engine, action_id)
-    if state.version == plan.target and state.healthy:
+        return Reconciled(
+            _read(engine, action_id), waiting=f"the deployer could not say what is live: {exc}"
+        )
+    if state.rolling_out:
+        log.info("action #%s: the deployer is still rolling out: %s", action_id, state.describe())
+        return Reconciled(
+            _read(engine, action_id),
+            waiting=f"the deployer is still rolling out: {state.describe()}",
+        )
+    if state.version == plan.target and state.serves_healthily:
         detail = f"{problem}; the deployer reports {plan.target} live and healthy"
-        return _finish(engine, plan, succeeded=True, detail=detail, actor=actor)
+        return Reconciled(_finish(engine, plan, succeeded=True, detail=detail, actor=actor))
     if state.version == plan.target:
-        return _revert(
+        reverted = _revert(
             engine, plan, deployer, problem=problem, timeout_s=health_timeout_s, actor=actor
         )
+        return Reconciled(reverted)
     served = state.version or "no version"
-    detail = f"{problem}; the deployer serves {served}, so {plan.target} is not live"
-    return _finish(
-        engine, plan, succeeded=False, detail=detail, observed=state.version, actor=actor
+    failed = "; the rollout failed" if state.rollout == Rollout.failed else ""
+    detail = f"{problem}; the deployer serves {served}{failed}, so {plan.target} is not live"
+    return Reconciled(
+        _finish(engine, plan, succeeded=False, detail=detail, observed=state.version, actor=actor)
     )
 
 
