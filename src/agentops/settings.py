@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     deployer_url: str | None = None
     deployer_token: SecretStr | None = None
     deployer_hmac_secret: SecretStr | None = None
+    # Per-agent deployers (docs/operators/deployers.md); agents not in it use deployer_url.
+    deployers_file: Path | None = None
     owner_approval_timeout_s: int = Field(default=3600, gt=0, le=WEEK_S)
     backup_approval_timeout_s: int = Field(default=3600, gt=0, le=WEEK_S)
     approval_poll_interval_s: int = Field(default=5, gt=0, le=3600)

@@ -1,0 +1,165 @@
+"""One deployer per agent, chosen from the deployers file, behind the executor's single port."""
+
+import os
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any, Self
+
+from agentops.actions.deployer import (
+    Deployer,
+    DeployerError,
+    HealthResult,
+    HttpDeployer,
+    LiveState,
+)
+from agentops.deployers.config import (
+    DeployerEntry,
+    DeployersFile,
+    HttpEntry,
+    LangfuseEntry,
+    LaunchDarklyEntry,
+    UnleashEntry,
+)
+from agentops.deployers.flags import (
+    FlagDeployer,
+    LangfuseBackend,
+    LaunchDarklyBackend,
+    UnleashBackend,
+)
+
+
+def build_deployer(
+    agent: str, entry: DeployerEntry, *, environ: Mapping[str, str] | None = None
+) -> Deployer:
+    """The deployer an entry describes; raises DeployerError when a credential is not set."""
+    env = os.environ if environ is None else environ
+
+    def secret(name: str | None, *, required: bool = True) -> str | None:
+        if name is None:
+            return None
+        value = env.get(name)
+        if not value and required:
+            raise DeployerError(f"{agent}: the environment variable {name} is not set")
+        return value or None
+
+    if isinstance(entry, HttpEntry):
+        return HttpDeployer(
+            entry.url,
+            token=secret(entry.token_env),
+            hmac_secret=secret(entry.hmac_secret_env),
+        )
+    if isinstance(entry, UnleashEntry):
+        backend: Any = UnleashBackend(
+            entry.url,
+            token=secret(entry.token_env) or "",
+            feature=entry.feature,
+            project=entry.project,
+            environment=entry.environment,
+        )
+    elif isinstance(entry, LaunchDarklyEntry):
+        backend = LaunchDarklyBackend(
+            entry.url,
+            token=secret(entry.token_env) or "",
+            project=entry.project,
+            flag=entry.flag,
+            environment=entry.environment,
+        )
+    elif isinstance(entry, LangfuseEntry):
+        backend = LangfuseBackend(
+            entry.url,
+            public_key=secret(entry.public_key_env) or "",
+            secret_key=secret(entry.secret_key_env) or "",
+            prompt=entry.prompt,
+            label=entry.label,
+        )
+    else:  # pragma: no cover - the config's union is exhaustive
+        raise DeployerError(f"{agent}: unsupported deployer kind {entry.kind}")
+    return FlagDeployer(agent=agent, backend=backend, versions=entry.versions)
+
+
+def describe_entry(entry: DeployerEntry) -> str:
+    """One line naming the deployer and what it switches (no credentials)."""
+    if isinstance(entry, HttpEntry):
+        return f"http at {entry.url}"
+    if isinstance(entry, UnleashEntry):
+        return f"unleash at {entry.url}: {entry.project}/{entry.feature} in {entry.environment}"
+    if isinstance(entry, LaunchDarklyEntry):
+        return f"launchdarkly at {entry.url}: {entry.project}/{entry.flag} in {entry.environment}"
+    return f"langfuse at {entry.url}: prompt {entry.prompt}, label {entry.label}"
+
+
+class RoutedDeployer:
+    """Sends each agent's calls to the deployer its entry names, else to the default."""
+
+    def __init__(
+        self,
+        config: DeployersFile,
+        *,
+        default: Deployer | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.config = config
+        self.default = default
+        self._environ = environ
+        self._built: dict[str, Deployer] = {}
+
+    def describe(self, agent: str) -> str:
+        """Which deployer serves the agent, in one line."""
+        entry = self.config.agents.get(agent)
+        if entry is not None:
+            return describe_entry(entry)
+        if isinstance(self.default, HttpDeployer):
+            return f"http at {self.default.base_url} (AGENTOPS_DEPLOYER_URL)"
+        return "none configured"
+
+    def for_agent(self, agent: str) -> Deployer:
+        """The agent's deployer, built once."""
+        if agent in self._built:
+            return self._built[agent]
+        entry = self.config.agents.get(agent)
+        if entry is None:
+            if self.default is None:
+                raise DeployerError(
+                    f"no deployer configured for {agent}: add it to the deployers file "
+                    "or set AGENTOPS_DEPLOYER_URL"
+                )
+            return self.default
+        self._built[agent] = build_deployer(agent, entry, environ=self._environ)
+        return self._built[agent]
+
+    def deploy(self, *, agent: str, version: str, action_id: int, idempotency_key: str) -> str:
+        """Deploy through the agent's deployer."""
+        return self.for_agent(agent).deploy(
+            agent=agent, version=version, action_id=action_id, idempotency_key=idempotency_key
+        )
+
+    def wait_until_healthy(
+        self, *, agent: str, version: str, timeout_s: float = 30, poll_s: float = 0.5
+    ) -> HealthResult:
+        """Wait through the agent's deployer."""
+        return self.for_agent(agent).wait_until_healthy(
+            agent=agent, version=version, timeout_s=timeout_s, poll_s=poll_s
+        )
+
+    def live(self, *, agent: str) -> LiveState:
+        """Read what is live through the agent's deployer."""
+        return self.for_agent(agent).live(agent=agent)
+
+    def close(self) -> None:
+        """Close every deployer built so far, and the default."""
+        for deployer in [*self._built.values(), self.default]:
+            close = getattr(deployer, "close", None)
+            if close is not None:
+                close()
+        self._built.clear()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
