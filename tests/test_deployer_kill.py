@@ -35,17 +35,17 @@ from test_recovery import (
     wait_for,
 )
 
-# The executor, with the flag deployer's health wait replaced by "note the switch, then hang":
+# The executor, with the deployer's health wait replaced by "note the switch, then hang":
 # the process is killed after the switch and before it can record the outcome.
 RUN_THEN_HANG = """
-import sys, time
+import importlib, sys, time
 from pathlib import Path
-from agentops.deployers import flags
 marker = Path(sys.argv[2])
+module, name = sys.argv[3].rsplit(".", 1)
 def switched_then_hang(self, **kwargs):
     marker.touch()
     time.sleep(600)
-flags.FlagDeployer.wait_until_healthy = switched_then_hang
+setattr(getattr(importlib.import_module(module), name), "wait_until_healthy", switched_then_hang)
 from agentops.cli.app import main
 sys.argv = ["agentops", "actions", "run", sys.argv[1]]
 main()
@@ -59,6 +59,7 @@ class Target:
     deployers_yaml: str
     environ: dict[str, str]
     served: Callable[[], str | None]
+    deployer_class: str = "agentops.deployers.flags.FlagDeployer"
 
 
 def kill_after_switch_then_sweep(
@@ -74,7 +75,7 @@ def kill_after_switch_then_sweep(
     config_path.write_text(target.deployers_yaml)
     marker = tmp_path / "switched"
     env = child_env(database_url, AGENTOPS_DEPLOYERS_FILE=str(config_path), **target.environ)
-    args = [sys.executable, "-c", RUN_THEN_HANG, str(action_id), str(marker)]
+    args = [sys.executable, "-c", RUN_THEN_HANG, str(action_id), str(marker), target.deployer_class]
     with child(args, env=env, workdir=tmp_path, name="run") as executor:
         wait_for(marker.exists, what="the executor's switch", watch=executor, timeout=60)
         assert executor.kill() == -signal.SIGKILL

@@ -234,6 +234,6 @@ def test_deployers_check_with_a_broken_file_is_one_error_line(
     assert result.exit_code != 0
     assert result.stderr.strip() == (
         f"error: {path}:3: agents.airline.kind: unknown deployer kind 'flux'; "
-        "use one of http, unleash, launchdarkly, langfuse"
+        "use one of http, unleash, launchdarkly, langfuse, kubernetes"
     )
     assert "Traceback" not in result.output

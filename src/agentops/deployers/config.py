@@ -2,7 +2,7 @@
 
   agents:
     airline-assistant:
-      kind: unleash              # http | unleash | launchdarkly | langfuse
+      kind: unleash              # http | unleash | launchdarkly | langfuse | kubernetes
       url: http://127.0.0.1:4242
       token_env: UNLEASH_ADMIN_TOKEN   # credentials are named by environment variable
       feature: airline-prompt
@@ -78,10 +78,28 @@ class LangfuseEntry(_Entry):
     label: str = "production"
 
 
+class KubernetesEntry(_Entry):
+    """A Deployment or an Argo Rollout; credentials from a kubeconfig or the pod's account."""
+
+    kind: Literal["kubernetes"]
+    object: Literal["Deployment", "Rollout"] = "Deployment"
+    namespace: str = Field(default="default", min_length=1)
+    name: str = Field(min_length=1)
+    version_from: Literal["image", "label"] = "image"
+    container: str | None = None
+    label: str = "app.kubernetes.io/version"
+    # Unset: the in-cluster service account (KUBERNETES_SERVICE_HOST and its token).
+    kubeconfig: str | None = None
+    context: str | None = None
+    # A Rollout whose stable ReplicaSet runs the version is aborted rather than undone.
+    rollout_abort: bool = True
+
+
 DeployerEntry = Annotated[
-    HttpEntry | UnleashEntry | LaunchDarklyEntry | LangfuseEntry, Field(discriminator="kind")
+    HttpEntry | UnleashEntry | LaunchDarklyEntry | LangfuseEntry | KubernetesEntry,
+    Field(discriminator="kind"),
 ]
-KINDS = ("http", "unleash", "launchdarkly", "langfuse")
+KINDS = ("http", "unleash", "launchdarkly", "langfuse", "kubernetes")
 
 
 class DeployersFile(BaseModel):

@@ -16,6 +16,7 @@ from agentops.deployers.config import (
     DeployerEntry,
     DeployersFile,
     HttpEntry,
+    KubernetesEntry,
     LangfuseEntry,
     LaunchDarklyEntry,
     UnleashEntry,
@@ -48,6 +49,8 @@ def build_deployer(
             token=secret(entry.token_env),
             hmac_secret=secret(entry.hmac_secret_env),
         )
+    if isinstance(entry, KubernetesEntry):
+        return _kubernetes(agent, entry, env)
     if isinstance(entry, UnleashEntry):
         backend: Any = UnleashBackend(
             entry.url,
@@ -77,8 +80,39 @@ def build_deployer(
     return FlagDeployer(agent=agent, backend=backend, versions=entry.versions)
 
 
+def _kubernetes(agent: str, entry: KubernetesEntry, env: Mapping[str, str]) -> Deployer:
+    from pathlib import Path
+
+    from agentops.deployers.kubernetes import (
+        KubernetesDeployer,
+        VersionSource,
+        in_cluster_access,
+        kubeconfig_access,
+    )
+
+    if entry.kubeconfig:
+        access = kubeconfig_access(Path(entry.kubeconfig).expanduser(), context=entry.context)
+    else:
+        access = in_cluster_access(environ=dict(env))
+    return KubernetesDeployer(
+        agent=agent,
+        access=access,
+        namespace=entry.namespace,
+        name=entry.name,
+        kind=entry.object,
+        version_source=VersionSource(
+            source=entry.version_from, container=entry.container, label=entry.label
+        ),
+        versions=entry.versions,
+        rollout_abort=entry.rollout_abort,
+    )
+
+
 def describe_entry(entry: DeployerEntry) -> str:
     """One line naming the deployer and what it switches (no credentials)."""
+    if isinstance(entry, KubernetesEntry):
+        where = f"kubeconfig {entry.kubeconfig}" if entry.kubeconfig else "in-cluster"
+        return f"kubernetes {entry.object} {entry.namespace}/{entry.name} ({where})"
     if isinstance(entry, HttpEntry):
         return f"http at {entry.url}"
     if isinstance(entry, UnleashEntry):
