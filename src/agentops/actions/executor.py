@@ -66,6 +66,7 @@ def execute_approved(
         )
     try:
         deployment = _deploy(deployer, plan)
+        _note_deployment(engine, plan, deployer, deployment, actor=actor)
         health = deployer.wait_until_healthy(
             agent=plan.agent, version=plan.target, timeout_s=health_timeout_s
         )
@@ -108,6 +109,33 @@ def _deploy(deployer: Deployer, plan: DeploymentPlan) -> str:
     except DeployerTimeout as exc:
         return f"deployment of unknown id ({exc})"
     return f"deployment {deployment_id}"
+
+
+def _note_deployment(
+    engine: Engine, plan: DeploymentPlan, deployer: Deployer, deployment: str, *, actor: Actor
+) -> None:
+    """Keep the deployer's reference on the action; a committed change also goes in the trail.
+
+    A deployer that changes a configuration repository (GitOps) says what it committed
+    through an optional `change_record(agent=…)`: the commit and pull request are audited.
+    """
+    change_record = getattr(deployer, "change_record", None)
+    change = change_record(agent=plan.agent) if change_record is not None else None
+    with write_session(engine) as session:
+        action = session.get(Action, plan.action_id)
+        if action is None or action.status != ActionStatus.executing:
+            return
+        action.deployment_ref = redact(deployment)[:1000]
+        session.add(action)
+        if change:
+            record_event(
+                session,
+                actor=actor.label,
+                kind="action.change_committed",
+                entity_type="action",
+                entity_id=plan.action_id,
+                payload={"agent": plan.agent, **change},
+            )
 
 
 def reconcile(

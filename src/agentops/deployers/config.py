@@ -78,6 +78,20 @@ class LangfuseEntry(_Entry):
     label: str = "production"
 
 
+class GitOpsEntry(BaseModel):
+    """Where the object's manifest lives, for Argo CD- or Flux-managed objects."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    repo: str = Field(min_length=1)  # anything `git clone` takes
+    path: str = Field(min_length=1)  # the manifest file inside it
+    branch: str = "main"
+    mode: Literal["pull_request", "direct"] = "pull_request"
+    github_api: str = "https://api.github.com"
+    github_repo: str | None = Field(default=None, pattern=r"^[^/\s]+/[^/\s]+$")
+    token_env: str | None = Field(default=None, pattern=ENV_NAME)
+
+
 class KubernetesEntry(_Entry):
     """A Deployment or an Argo Rollout; credentials from a kubeconfig or the pod's account."""
 
@@ -93,6 +107,8 @@ class KubernetesEntry(_Entry):
     context: str | None = None
     # A Rollout whose stable ReplicaSet runs the version is aborted rather than undone.
     rollout_abort: bool = True
+    # Set when Argo CD or Flux owns the object: roll back by a git revert, never a patch.
+    gitops: GitOpsEntry | None = None
 
 
 DeployerEntry = Annotated[

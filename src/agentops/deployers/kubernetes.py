@@ -35,6 +35,23 @@ DEPLOYMENT_REVISION = "deployment.kubernetes.io/revision"
 ROLLOUT_REVISION = "rollout.argoproj.io/revision"
 # Labels the controllers add to a ReplicaSet's template; they must not go back into the spec.
 HASH_LABELS = ("pod-template-hash", "rollouts-pod-template-hash")
+# Annotations and labels by which Argo CD and Flux mark the objects they manage.
+OWNER_MARKS = {
+    "argocd.argoproj.io/tracking-id": "Argo CD",
+    "argocd.argoproj.io/instance": "Argo CD",
+    "kustomize.toolkit.fluxcd.io/name": "Flux",
+    "helm.toolkit.fluxcd.io/name": "Flux",
+}
+
+
+def gitops_owner(obj: dict[str, Any]) -> str | None:
+    """'Argo CD' or 'Flux' when the object's annotations or labels say it manages it."""
+    metadata = obj.get("metadata") or {}
+    marks = {**(metadata.get("labels") or {}), **(metadata.get("annotations") or {})}
+    for key, owner in OWNER_MARKS.items():
+        if key in marks:
+            return owner
+    return None
 
 
 @dataclass(frozen=True)
@@ -203,6 +220,13 @@ class KubernetesDeployer(ServiceClient):
         obj = self._get(self._path)
         if self.source.read(obj["spec"]["template"]) == tag:
             return f"{self.kind} {self.name} already runs {version}"
+        owner = gitops_owner(obj)
+        if owner is not None:
+            # Under auto-sync a patch is reverted at the next sync: the change must go to git.
+            raise DeployerError(
+                f"{self.kind} {self.namespace}/{self.name} is managed by {owner}: a patch would be "
+                "undone at the next sync; configure gitops: for this agent in the deployers file"
+            )
         sets = self._owned_replicasets(obj)
         if self.kind == "Rollout" and self.rollout_abort:
             stable = _by_hash(sets, (obj.get("status") or {}).get("stableRS"))

@@ -94,7 +94,7 @@ def _kubernetes(agent: str, entry: KubernetesEntry, env: Mapping[str, str]) -> D
         access = kubeconfig_access(Path(entry.kubeconfig).expanduser(), context=entry.context)
     else:
         access = in_cluster_access(environ=dict(env))
-    return KubernetesDeployer(
+    kube = KubernetesDeployer(
         agent=agent,
         access=access,
         namespace=entry.namespace,
@@ -106,13 +106,36 @@ def _kubernetes(agent: str, entry: KubernetesEntry, env: Mapping[str, str]) -> D
         versions=entry.versions,
         rollout_abort=entry.rollout_abort,
     )
+    if entry.gitops is None:
+        return kube
+    from agentops.deployers.gitops import GitOpsDeployer, GitOpsSettings
+
+    token = None
+    if entry.gitops.token_env:
+        token = env.get(entry.gitops.token_env)
+        if not token:
+            kube.close()
+            raise DeployerError(
+                f"{agent}: the environment variable {entry.gitops.token_env} is not set"
+            )
+    settings = GitOpsSettings(
+        repo=entry.gitops.repo,
+        path=entry.gitops.path,
+        branch=entry.gitops.branch,
+        mode=entry.gitops.mode,
+        github_api=entry.gitops.github_api,
+        github_repo=entry.gitops.github_repo,
+        github_token=token,
+    )
+    return GitOpsDeployer(kube=kube, settings=settings)
 
 
 def describe_entry(entry: DeployerEntry) -> str:
     """One line naming the deployer and what it switches (no credentials)."""
     if isinstance(entry, KubernetesEntry):
         where = f"kubeconfig {entry.kubeconfig}" if entry.kubeconfig else "in-cluster"
-        return f"kubernetes {entry.object} {entry.namespace}/{entry.name} ({where})"
+        gitops = f", GitOps via {entry.gitops.repo} ({entry.gitops.mode})" if entry.gitops else ""
+        return f"kubernetes {entry.object} {entry.namespace}/{entry.name} ({where}{gitops})"
     if isinstance(entry, HttpEntry):
         return f"http at {entry.url}"
     if isinstance(entry, UnleashEntry):
@@ -178,6 +201,11 @@ class RoutedDeployer:
     def live(self, *, agent: str) -> LiveState:
         """Read what is live through the agent's deployer."""
         return self.for_agent(agent).live(agent=agent)
+
+    def change_record(self, *, agent: str) -> dict[str, str] | None:
+        """The agent's deployer's record of its last committed change (GitOps), if any."""
+        record = getattr(self.for_agent(agent), "change_record", None)
+        return record(agent=agent) if record is not None else None
 
     def close(self) -> None:
         """Close every deployer built so far, and the default."""
