@@ -32,12 +32,24 @@ def template_for(version: str, *, app: str = "airline") -> dict[str, Any]:
     }
 
 
+def normalized(template: dict[str, Any]) -> dict[str, Any]:
+    """The template as the API server stores it: no hash labels, no Go zero values
+    (kubectl sends `creationTimestamp: null` and `resources: {}`)."""
+    bare = deepcopy(template)
+    metadata = bare.get("metadata", {})
+    if metadata.get("creationTimestamp", "") is None:
+        del metadata["creationTimestamp"]
+    for label in HASH_LABELS:
+        metadata.get("labels", {}).pop(label, None)
+    for container in bare.get("spec", {}).get("containers", []):
+        if container.get("resources") == {}:
+            del container["resources"]
+    return bare
+
+
 def template_hash(template: dict[str, Any]) -> str:
     """A stable hash of a template without the controllers' hash labels."""
-    bare = deepcopy(template)
-    labels = bare.get("metadata", {}).get("labels", {})
-    for label in HASH_LABELS:
-        labels.pop(label, None)
+    bare = normalized(template)
     return hashlib.sha256(json.dumps(bare, sort_keys=True).encode()).hexdigest()[:10]
 
 
@@ -56,7 +68,7 @@ def _status_error(code: int, reason: str, message: str) -> JSONResponse:
 class FakeKubernetes:
     """Objects in memory, served under the real API paths."""
 
-    def __init__(self, *, token: str, replicas: int = 2) -> None:
+    def __init__(self, *, token: str | None, replicas: int = 2) -> None:
         self.token = token
         self.replicas = replicas
         self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}  # (kind, ns, name)
@@ -73,6 +85,83 @@ class FakeKubernetes:
         self.app.patch(argo + "/rollouts/{name}")(self._patcher("Rollout"))
         self.app.patch(argo + "/rollouts/{name}/status")(self._abort)
         self.app.get(base + "/replicasets")(self._list_replicasets)
+        self.requests: list[tuple[str, str]] = []  # (method, path) of every request, for kubectl
+        self.headers_seen: list[dict[str, str]] = []
+        self._discovery()
+
+    def _discovery(self) -> None:
+        """The discovery documents kubectl reads before it acts."""
+
+        @self.app.middleware("http")
+        async def remember(request: Request, call_next: Any) -> Any:
+            self.requests.append((request.method, str(request.url)))
+            self.headers_seen.append(dict(request.headers))
+            return await call_next(request)
+
+        def resource(name: str, kind: str, verbs: list[str]) -> dict[str, Any]:
+            return {
+                "name": name,
+                "singularName": kind.lower(),
+                "namespaced": True,
+                "kind": kind,
+                "verbs": verbs,
+            }
+
+        groups = {
+            "apps": (
+                "v1",
+                [
+                    resource("deployments", "Deployment", ["get", "list", "patch"]),
+                    resource("replicasets", "ReplicaSet", ["get", "list"]),
+                ],
+            ),
+            "argoproj.io": (
+                "v1alpha1",
+                [
+                    resource("rollouts", "Rollout", ["get", "list", "patch"]),
+                    resource("rollouts/status", "Rollout", ["patch"]),
+                ],
+            ),
+        }
+
+        @self.app.get("/api")
+        def core_versions() -> dict[str, Any]:
+            return {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []}
+
+        @self.app.get("/api/v1")
+        def core_resources() -> dict[str, Any]:
+            return {"kind": "APIResourceList", "groupVersion": "v1", "resources": []}
+
+        @self.app.get("/apis")
+        def group_list() -> dict[str, Any]:
+            return {
+                "kind": "APIGroupList",
+                "apiVersion": "v1",
+                "groups": [
+                    {
+                        "name": name,
+                        "versions": [{"groupVersion": f"{name}/{v}", "version": v}],
+                        "preferredVersion": {"groupVersion": f"{name}/{v}", "version": v},
+                    }
+                    for name, (v, _) in groups.items()
+                ],
+            }
+
+        for name, (version, resources) in groups.items():
+
+            def resource_list(gv: str = f"{name}/{version}", rs: Any = resources) -> dict[str, Any]:
+                return {
+                    "kind": "APIResourceList",
+                    "apiVersion": "v1",
+                    "groupVersion": gv,
+                    "resources": rs,
+                }
+
+            self.app.get(f"/apis/{name}/{version}")(resource_list)
+
+        @self.app.get("/version")
+        def server_version() -> dict[str, Any]:
+            return {"major": "1", "minor": "32", "gitVersion": "v1.32.0"}
 
     # --- building the world ----------------------------------------------------------
 
@@ -113,6 +202,7 @@ class FakeKubernetes:
             "metadata": {
                 "name": f"{obj['metadata']['name']}-{pod_hash}",
                 "namespace": obj["metadata"]["namespace"],
+                "uid": str(uuid.uuid4()),
                 "labels": {**template["metadata"]["labels"], label: pod_hash},
                 "annotations": {_revision_key(obj["kind"]): str(revision)},
                 "ownerReferences": [
@@ -232,7 +322,11 @@ class FakeKubernetes:
     # --- HTTP ------------------------------------------------------------------------
 
     def _denied(self, request: Request) -> JSONResponse | None:
-        if request.headers.get("authorization") != f"Bearer {self.token}":
+        # token None: no authentication (kubectl sends no bearer token to a plain-http server).
+        if (
+            self.token is not None
+            and request.headers.get("authorization") != f"Bearer {self.token}"
+        ):
             return _status_error(401, "Unauthorized", "Unauthorized")
         return None
 
@@ -275,7 +369,7 @@ class FakeKubernetes:
                 for op in operations
             ):
                 return _status_error(422, "Invalid", "only replace of /spec/template is expected")
-            self.patches.append((request.url.path, content_type, operations))
+            self.patches.append((request.url.path, content_type, deepcopy(operations)))
             obj = self.objects[key]
             before = template_hash(obj["spec"]["template"])
             for op in operations:
@@ -285,9 +379,9 @@ class FakeKubernetes:
                         for label in HASH_LABELS
                     ):
                         return _status_error(422, "Invalid", "template carries a hash label")
-                    obj["spec"]["template"] = op["value"]
+                    obj["spec"]["template"] = normalized(op["value"])
                 else:
-                    obj["metadata"]["annotations"] = op["value"]
+                    obj["metadata"]["annotations"] = deepcopy(op["value"])
             if template_hash(obj["spec"]["template"]) != before:
                 self._start_rollout(obj, key)
             return JSONResponse(obj)

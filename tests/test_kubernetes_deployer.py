@@ -3,6 +3,9 @@ a Deployment rollback as `kubectl rollout undo` sends it, a Rollout abort and un
 still in progress that the sweeper waits for, a degraded Rollout, credentials, and a kill test.
 """
 
+import os
+import shutil
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,7 +23,7 @@ from agentops.deployers.kubernetes import in_cluster_access
 from agentops.deployers.routing import RoutedDeployer
 from agentops.store.models import ActionStatus
 from factories import serve
-from fake_kubernetes import FakeKubernetes, template_for
+from fake_kubernetes import FakeKubernetes, normalized, template_for
 from test_deployer_kill import Target, kill_after_switch_then_sweep
 from test_recovery import approve, event_kinds, propose, read_action, store_live, two_good_fleet
 
@@ -265,3 +268,79 @@ def test_kubernetes_executor_killed_after_the_patch_is_reconciled(
     )
     kill_after_switch_then_sweep(engine, database_url, tmp_path, target)
     assert len(fake.patches) == 1
+
+
+def anonymous_kubeconfig(path: Path, url: str) -> Path:
+    """A kubeconfig with no credentials (kubectl sends no bearer token to a plain-http server)."""
+    path.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: fake\n"
+        f"clusters:\n- name: fake\n  cluster:\n    server: {url}\n"
+        "users:\n- name: anonymous\n  user: {}\n"
+        "contexts:\n- name: fake\n  context:\n    cluster: fake\n    user: anonymous\n"
+    )
+    return path
+
+
+def test_our_rollback_patch_is_the_one_kubectl_rollout_undo_sends(tmp_path: Path) -> None:
+    """Run the real `kubectl rollout undo` against one fake and our deployer against a twin."""
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl is not installed")
+    by_kubectl, by_agentops = FakeKubernetes(token=None), FakeKubernetes(token=None)
+    for fake in (by_kubectl, by_agentops):
+        fake.add("Deployment", "airline", history=["v0", "v1", "v2"])
+        obj = fake.objects[("Deployment", "agents", "airline")]
+        obj["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] = "{}"
+        [v1_set] = [
+            rs
+            for rs in fake.replicasets
+            if rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2"
+        ]
+        v1_set["metadata"]["annotations"]["team.example.com/change"] = "CHG-1"
+    with serve(by_kubectl.app) as url:
+        kubeconfig = anonymous_kubeconfig(tmp_path / "kubectl.kubeconfig", url)
+        ran = subprocess.run(
+            [
+                "kubectl",
+                "--kubeconfig",
+                str(kubeconfig),
+                "-n",
+                "agents",
+                "rollout",
+                "undo",
+                "deployment/airline",
+                "--to-revision=2",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "HOME": str(tmp_path)},
+        )
+    assert ran.returncode == 0, ran.stderr
+    assert "rolled back" in ran.stdout
+    with serve(by_agentops.app) as url:
+        kubeconfig = anonymous_kubeconfig(tmp_path / "agentops.kubeconfig", url)
+        config = (
+            "agents:\n  airline:\n    kind: kubernetes\n    namespace: agents\n"
+            f"    name: airline\n    kubeconfig: {kubeconfig}\n"
+        )
+        with RoutedDeployer(parse_deployers_text(config, source="t")) as deployer:
+            deployer.deploy(agent="airline", version="v1", action_id=1, idempotency_key="k")
+    [(kubectl_path, kubectl_type, kubectl_ops)] = by_kubectl.patches
+    [(our_path, our_type, our_ops)] = by_agentops.patches
+    assert (our_path, our_type) == (kubectl_path, kubectl_type)
+    assert [op["path"] for op in our_ops] == [op["path"] for op in kubectl_ops]
+    # kubectl serialises Go zero values (creationTimestamp: null, resources: {}); same template.
+    assert normalized(our_ops[0]["value"]) == normalized(kubectl_ops[0]["value"])
+    assert (
+        our_ops[1]["value"]
+        == kubectl_ops[1]["value"]
+        == {
+            "kubectl.kubernetes.io/last-applied-configuration": "{}",
+            "deployment.kubernetes.io/revision": "3",
+            "team.example.com/change": "CHG-1",
+        }
+    )
+    for fake in (by_kubectl, by_agentops):
+        assert fake.serving("Deployment", "airline") == "v2"  # rolling out: v2 still serves
+        fake.settle("Deployment", "airline")
+        assert fake.serving("Deployment", "airline") == "v1"

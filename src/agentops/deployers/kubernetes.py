@@ -35,6 +35,18 @@ DEPLOYMENT_REVISION = "deployment.kubernetes.io/revision"
 ROLLOUT_REVISION = "rollout.argoproj.io/revision"
 # Labels the controllers add to a ReplicaSet's template; they must not go back into the spec.
 HASH_LABELS = ("pod-template-hash", "rollouts-pod-template-hash")
+# Annotations a Deployment keeps its own on rollback; the others come from the ReplicaSet
+# (the same set `kubectl rollout undo` skips).
+KEEP_ANNOTATIONS = frozenset(
+    {
+        "kubectl.kubernetes.io/last-applied-configuration",
+        DEPLOYMENT_REVISION,
+        "deployment.kubernetes.io/revision-history",
+        "deployment.kubernetes.io/desired-replicas",
+        "deployment.kubernetes.io/max-replicas",
+        "deprecated.deployment.rollback.to",
+    }
+)
 # Annotations and labels by which Argo CD and Flux mark the objects they manage.
 OWNER_MARKS = {
     "argocd.argoproj.io/tracking-id": "Argo CD",
@@ -248,8 +260,14 @@ class KubernetesDeployer(ServiceClient):
             {"op": "replace", "path": "/spec/template", "value": template}
         ]
         if self.kind == "Deployment":
-            # As kubectl rollout undo: the Deployment keeps its own annotations, not the RS's.
-            annotations = (obj.get("metadata") or {}).get("annotations") or {}
+            # As kubectl rollout undo: the Deployment keeps its bookkeeping annotations and
+            # takes the rest from the ReplicaSet that ran the version.
+            own = (obj.get("metadata") or {}).get("annotations") or {}
+            annotations = {k: v for k, v in own.items() if k in KEEP_ANNOTATIONS}
+            rs_annotations = (newest.get("metadata") or {}).get("annotations") or {}
+            annotations.update(
+                {k: v for k, v in rs_annotations.items() if k not in KEEP_ANNOTATIONS}
+            )
             operations.append(
                 {"op": "replace", "path": "/metadata/annotations", "value": annotations}
             )
