@@ -218,6 +218,7 @@ def test_deployers_check_reads_live_and_changes_nothing(
     unset = runner.invoke(app, ["deployers", "check", "airline"])
     assert unset.exit_code != 0
     assert "the environment variable AIRLINE_LD_TOKEN is not set" in unset.stderr
+    assert "credentials: missing" in unset.stdout
     assert fake.patches == []
 
 

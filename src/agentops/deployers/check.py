@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 from agentops.actions.deployer import Deployer, DeployerError, LiveState
 
-CREDENTIAL_SIGNS = ("refused the credentials", "HTTP 401", "HTTP 403", "is not set")
+REFUSED_SIGNS = ("refused the credentials", "HTTP 401", "HTTP 403")
 
 
 @dataclass(frozen=True)
@@ -14,7 +14,7 @@ class DeployerCheck:
     agent: str
     deployer: str
     live: LiveState | None
-    credentials: str  # "ok", "refused" or "unknown"
+    credentials: str  # "ok", "refused", "missing" or "unknown"
     problem: str | None = None
 
 
@@ -43,12 +43,17 @@ def check_deployer(*, agent: str, deployer: Deployer | None) -> DeployerCheck:
     try:
         state = deployer.live(agent=agent)
     except DeployerError as exc:
-        refused = any(sign in str(exc) for sign in CREDENTIAL_SIGNS)
+        if "environment variable" in str(exc) and "is not set" in str(exc):
+            credentials = "missing"
+        elif any(sign in str(exc) for sign in REFUSED_SIGNS):
+            credentials = "refused"
+        else:
+            credentials = "unknown"
         return DeployerCheck(
             agent=agent,
             deployer=name,
             live=None,
-            credentials="refused" if refused else "unknown",
+            credentials=credentials,
             problem=str(exc),
         )
     return DeployerCheck(agent=agent, deployer=name, live=state, credentials="ok")
