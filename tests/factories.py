@@ -180,8 +180,13 @@ class FakeDeployer:
         healthy: bool = True,
         token: str | None = None,
         hmac_secret: str | None = None,
+        reports_rollout: bool = False,
     ) -> None:
         self.serving = dict(serving)
+        # With reports_rollout, /live also answers target_version and rollout (the newer
+        # contract); versions in failed_rollouts report a failed rollout and stay pending.
+        self.reports_rollout = reports_rollout
+        self.failed_rollouts: set[str] = set()
         self.settle_checks = settle_checks
         self.healthy = healthy
         self.unhealthy: set[str] = set()
@@ -255,7 +260,16 @@ class FakeDeployer:
         return self._state(agent)
 
     def _live(self, agent: str) -> dict[str, Any]:
-        return self._state(agent)
+        state = self._state(agent)
+        if not self.reports_rollout:
+            return state
+        pending = self._pending.get(agent)
+        target = pending[0] if pending is not None else state["version"]
+        if target in self.failed_rollouts:
+            rollout = "failed"
+        else:
+            rollout = "rolling_out" if pending is not None else "settled"
+        return {**state, "target_version": target, "rollout": rollout}
 
 
 @contextmanager

@@ -16,21 +16,40 @@ from agentops.settings import Settings, get_settings
 if TYPE_CHECKING:
     from slack_sdk import WebClient
 
+    from agentops.deployers.routing import RoutedDeployer
+
 
 def make_deployer(
     settings: Settings | None = None, *, url: str | None = None
-) -> HttpDeployer | None:
-    """The configured deployer client (None when no deployer URL is set)."""
+) -> "HttpDeployer | RoutedDeployer | None":
+    """The configured deployer (None when neither a deployers file nor a URL is set).
+
+    With AGENTOPS_DEPLOYERS_FILE each agent it names gets its own deployer; the others use
+    the HTTP deployer at `url` or AGENTOPS_DEPLOYER_URL.
+    """
     settings = settings or get_settings()
     base_url = url or settings.deployer_url
-    if not base_url:
-        return None
-    check_service_url(base_url, what="deployer URL")
-    return HttpDeployer(
-        base_url,
-        token=_secret(settings.deployer_token),
-        hmac_secret=_secret(settings.deployer_hmac_secret),
+    default = (
+        HttpDeployer(
+            check_service_url(base_url, what="deployer URL"),
+            token=_secret(settings.deployer_token),
+            hmac_secret=_secret(settings.deployer_hmac_secret),
+        )
+        if base_url
+        else None
     )
+    if settings.deployers_file is None:
+        return default
+    from agentops.deployers.config import load_deployers_file
+    from agentops.deployers.routing import RoutedDeployer
+
+    try:
+        config = load_deployers_file(settings.deployers_file)
+    except BaseException:
+        if default is not None:
+            default.close()
+        raise
+    return RoutedDeployer(config, default=default)
 
 
 MAX_URL = 2048

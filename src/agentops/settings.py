@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     """Bearer token sent to the deployer."""
     deployer_hmac_secret: SecretStr | None = None
     """Secret for HMAC-signed deployer requests."""
+    deployers_file: Path | None = None
+    """Per-agent deployers (docs/operators/deployers.md); agents not in it use deployer_url."""
     owner_approval_timeout_s: int = Field(default=3600, gt=0, le=WEEK_S)
     """The owner's window before the request escalates to the backup (seconds)."""
     backup_approval_timeout_s: int = Field(default=3600, gt=0, le=WEEK_S)

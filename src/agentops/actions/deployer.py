@@ -6,6 +6,9 @@ Contract (the demo's fake deployer implements the same):
        -> 202 {"deployment_id": str, "status": "accepted"}  (a replayed key may answer 200)
   GET  {base}/agents/{agent}/live
        -> 200 {"agent": str, "version": str | null, "healthy": bool}  what serves right now
+          optional: "target_version": str | null  the version being rolled out (if any)
+                    "rollout": "rolling_out" | "settled" | "failed"
+          (a deployer that omits both is read as before: nothing said about a rollout)
   GET  {base}/agents/{agent}/health
        -> 200 {"agent": str, "version": str, "healthy": bool}
 
@@ -19,6 +22,7 @@ import hmac
 import time
 from collections.abc import Generator
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Protocol
 from urllib.parse import quote
 
@@ -49,12 +53,65 @@ class HealthResult:
     detail: str
 
 
+class Rollout(StrEnum):
+    """Whether a deployer is still switching an agent to its target version."""
+
+    rolling_out = "rolling_out"
+    settled = "settled"
+    failed = "failed"
+
+
 @dataclass(frozen=True)
 class LiveState:
-    """What the deployer says is serving an agent right now."""
+    """What the deployer says is serving an agent right now, and what it is rolling out.
+
+    `target` and `rollout` are None when the deployer does not say (the original contract).
+    """
 
     version: str | None
     healthy: bool
+    target: str | None = None
+    rollout: Rollout | None = None
+
+    @property
+    def rolling_out(self) -> bool:
+        """True while the deployer reports a rollout still under way."""
+        return self.rollout == Rollout.rolling_out
+
+    @property
+    def serves_healthily(self) -> bool:
+        """Healthy and not reported as a failed rollout."""
+        return self.healthy and self.rollout != Rollout.failed
+
+    def describe(self) -> str:
+        """One line: what serves, and the rollout when the deployer says."""
+        text = f"{self.version or 'no version'} (healthy={self.healthy})"
+        if self.rollout is not None:
+            towards = f" towards {self.target}" if self.target else ""
+            text += f", rollout {self.rollout.value}{towards}"
+        return text
+
+
+def parse_live_state(data: dict[str, Any], *, source: str) -> LiveState:
+    """Read a live-state JSON object; the rollout fields are optional (older deployers)."""
+    version = data.get("version")
+    target = data.get("target_version")
+    raw_rollout = data.get("rollout")
+    rollout: Rollout | None = None
+    if raw_rollout is not None:
+        try:
+            rollout = Rollout(raw_rollout)
+        except ValueError as exc:
+            allowed = ", ".join(state.value for state in Rollout)
+            raise DeployerError(
+                f"{source} answered rollout={str(raw_rollout)[:40]!r}; expected one of {allowed}"
+            ) from exc
+    return LiveState(
+        version=version if isinstance(version, str) else None,
+        healthy=data.get("healthy") is True,
+        target=target if isinstance(target, str) else None,
+        rollout=rollout,
+    )
 
 
 class Deployer(Protocol):
@@ -164,12 +221,7 @@ class HttpDeployer(ServiceClient):
                 f"{self._name} could not say what serves {agent}: "
                 f"HTTP {response.status_code} {self._excerpt(response.text)}"
             )
-        data = self._json(response)
-        version = data.get("version")
-        return LiveState(
-            version=version if isinstance(version, str) else None,
-            healthy=data.get("healthy") is True,
-        )
+        return parse_live_state(self._json(response), source=self._name)
 
     def check_health(self, *, agent: str) -> tuple[bool, str | None]:
         """One health probe: (healthy, version currently served)."""

@@ -11,7 +11,13 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from agentops.actions.deployer import Deployer, DeployerError, DeployerTimeout, LiveState
+from agentops.actions.deployer import (
+    Deployer,
+    DeployerError,
+    DeployerTimeout,
+    LiveState,
+    Rollout,
+)
 from agentops.actions.service import (
     ExecutionRefused,
     get_action,
@@ -61,6 +67,7 @@ def execute_approved(
         )
     try:
         deployment = _deploy(deployer, plan)
+        _note_deployment(engine, plan, deployer, deployment, actor=actor)
         health = deployer.wait_until_healthy(
             agent=plan.agent, version=plan.target, timeout_s=health_timeout_s
         )
@@ -105,6 +112,33 @@ def _deploy(deployer: Deployer, plan: DeploymentPlan) -> str:
     return f"deployment {deployment_id}"
 
 
+def _note_deployment(
+    engine: Engine, plan: DeploymentPlan, deployer: Deployer, deployment: str, *, actor: Actor
+) -> None:
+    """Keep the deployer's reference on the action; a committed change also goes in the trail.
+
+    A deployer that changes a configuration repository (GitOps) says what it committed
+    through an optional `change_record(agent=…)`: the commit and pull request are audited.
+    """
+    change_record = getattr(deployer, "change_record", None)
+    change = change_record(agent=plan.agent) if change_record is not None else None
+    with write_session(engine) as session:
+        action = session.get(Action, plan.action_id)
+        if action is None or action.status != ActionStatus.executing:
+            return
+        action.deployment_ref = redact(deployment)[:1000]
+        session.add(action)
+        if change:
+            record_event(
+                session,
+                actor=actor.label,
+                kind="action.change_committed",
+                entity_type="action",
+                entity_id=plan.action_id,
+                payload={"agent": plan.agent, **change},
+            )
+
+
 def reconcile(
     engine: Engine,
     *,
@@ -115,25 +149,67 @@ def reconcile(
     actor: Actor = EXECUTOR,
 ) -> Action:
     """Settle an executing action from what the deployer serves; leave it if it cannot say."""
+    return reconcile_explained(
+        engine,
+        action_id=action_id,
+        deployer=deployer,
+        problem=problem,
+        health_timeout_s=health_timeout_s,
+        actor=actor,
+    ).action
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    """The action after reconciliation, and why it is still executing (None once settled)."""
+
+    action: Action
+    waiting: str | None = None
+
+
+def reconcile_explained(
+    engine: Engine,
+    *,
+    action_id: int,
+    deployer: Deployer,
+    problem: str,
+    health_timeout_s: float = 60,
+    actor: Actor = EXECUTOR,
+) -> Reconciled:
+    """Like `reconcile`, and says why an action is left executing.
+
+    A deployer that reports a rollout still under way is believed: the action waits for it
+    rather than being judged on a half-finished switch. A failed rollout is unhealthy.
+    """
     plan = _plan(engine, action_id)
     if plan is None:
-        return _read(engine, action_id)  # someone else settled it meanwhile
+        return Reconciled(_read(engine, action_id))  # someone else settled it meanwhile
     try:
         state = deployer.live(agent=plan.agent)
     except DeployerError as exc:
         log.warning("action #%s: cannot ask the deployer what is live: %s", action_id, exc)
-        return _read(engine, action_id)
-    if state.version == plan.target and state.healthy:
+        return Reconciled(
+            _read(engine, action_id), waiting=f"the deployer could not say what is live: {exc}"
+        )
+    if state.rolling_out:
+        log.info("action #%s: the deployer is still rolling out: %s", action_id, state.describe())
+        return Reconciled(
+            _read(engine, action_id),
+            waiting=f"the deployer is still rolling out: {state.describe()}",
+        )
+    if state.version == plan.target and state.serves_healthily:
         detail = f"{problem}; the deployer reports {plan.target} live and healthy"
-        return _finish(engine, plan, succeeded=True, detail=detail, actor=actor)
+        return Reconciled(_finish(engine, plan, succeeded=True, detail=detail, actor=actor))
     if state.version == plan.target:
-        return _revert(
+        reverted = _revert(
             engine, plan, deployer, problem=problem, timeout_s=health_timeout_s, actor=actor
         )
+        return Reconciled(reverted)
     served = state.version or "no version"
-    detail = f"{problem}; the deployer serves {served}, so {plan.target} is not live"
-    return _finish(
-        engine, plan, succeeded=False, detail=detail, observed=state.version, actor=actor
+    failed = "; the rollout failed" if state.rollout == Rollout.failed else ""
+    detail = f"{problem}; the deployer serves {served}{failed}, so {plan.target} is not live"
+    return Reconciled(
+        _finish(engine, plan, succeeded=False, detail=detail, observed=state.version, actor=actor)
     )
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from agentops.actions.deployer import Deployer, DeployerError
-from agentops.actions.executor import execute_approved, reconcile, settle_if_live
+from agentops.actions.executor import execute_approved, reconcile_explained, settle_if_live
 from agentops.actions.service import (
     SYSTEM_ACTOR,
     ExecutionRefused,
@@ -188,7 +188,7 @@ def _settle(
     if deployer is None:
         report.unsettled[action_id] = "no deployer configured to ask what is live"
         return
-    action = reconcile(
+    result = reconcile_explained(
         engine,
         action_id=action_id,
         deployer=deployer,
@@ -196,8 +196,9 @@ def _settle(
         health_timeout_s=health_timeout_s,
         actor=actor,
     )
+    action = result.action
     if action.status == ActionStatus.executing:
-        report.unsettled[action_id] = "the deployer could not say what is live; retried next sweep"
+        report.unsettled[action_id] = f"{result.waiting or 'still executing'}; retried next sweep"
     else:
         report.reconciled[action_id] = action.status.value
 
@@ -215,8 +216,8 @@ def _follow_live_versions(
         except DeployerError as exc:
             log.info("cannot ask the deployer about %s: %s", name, exc)
             continue
-        if state.version is None:
-            continue
+        if state.version is None or state.rolling_out:
+            continue  # a rollout under way is followed once it settles
         with write_session(engine) as session:
             agent = get_agent(session, name=name)
             if open_action_for(session, agent=agent) is not None:

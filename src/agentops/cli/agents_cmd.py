@@ -67,24 +67,28 @@ def show_agent(name: str = typer.Argument(..., help="Agent name.")) -> None:
 
 def _compare_with_deployer(agent: str, store_live: str | None) -> None:
     """Show the deployer's view beside the store's when they differ (or it cannot say)."""
-    from agentops.actions.deployer import DeployerError
     from agentops.bootstrap import make_deployer
+    from agentops.deployers.check import check_deployer
 
     deployer = make_deployer()
     if deployer is None:
         return
     with deployer:
-        try:
-            state = deployer.live(agent=agent)
-        except DeployerError as exc:
-            warn(f"cannot compare with the deployer: {exc}")
-            return
+        check = check_deployer(agent=agent, deployer=deployer)
+    state = check.live
+    if state is None:
+        warn(f"cannot compare with the deployer ({check.deployer}): {check.problem}")
+        return
     if state.version == store_live:
-        console.print(f"deployer agrees: {state.version} is live (healthy={state.healthy})")
+        rollout = f", rollout {state.rollout.value}" if state.rollout else ""
+        console.print(
+            f"deployer agrees: {state.version} is live "
+            f"(healthy={state.healthy}{rollout}; {check.deployer})"
+        )
         return
     table = Table("", "live version", title="the store and the deployer disagree")
     table.add_row("store", store_live or "-")
-    table.add_row("deployer", f"{state.version or '-'} (healthy={state.healthy})")
+    table.add_row("deployer", state.describe())
     console.print(table)
     warn(
         f"{agent}: the deployer serves {state.version or 'nothing'} but the store says "

@@ -119,6 +119,9 @@ COMMANDS: dict[str, LazyCommand] = {
         "app",
         "People who may sign in to the web pages, their roles and sign-in links.",
     ),
+    "deployers": LazyCommand(
+        "deployers_cmd", "app", "Which deployer serves each agent, and what it reads as live."
+    ),
 }
 
 

@@ -182,6 +182,15 @@ class FakeServices(LoopbackServer):
                 return deployment.version
         return self._initial_versions.get(agent)
 
+    def rollout_target(self, agent: str) -> str | None:
+        """The version still rolling out for the agent, or None when its rollout settled."""
+        now = time.monotonic()
+        with self._lock:
+            for deployment in reversed(self._deployments):
+                if deployment.agent == agent:
+                    return deployment.version if deployment.visible_after > now else None
+        return None
+
     @property
     def deployments(self) -> list[Deployment]:
         """Every deployment accepted so far, oldest first."""
@@ -285,7 +294,6 @@ class FakeServices(LoopbackServer):
                 content={"deployment_id": deployment.deployment_id, "status": "accepted"},
             )
 
-        @app.get("/agents/{agent}/live")
         @app.get("/agents/{agent}/health")
         def health(agent: str) -> JSONResponse:
             """The version an agent serves now, always healthy."""
@@ -293,6 +301,23 @@ class FakeServices(LoopbackServer):
             if version is None:
                 return _error(404, f"unknown agent {agent!r}")
             return JSONResponse({"agent": agent, "version": version, "healthy": True})
+
+        @app.get("/agents/{agent}/live")
+        def live(agent: str) -> JSONResponse:
+            """The version an agent serves now (always healthy) and any rollout under way."""
+            target = self.rollout_target(agent)
+            version = self.live_version(agent)
+            if version is None:
+                return _error(404, f"unknown agent {agent!r}")
+            return JSONResponse(
+                {
+                    "agent": agent,
+                    "version": version,
+                    "healthy": True,
+                    "target_version": target or version,
+                    "rollout": "rolling_out" if target else "settled",
+                }
+            )
 
         return app
 

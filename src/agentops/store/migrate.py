@@ -18,7 +18,7 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 # The newest migration's revision: update it with every new migration (a test checks it
 # against the scripts in migrations/versions).
-HEAD_REVISION = "0012"
+HEAD_REVISION = "0013"
 
 # alembic's default table for the applied revision.
 VERSION_TABLE = "alembic_version"

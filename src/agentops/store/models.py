@@ -314,6 +314,8 @@ class Action(SQLModel, table=True):
     execution_started_at: datetime | None = None
     # Why execution was refused although the status claimed otherwise (e.g. a forged approval).
     flag: str | None = Field(default=None, sa_column=Column(Text))
+    # What the deployer answered for the switch: a deployment id, or a GitOps commit and PR.
+    deployment_ref: str | None = Field(default=None, sa_column=Column(Text))
 
 
 class Approval(SQLModel, table=True):

@@ -1,0 +1,1 @@
+"""Deployers agentops ships: per-agent configuration, flag deployers, and the read they share."""
