@@ -6,6 +6,7 @@ automation per alert that sends through it. Re-running replaces them, so it is i
 """
 
 from dataclasses import dataclass
+from typing import cast
 from uuid import UUID
 
 from prefect.blocks.notifications import CustomWebhookNotificationBlock
@@ -51,8 +52,10 @@ def ensure_alerts(
         json_data={"channel": channel, "text": "{{subject}}\n{{body}}"},
         headers={"Authorization": "Bearer {{token}}"},
         secrets={"token": bot_token},  # type: ignore[arg-type]
+        cookies=None,
     )
-    block_id = block.save(BLOCK_NAME, overwrite=True)
+    # Outside an event loop prefect's sync_compatible save() runs and returns the id.
+    block_id = cast(UUID, block.save(BLOCK_NAME, overwrite=True))
     created = []
     with get_client(sync_client=True) as client:
         for alert in alerts(work_pool=work_pool):

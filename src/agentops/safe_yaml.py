@@ -8,10 +8,10 @@ import yaml
 class NoAliasLoader(yaml.SafeLoader):
     """PyYAML's safe loader that refuses `*alias` references instead of expanding them."""
 
-    def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
+    def compose_node(self, parent: Any, index: Any) -> Any:
         """Refuse an alias before it is expanded: a few hundred bytes can name billions."""
         if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
+            event = self.peek_event()  # type: ignore[no-untyped-call]  # types-PyYAML leaves Parser.peek_event unannotated
             raise yaml.composer.ComposerError(
                 None, None, "aliases (*name) are not allowed in agentops files", event.start_mark
             )

@@ -96,7 +96,8 @@ def _allowed(field: FieldInfo) -> str:
             bounds.append(f"< {rule.lt}")
         elif isinstance(rule, Le):
             bounds.append(f"≤ {rule.le}")
-    kind = {int: "integer", float: "number"}.get(annotation)  # type: ignore[call-overload]
+    kinds: dict[object, str] = {int: "integer", float: "number"}
+    kind = kinds.get(annotation)
     if kind is None:
         return "text"
     return f"{kind} {', '.join(bounds)}" if bounds else kind

@@ -30,7 +30,8 @@ def backoff_after(unanswered: int, *, base: timedelta) -> timedelta:
     """How long to wait after the latest of `unanswered` expired requests (doubling, capped)."""
     if unanswered <= 0:
         return timedelta(0)
-    return min(MAX_BACKOFF, base * 2 ** min(unanswered - 1, 20))
+    factor: int = 2 ** min(unanswered - 1, 20)
+    return min(MAX_BACKOFF, base * factor)
 
 
 def next_allowed(streak: Streak, *, base: timedelta) -> datetime | None:

@@ -1,6 +1,6 @@
 """Python checks for the tau-bench airline policy: rules that need the tools' own data (pure)."""
 
-from typing import Any
+from typing import Any, cast
 
 from agentops.checks.conversation import (
     NOT_APPLICABLE,
@@ -48,7 +48,7 @@ def _source(payment_id: str, profile: dict[str, Any] | None) -> str:
     methods = (profile or {}).get("payment_methods") or {}
     method = methods.get(payment_id) if isinstance(methods, dict) else None
     if isinstance(method, dict) and isinstance(method.get("source"), str):
-        return method["source"]
+        return cast(str, method["source"])
     return next((kind for kind in PAYMENT_LIMITS if payment_id.startswith(kind)), "other")
 
 
@@ -136,7 +136,7 @@ def _all_statuses(conversation: Conversation) -> list[tuple[int, tuple[str, str]
     """Every (turn, (flight number, date), status) the searches showed, read once."""
     cached = conversation.memo.get("airline.statuses")
     if cached is not None:
-        return cached
+        return cast("list[tuple[int, tuple[str, str], str]]", cached)
     found: list[tuple[int, tuple[str, str], str]] = []
     for call in conversation.calls:
         if call.name not in ("search_direct_flight", "search_onestop_flight", "get_flight_status"):

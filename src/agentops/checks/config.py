@@ -5,7 +5,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, Protocol, cast
 
 import yaml
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
@@ -222,7 +222,7 @@ def _duplicate_key(node: yaml.Node) -> yaml.Node | None:
         seen: set[str] = set()
         for key_node, value_node in node.value:
             if str(key_node.value) in seen:
-                return key_node
+                return cast(yaml.Node, key_node)
             seen.add(str(key_node.value))
             found = _duplicate_key(value_node)
             if found is not None:

@@ -35,7 +35,8 @@ def _weights(count: int, weights: ArrayLike | None) -> np.ndarray:
     if weights is None:
         return np.ones(count)
     given = np.asarray(weights, dtype=float)
-    return given / given.sum() * count
+    scaled: np.ndarray = given / given.sum() * count
+    return scaled
 
 
 def tuned_lambda(

@@ -23,6 +23,7 @@ from agentops.ingestion.files import JsonRecords, read_records
 from agentops.ingestion.otlp import config as otlp_config
 from agentops.ingestion.otlp.files import OtlpRecords, read_otlp_records
 from agentops.ingestion.service import Rejection, import_conversations
+from agentops.ingestion.transcripts import DEFAULT_ESCALATION_TOOLS
 from agentops.settings import get_settings
 
 MAX_REJECTIONS_SHOWN = 20
@@ -72,7 +73,6 @@ def import_file(
             if version is not None
             else None
         )
-        extra = {} if escalation is None else {"escalation_tools": escalation}
         with _progress_bar(file, records) as progress:
             try:
                 report = import_conversations(
@@ -85,7 +85,9 @@ def import_file(
                     progress=progress,
                     max_future_skew=timedelta(seconds=settings.max_future_skew_s),
                     parallel_parse=True,
-                    **extra,
+                    escalation_tools=(
+                        DEFAULT_ESCALATION_TOOLS if escalation is None else escalation
+                    ),
                 )
             except KeyboardInterrupt:
                 err_console.print(

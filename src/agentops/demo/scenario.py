@@ -383,7 +383,7 @@ class Scenario:
             tnr=minimum.tnr,
             checks_only=False,
         )
-        self.result.detect_hours = plan.to_json()  # type: ignore[assignment]
+        self.result.detect_hours = plan.to_json()
         from rich.table import Table
 
         table = Table("time (UTC)", "actor", "decision trail", "entity", title="decision trail")

@@ -204,7 +204,7 @@ class UnleashBackend(FlagBackend):
             raise DeployerError(
                 f"{self.where()} has no strategy to carry a variant; add one (e.g. flexibleRollout)"
             )
-        body = {
+        body: dict[str, Any] = {
             key: strategy[key]
             for key in ("name", "title", "constraints", "parameters", "segments", "disabled")
             if key in strategy and strategy[key] is not None

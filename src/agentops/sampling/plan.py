@@ -20,7 +20,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agentops.sampling.sampler import PopulationChanged, required_sample_size
 
-STRATUM_FIELDS = ("channel", "intent", "escalated")
+STRATUM_FIELDS: tuple[Literal["channel", "intent", "escalated", "flagged"], ...] = (
+    "channel",
+    "intent",
+    "escalated",
+)
 
 
 class SamplePlan(BaseModel):

@@ -308,7 +308,8 @@ def _draw_by_plan(session: Session, *, plan: SamplePlan, window: Window) -> list
     if check_set_id is not None:
         facts = (*facts, (func.coalesce(ConversationCheck.flagged, 0) > 0).label("flagged"))
     sizes: Counter[str] = Counter()
-    counts = _with_flags(window.apply(select(*facts, func.count())), check_set_id)
+    # sqlmodel's select() has fixed-arity overloads only; a variable column list matches none.
+    counts = _with_flags(window.apply(select(*facts, func.count())), check_set_id)  # type: ignore[call-overload]  # see above
     for row in session.exec(counts.group_by(*facts)):
         sizes[stratum_of(_unit(0, "", row[:-1]), plan.strata)] += row[-1]
     columns = _with_flags(select(Conversation.id, Conversation.external_id, *facts), check_set_id)

@@ -7,7 +7,7 @@ proxies only (the rightmost address that is not a trusted proxy is the client).
 """
 
 import ipaddress
-from typing import Any
+from typing import Any, cast
 
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
@@ -60,6 +60,6 @@ class ForwardedFor:
 def socket_peer(scope: Any) -> str | None:
     """The address on the other end of the TCP connection (never a forwarded one)."""
     if PEER_KEY in scope:
-        return scope[PEER_KEY]
+        return cast("str | None", scope[PEER_KEY])
     client = scope.get("client")
     return client[0] if client else None

@@ -359,14 +359,14 @@ def _calibrated_bank(
             if not free:
                 break
             weakest = min(free, key=lambda index: bank.charts[index].false_alarm_every)
-            charts = list(bank.charts)
-            chart = charts[weakest]
+            raised_charts = list(bank.charts)
+            chart = raised_charts[weakest]
             raised = chart.threshold + 1
-            charts[weakest] = ChartDesign(
+            raised_charts[weakest] = ChartDesign(
                 chart.healthy_rate, chart.degraded_rate, chart.up, chart.down, chart.unit,
                 raised, _cached_run_length(chart.up, chart.down, raised, at),
             )
-            candidate = simulate(bank.factor, tuple(charts), near=start)
+            candidate = simulate(bank.factor, tuple(raised_charts), near=start)
             if candidate.interval > target * (1.0 + CALIBRATION_TOLERANCE):
                 stuck.add(weakest)
                 continue

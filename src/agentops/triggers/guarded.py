@@ -59,7 +59,8 @@ class GuardedBank:
         """Each chart's addition for periods of n observations with x events (charts x periods)."""
         up, down = self.steps()
         inflation = 1.0 + np.maximum(n - 1.0, 0.0) * self.rho
-        return (x[None, :] * up[:, None] - (n - x)[None, :] * down[:, None]) / inflation
+        added: np.ndarray = x[None, :] * up[:, None] - (n - x)[None, :] * down[:, None]
+        return added / inflation
 
 
 def period_draws(

@@ -6,7 +6,7 @@ from agentops.ingestion.otlp.normalise import DEFAULT_CONVERSATION_KEYS
 
 def conversation_keys(extra: str | None) -> tuple[str, ...]:
     """The standard conversation-id attributes, then the app's own if configured."""
-    keys = DEFAULT_CONVERSATION_KEYS
+    keys: tuple[str, ...] = DEFAULT_CONVERSATION_KEYS
     if extra and extra.strip() and extra.strip() not in keys:
         keys = (*keys, extra.strip())
     return keys

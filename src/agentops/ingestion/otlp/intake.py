@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -349,7 +349,7 @@ def _items(session: Session, staged: OtlpConversation) -> list[Item]:
         .where(OtlpItem.agent_id == staged.agent_id, col(OtlpItem.trace_id).in_(list(traces)))
         .order_by(col(OtlpItem.id))
     ).all()
-    return [Item.from_dict(payload) for payload in payloads]
+    return [Item.from_dict(cast(dict[str, Any], payload)) for payload in payloads]
 
 
 def _waiting_for_root(

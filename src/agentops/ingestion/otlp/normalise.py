@@ -298,7 +298,8 @@ def _event_messages(records: list[Item]) -> tuple[list[_Message], list[_Message]
         if record.name == CHOICE_EVENT:
             if outputs or int(body.get("index") or 0) != 0:
                 continue
-            found = body.get("message") if isinstance(body.get("message"), dict) else {}
+            message = body.get("message")
+            found = message if isinstance(message, dict) else {}
             outputs.append(_event_message(_role(found.get("role") or "assistant"), found))
             continue
         role = EVENT_ROLES[record.name]
