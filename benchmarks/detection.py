@@ -5,7 +5,7 @@ Every detector is set to one false-alarm interval (50,000 reviews on an agent he
 against the ideal CUSUM tuned to the true rate. CUSUM charts and the restarted SPRT are
 exact Markov chains; the bank and the windows are simulated (numpy, fixed seeds).
 
-    python benchmarks/detection.py                 # the table in docs/contributors/benchmarks.md (a few minutes)
+    python benchmarks/detection.py                 # the benchmarks page table (minutes)
     python benchmarks/detection.py --bank-factors  # each bank's own calibrated factor
     python benchmarks/detection.py --dependent     # the example file on dependent traffic
     python benchmarks/detection.py --dependent --quick

@@ -208,7 +208,7 @@ def test_a_rubric_criterion_naming_a_check_is_its_ground_truth(
     airline: Session, tmp_path: Path
 ) -> None:
     from agentops.review import service as review
-    from factories import login_token
+    from factories import as_person, login_token
 
     assert run("checks", "register", write(tmp_path / "c.yaml", CONFIRM.format(version=1)))[0] == 0
     unconfirmed = {0, 3, 6}
@@ -223,16 +223,17 @@ def test_a_rubric_criterion_naming_a_check_is_its_ground_truth(
     )  # fmt: skip
     assert code == 0, out
     login_token(airline, "rita@x.io")
+    rita = as_person(airline, "rita@x.io")
     airline.commit()
     from agentops.store.models import Conversation
 
-    while (item := review.claim_next(airline, reviewer_email="rita@x.io")) is not None:
+    while (item := review.claim_next(airline, reviewer=rita)) is not None:
         number = int(airline.get(Conversation, item.conversation_id).external_id.split("-")[1])  # type: ignore[union-attr]
         # A missing yes fails the minor criterion only: the verdict stays "no violation".
         review.submit_review(
             airline,
             item_id=item.id,  # type: ignore[arg-type]
-            reviewer_email="rita@x.io",
+            reviewer=rita,
             findings={"grounded": True, "confirm-yes": number not in unconfirmed},
         )
         airline.commit()

@@ -246,7 +246,8 @@ def test_report_tells_each_incident_and_action(trail: Session) -> None:
         assert plan.bank is not None and estimate.unit == unit
         assert estimate.promised == plan.promised
         assert estimate.false_alarm_every == plan.bank.false_alarm_every
-        assert estimate.delays == tuple(plan.delays) and len(estimate.delays) == 4
+        assert estimate.delays == tuple((r, d) for r, d, *_ in plan.delays)
+        assert len(estimate.delays) == 4
         assert (estimate.volume, estimate.per_hour) == ("observed", pytest.approx(per_hour))
         rate, delay = estimate.delays[-1]
         assert rate == plan.trigger.degraded_high

@@ -408,7 +408,8 @@ def notice_estimate(plan: TriggerPlan, *, observed_per_hour: float | None) -> No
         degraded_rates=(trigger.degraded_low, trigger.degraded_high),
         promised=plan.promised,
         false_alarm_every=bank.false_alarm_every if bank else None,
-        delays=tuple(plan.delays),
+        # The report shows the bank's own expected delay at each rate (not its error or bound).
+        delays=tuple((rate, delay) for rate, delay, _error, _bound in plan.delays),
         per_hour=per_hour,
         volume=volume,
         note=plan.note,
