@@ -6,9 +6,10 @@ from pathlib import Path
 from sqlmodel import Session, select
 
 from agentops.agents.actors import Actor as ResolvedActor
+from agentops.agents.service import ensure_person
 from agentops.audit.service import record_event, seal_visible
 from agentops.identity import Actor, Channel, system_actor
-from agentops.store.models import AuditEvent
+from agentops.store.models import AuditEvent, Role
 
 IDENTITY = Path(__file__).resolve().parents[1] / "src" / "agentops" / "identity.py"
 
@@ -26,9 +27,12 @@ def test_identity_is_the_ground_floor() -> None:
 
 
 def test_the_trail_records_an_actor_with_its_channel(session: Session) -> None:
+    # A registered person: on PostgreSQL the database refuses web entries in anyone else's name.
+    olivia = ensure_person(session, email="olivia@x.io", role=Role.owner)
+    session.flush()
     record_event(
         session,
-        actor=Actor(label="olivia@x.io", channel=Channel.web, person_id=7),
+        actor=Actor(label="olivia@x.io", channel=Channel.web, person_id=olivia.id),
         kind="test.acted",
         entity_type="test",
         entity_id=1,

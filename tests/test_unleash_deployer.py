@@ -30,6 +30,7 @@ from unleash_server import (
     frontend_variant,
     unleash,
 )
+from waiting import wait_for
 
 RELEASE_MANAGER = "release.manager@example.com"  # proposes the redeploy; the owner approves
 ENVIRONMENT = "development"  # the environment the backend and frontend tokens are for
@@ -89,8 +90,11 @@ def test_the_demos_rollback_and_redeploy_go_through_unleash(
         )
         assert rollback.status == ActionStatus.succeeded, rollback.outcome_detail
         assert client_api_variants(unleash_server, feature) == ["v1"]
-        users = [frontend_variant(unleash_server, feature, user_id=str(n)) for n in range(5)]
-        assert users == ["v1"] * 5
+        # Unleash's frontend API serves from a cache it refreshes on its own clock.
+        def users() -> list[str]:
+            return [frontend_variant(unleash_server, feature, user_id=str(n)) for n in range(5)]
+
+        wait_for(lambda: users() == ["v1"] * 5, what="the frontend API serving v1", timeout=30)
         assert store_live(engine) == "v1"
 
         with Session(engine) as session:  # the demo's release manager redeploys fixed v3
@@ -114,7 +118,11 @@ def test_the_demos_rollback_and_redeploy_go_through_unleash(
         again = deployer.deploy(agent="airline", version="v3", action_id=0, idempotency_key="x")
     assert again.endswith("(already served)")
     assert client_api_variants(unleash_server, feature) == ["v3"]
-    assert frontend_variant(unleash_server, feature, user_id="alice") == "v3"
+    wait_for(
+        lambda: frontend_variant(unleash_server, feature, user_id="alice") == "v3",
+        what="the frontend API serving v3",
+        timeout=30,
+    )
     assert store_live(engine) == "v3"
     assert read_action(engine, rollback_id).status == ActionStatus.succeeded
 
@@ -130,7 +138,11 @@ def test_unleash_executor_killed_after_the_switch_is_reconciled(
         served=lambda: _served(unleash_server, feature),
     )
     kill_after_switch_then_sweep(engine, database_url, tmp_path, target)
-    assert frontend_variant(unleash_server, feature, user_id="bob") == "v1"
+    wait_for(
+        lambda: frontend_variant(unleash_server, feature, user_id="bob") == "v1",
+        what="the frontend API serving v1",
+        timeout=30,
+    )
 
 
 def test_a_wrong_admin_token_is_reported_as_refused(unleash_server: Unleash) -> None:

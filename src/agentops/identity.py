@@ -34,3 +34,8 @@ class Actor:
 def system_actor(name: str) -> Actor:
     """The system acting on its own, e.g. 'flow:evaluate-triggers' or 'sweeper'."""
     return Actor(label=name, channel=Channel.flow)
+
+
+def normalise_email(email: str) -> str:
+    """Compare addresses the way the people table stores them."""
+    return email.strip().lower()

@@ -225,7 +225,9 @@ def settle_if_live(
     if plan is None:
         return None
     state = _live_or_none(deployer, plan.agent)
-    if state is None or state.version != plan.target or not state.healthy:
+    if state is None or state.version != plan.target or state.rolling_out:
+        return None
+    if not state.serves_healthily:
         return None
     detail = f"the deployer reports {plan.target} live and healthy (settled by the sweeper)"
     return _finish(engine, plan, succeeded=True, detail=detail, actor=actor)

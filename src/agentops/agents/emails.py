@@ -1,6 +1,3 @@
 """Email addresses, the way people are identified and compared (pure)."""
 
-
-def normalise_email(email: str) -> str:
-    """Compare addresses the way the people table stores them."""
-    return email.strip().lower()
+from agentops.identity import normalise_email as normalise_email

@@ -25,7 +25,6 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col, func, select
 
-from agentops.agents.emails import normalise_email
 from agentops.audit.export import JSONL_NAME, MANIFEST_NAME, file_sha256, verify_export
 from agentops.audit.service import (
     iter_event_hashes,
@@ -35,6 +34,7 @@ from agentops.audit.service import (
     verify_trail,
 )
 from agentops.errors import NotFoundError, RuleViolation
+from agentops.identity import normalise_email
 from agentops.store.models import AuditEvent, Person, PurgeConfirmation, Role, utcnow
 
 REQUESTED, PURGED = "audit.purge_requested", "audit.purged"

@@ -9,6 +9,9 @@ MAX_ID = 2_147_483_647  # PostgreSQL integer ids; SQLite overflows at 2**63
 # Bytes a POST may carry, by path; anything else posted gets DEFAULT_LIMIT.
 LIMITS = {"/slack/events": 512 * 1024, "/signin": 16 * 1024}
 DEFAULT_LIMIT = 1024 * 1024
+# The OTLP receiver streams its bodies against its own settings (AGENTOPS_OTLP_MAX_*), with
+# OTLP's own error bodies; buffering them here would cap a normal export at DEFAULT_LIMIT.
+SELF_BOUNDED = frozenset({"/v1/traces", "/v1/logs"})
 _DIGITS = re.compile(r"/(\d+)(?=/|$)")
 
 
@@ -24,6 +27,9 @@ class BoundedRequests:
             return
         if any(int(found) > MAX_ID for found in _DIGITS.findall(scope.get("path", ""))):
             await _answer(send, 404, "no such item")
+            return
+        if scope.get("path", "") in SELF_BOUNDED:
+            await self.app(scope, receive, send)
             return
         limit = LIMITS.get(scope.get("path", ""), DEFAULT_LIMIT)
         declared = _content_length(scope)
