@@ -154,19 +154,13 @@ def propose_rollback(
     evaluation_id = evaluation.id if evaluation is not None else None
     refusal = rollback_obstacle(session, agent=agent, from_version=from_version)
     if refusal is not None:
-        record_event(
+        _record_rollback_not_proposed(
             session,
             actor=actor,
-            kind="action.not_proposed",
-            entity_type="agent",
-            entity_id=agent.id,
-            payload={
-                "kind": ActionKind.rollback.value,
-                "agent": agent.name,
-                "from_version": from_version.version,
-                "evaluation_id": evaluation_id,
-                "reason": refusal,
-            },
+            agent=agent,
+            from_version=from_version,
+            evaluation_id=evaluation_id,
+            details={"reason": refusal},
         )
         return None
     streak = None
@@ -177,17 +171,13 @@ def propose_rollback(
         base = timedelta(seconds=get_settings().expiry_backoff_s)
         allowed = next_allowed(streak, base=base)
         if allowed is not None and utcnow() < allowed:
-            record_event(
+            _record_rollback_not_proposed(
                 session,
                 actor=actor,
-                kind="action.not_proposed",
-                entity_type="agent",
-                entity_id=agent.id,
-                payload={
-                    "kind": ActionKind.rollback.value,
-                    "agent": agent.name,
-                    "from_version": from_version.version,
-                    "evaluation_id": evaluation_id,
+                agent=agent,
+                from_version=from_version,
+                evaluation_id=evaluation_id,
+                details={
                     "reason": (
                         f"{streak.unanswered} request(s) to roll back {from_version.version} on "
                         f"{evaluation.trigger_name} expired unanswered; the next one waits "
@@ -227,6 +217,32 @@ def propose_rollback(
             },
         )
     return action
+
+
+def _record_rollback_not_proposed(
+    session: Session,
+    *,
+    actor: str,
+    agent: Agent,
+    from_version: AgentVersion,
+    evaluation_id: int | None,
+    details: dict[str, Any],
+) -> None:
+    """Audit why a rollback was not proposed: the common payload, then the reason's details."""
+    record_event(
+        session,
+        actor=actor,
+        kind="action.not_proposed",
+        entity_type="agent",
+        entity_id=agent.id,
+        payload={
+            "kind": ActionKind.rollback.value,
+            "agent": agent.name,
+            "from_version": from_version.version,
+            "evaluation_id": evaluation_id,
+            **details,
+        },
+    )
 
 
 def propose_redeploy(
