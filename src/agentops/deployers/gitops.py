@@ -12,7 +12,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -21,7 +20,7 @@ import httpx
 import yaml
 
 from agentops.actions.deployer import DeployerError, HealthResult, LiveState, Rollout
-from agentops.deployers.kubernetes import KubernetesDeployer
+from agentops.deployers.kubernetes import KubernetesDeployer, poll_until_settled
 from agentops.http_client import display_url, excerpt
 
 GIT_IDENTITY = {
@@ -291,26 +290,14 @@ class GitOpsDeployer:
         self, *, agent: str, version: str, timeout_s: float = 30, poll_s: float = 0.5
     ) -> HealthResult:
         """Poll until the object converges on the version (or the timeout passes)."""
-        deadline = time.monotonic() + timeout_s
-        checks = 0
-        while True:
-            checks += 1
-            state = self.live(agent=agent)
-            if state.version == version and state.rollout == Rollout.settled and state.healthy:
-                return HealthResult(
-                    healthy=True,
-                    observed_version=version,
-                    checks=checks,
-                    detail=f"{self.kube.kind} {self.kube.name} converged on {version}",
-                )
-            if state.rollout == Rollout.failed or time.monotonic() + poll_s > deadline:
-                return HealthResult(
-                    healthy=False,
-                    observed_version=state.version,
-                    checks=checks,
-                    detail=f"not converged: {state.describe()} ({checks} checks)",
-                )
-            time.sleep(poll_s)
+        return poll_until_settled(
+            lambda: self.live(agent=agent),
+            version=version,
+            timeout_s=timeout_s,
+            poll_s=poll_s,
+            settled=f"{self.kube.kind} {self.kube.name} converged on {version}",
+            unsettled="not converged: ",
+        )
 
     def close(self) -> None:
         """Release the cluster and GitHub connections and remove the clone."""

@@ -16,6 +16,7 @@ import json
 import os
 import ssl
 import time
+from collections.abc import Callable
 from copy import deepcopy
 from dataclasses import dataclass
 from pathlib import Path
@@ -287,27 +288,14 @@ class KubernetesDeployer(ServiceClient):
         self, *, agent: str, version: str, timeout_s: float = 30, poll_s: float = 0.5
     ) -> HealthResult:
         """Poll the status until the version serves, settled and available (or it failed)."""
-        deadline = time.monotonic() + timeout_s
-        checks = 0
-        state: LiveState | None = None
-        while True:
-            checks += 1
-            state = self.live(agent=agent)
-            if state.version == version and state.rollout == Rollout.settled and state.healthy:
-                return HealthResult(
-                    healthy=True,
-                    observed_version=version,
-                    checks=checks,
-                    detail=f"{self.kind} {self.name} serves {version}, available",
-                )
-            if state.rollout == Rollout.failed or time.monotonic() + poll_s > deadline:
-                return HealthResult(
-                    healthy=False,
-                    observed_version=state.version,
-                    checks=checks,
-                    detail=f"{self.kind} {self.name}: {state.describe()} ({checks} checks)",
-                )
-            time.sleep(poll_s)
+        return poll_until_settled(
+            lambda: self.live(agent=agent),
+            version=version,
+            timeout_s=timeout_s,
+            poll_s=poll_s,
+            settled=f"{self.kind} {self.name} serves {version}, available",
+            unsettled=f"{self.kind} {self.name}: ",
+        )
 
     # --- status ------------------------------------------------------------------------
 
@@ -447,6 +435,39 @@ class KubernetesDeployer(ServiceClient):
             raise DeployerError(
                 f"{self.describe(agent)} is configured for {self.agent}, not {agent}"
             )
+
+
+def poll_until_settled(
+    live: Callable[[], LiveState],
+    *,
+    version: str,
+    timeout_s: float,
+    poll_s: float,
+    settled: str,
+    unsettled: str,
+) -> HealthResult:
+    """Read live() until the version serves, settled and healthy; stop on a failed rollout.
+
+    settled is the detail on success; a failure's detail is unsettled followed by the state
+    and the number of checks.
+    """
+    deadline = time.monotonic() + timeout_s
+    checks = 0
+    while True:
+        checks += 1
+        state = live()
+        if state.version == version and state.rollout == Rollout.settled and state.healthy:
+            return HealthResult(
+                healthy=True, observed_version=version, checks=checks, detail=settled
+            )
+        if state.rollout == Rollout.failed or time.monotonic() + poll_s > deadline:
+            return HealthResult(
+                healthy=False,
+                observed_version=state.version,
+                checks=checks,
+                detail=f"{unsettled}{state.describe()} ({checks} checks)",
+            )
+        time.sleep(poll_s)
 
 
 def _revision(rs: dict[str, Any], annotation: str) -> int:
