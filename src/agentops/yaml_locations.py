@@ -1,6 +1,6 @@
 """Point a validation error at the YAML that caused it (pure)."""
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -24,3 +24,23 @@ def mapping_entry(node: "yaml.Node", key: str) -> "tuple[yaml.Node, yaml.Node] |
             if str(key_node.value) == key:
                 return key_node, value_node
     return None
+
+
+def duplicate_keys(node: "yaml.Node") -> "Iterator[yaml.Node]":
+    """Each key node that repeats a key of its mapping, in document order.
+
+    PyYAML silently keeps the last of two equal keys; agentops files must not.
+    """
+    import yaml
+
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            if key in seen:
+                yield key_node
+            seen.add(key)
+            yield from duplicate_keys(value_node)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            yield from duplicate_keys(item)

@@ -5,7 +5,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated, Any, Protocol, cast
+from typing import Annotated, Any, Protocol
 
 import yaml
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
@@ -28,7 +28,7 @@ from agentops.checks.rules import (
 )
 from agentops.errors import AgentOpsError
 from agentops.textfiles import read_text_file
-from agentops.yaml_locations import dotted_path, mapping_entry
+from agentops.yaml_locations import dotted_path, duplicate_keys, mapping_entry
 
 ENTRY_POINT_GROUP = "agentops.checks"
 
@@ -176,7 +176,7 @@ def _parse(text: str, *, source: str) -> CheckSuite:
         raise CheckConfigError(f"{source}:1:1: YAML error: {type(exc).__name__}") from None
     if root is None:
         raise CheckConfigError(f"{source}:1:1: the check file is empty")
-    duplicate = _duplicate_key(root)
+    duplicate = next(duplicate_keys(root), None)
     if duplicate is not None:
         mark = duplicate.start_mark
         raise CheckConfigError(
@@ -214,25 +214,6 @@ def _resolve(parsed: CheckFile, root: yaml.Node, source: str) -> list[RunnableCh
             function = function.resolve()
         out.append(BoundPythonCheck(check, function))
     return out
-
-
-def _duplicate_key(node: yaml.Node) -> yaml.Node | None:
-    # PyYAML keeps the last of two equal keys silently; a check file must not.
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key_node, value_node in node.value:
-            if str(key_node.value) in seen:
-                return cast(yaml.Node, key_node)
-            seen.add(str(key_node.value))
-            found = _duplicate_key(value_node)
-            if found is not None:
-                return found
-    elif isinstance(node, yaml.SequenceNode):
-        for item in node.value:
-            found = _duplicate_key(item)
-            if found is not None:
-                return found
-    return None
 
 
 def _locate(error: Any, root: yaml.Node) -> tuple[int, int, str, str]:

@@ -20,7 +20,7 @@ from pydantic_core import PydanticCustomError
 from agentops import safe_yaml
 from agentops.errors import AgentOpsError, NotFoundError
 from agentops.textfiles import read_text_file
-from agentops.yaml_locations import dotted_path, mapping_entry
+from agentops.yaml_locations import dotted_path, duplicate_keys, mapping_entry
 
 TRIGGER_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
@@ -355,25 +355,16 @@ def parse_trigger_text(text: str, *, source: str) -> TriggerFile:
 
 
 def _duplicate_keys(node: yaml.Node, source: str) -> list[ConfigProblem]:
-    # PyYAML silently keeps the last of two equal keys; a trigger file must not.
-    problems: list[ConfigProblem] = []
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key_node, value_node in node.value:
-            key = str(key_node.value)
-            if key in seen:
-                mark = key_node.start_mark
-                problems.append(
-                    ConfigProblem(
-                        source, mark.line + 1, mark.column + 1, "", f"duplicate key {key!r}"
-                    )
-                )
-            seen.add(key)
-            problems.extend(_duplicate_keys(value_node, source))
-    elif isinstance(node, yaml.SequenceNode):
-        for item in node.value:
-            problems.extend(_duplicate_keys(item, source))
-    return problems
+    return [
+        ConfigProblem(
+            source,
+            key_node.start_mark.line + 1,
+            key_node.start_mark.column + 1,
+            "",
+            f"duplicate key {str(key_node.value)!r}",
+        )
+        for key_node in duplicate_keys(node)
+    ]
 
 
 def _locate(error: Any, root: yaml.Node, source: str) -> ConfigProblem:
