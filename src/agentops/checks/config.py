@@ -28,7 +28,7 @@ from agentops.checks.rules import (
 )
 from agentops.errors import AgentOpsError
 from agentops.textfiles import read_text_file
-from agentops.yaml_locations import dotted_path, duplicate_keys, mapping_entry
+from agentops.yaml_locations import dotted_path, duplicate_keys, node_at
 
 ENTRY_POINT_GROUP = "agentops.checks"
 
@@ -223,25 +223,13 @@ def _locate(error: Any, root: yaml.Node) -> tuple[int, int, str, str]:
         loc += [error["ctx"]["index"], "name"]
     elif error["type"] == "union_tag_invalid":
         loc.append("kind")
-    node = root
-    path: list[str | int] = []
-    for position, part in enumerate(loc, start=1):
-        if isinstance(part, int) and isinstance(node, yaml.SequenceNode):
-            if part >= len(node.value):
-                break
-            node = node.value[part]
-            path.append(part)
-            continue
-        found = mapping_entry(node, str(part))
-        if found is None:
-            if part in KINDS:
-                continue  # the union tag pydantic adds to the location; not a YAML key
-            path.append(part)
-            break
-        key_node, value_node = found
-        path.append(part)
-        is_last = position == len(loc)
-        node = key_node if is_last and error["type"] == "extra_forbidden" else value_node
+    node, path = node_at(
+        root,
+        loc,
+        key_itself=error["type"] == "extra_forbidden",
+        # The union tag pydantic adds to the location; not a YAML key.
+        is_tag=lambda _node, part: part in KINDS,
+    )
     mark = node.start_mark
     return mark.line + 1, mark.column + 1, dotted_path(path), _message(error)
 

@@ -20,7 +20,7 @@ from pydantic_core import PydanticCustomError
 from agentops import safe_yaml
 from agentops.errors import AgentOpsError, NotFoundError
 from agentops.textfiles import read_text_file
-from agentops.yaml_locations import dotted_path, duplicate_keys, mapping_entry
+from agentops.yaml_locations import dotted_path, duplicate_keys, mapping_entry, node_at
 
 TRIGGER_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
@@ -376,26 +376,14 @@ def _locate(error: Any, root: yaml.Node, source: str) -> ConfigProblem:
         loc += [error["ctx"]["index"], "false_alarm_every"]
     elif error["type"] == "union_tag_invalid":
         loc.append("kind")
-    node = root
-    path: list[str | int] = []
-    for position, part in enumerate(loc, start=1):
-        if isinstance(part, int) and isinstance(node, yaml.SequenceNode):
-            if part >= len(node.value):
-                break
-            node = node.value[part]
-            path.append(part)
-            continue
-        found = mapping_entry(node, str(part))
-        if found is None:
-            if part in TRIGGER_MODELS and _scalar_value(node, "kind") == part:
-                continue  # the discriminated-union tag pydantic adds; not a YAML key
-            path.append(part)
-            break
-        key_node, value_node = found
-        path.append(part)
+    node, path = node_at(
+        root,
+        loc,
         # An unknown key is about the key itself; any other problem is about its value.
-        is_last = position == len(loc)
-        node = key_node if is_last and error["type"] == "extra_forbidden" else value_node
+        key_itself=error["type"] == "extra_forbidden",
+        # The discriminated-union tag pydantic adds; not a YAML key.
+        is_tag=lambda node, part: part in TRIGGER_MODELS and _scalar_value(node, "kind") == part,
+    )
     mark = node.start_mark
     return ConfigProblem(
         source, mark.line + 1, mark.column + 1, dotted_path(path), _message(error, node)
