@@ -273,7 +273,15 @@ HOSTILE = [
         "checks.yaml:7:5: checks[0].maxx: unknown key",
     ),
     ("- just\n- a list\n", "checks.yaml:1:1: expected a mapping of keys to values"),
-    ("a: &a [*a]\n", "checks.yaml:1:1:"),
+    ("a: &a [*a]\n", "checks.yaml:1:8: YAML syntax error: aliases (*name) are not allowed"),
+    (  # a billion laughs in a few hundred bytes: refused at the first alias, never expanded
+        "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+        + "".join(
+            f"{n}: &{n} [{', '.join(['*' + p] * 9)}]\n"
+            for p, n in zip("abcdef", "bcdefg", strict=True)
+        ),
+        "checks.yaml:2:8: YAML syntax error: aliases (*name) are not allowed",
+    ),
     ("x: " + "[" * 5000 + "]" * 5000, "checks.yaml:1:1:"),
 ]
 

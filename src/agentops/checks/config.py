@@ -11,6 +11,7 @@ import yaml
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
+from agentops import safe_yaml
 from agentops.checks.conversation import CheckResult, Conversation, Outcome, normalise
 from agentops.checks.judge import LLMJudgeCheck
 from agentops.checks.rules import (
@@ -165,8 +166,9 @@ def parse_check_text(text: str, *, source: str) -> CheckSuite:
 
 def _parse(text: str, *, source: str) -> CheckSuite:
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        # No aliases, as for trigger and rubric files: a few hundred bytes can name billions.
+        root = safe_yaml.compose(text)
+        data = safe_yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else f"{source}:1:1"
