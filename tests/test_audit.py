@@ -374,3 +374,30 @@ def test_checkpoint_is_posted_to_slack(
     assert sent[0]["auth"] == "Bearer xoxb-t" and signed.body["chain_head"] in str(sent[0]["text"])
     with pytest.raises(RuntimeError, match="Slack refused"):
         post_checkpoint(signed, token="t", channel="#gone", transport=httpx.MockTransport(slack))
+
+
+def test_a_decision_sealed_between_the_two_reads_is_still_found(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentops.audit import service
+
+    _events(session, 1)
+    record_event(session, actor="t", kind="approval.decided", entity_type="action", entity_id=7,
+                 payload={"decision": "approve"})  # fmt: skip
+    session.commit()
+    _sealed(session)
+    real = service._newest_sealed
+    reads: list[str] = []
+
+    def sealed_after_the_first_read(session: Session, **where: str) -> AuditEvent | None:
+        # The first look at the chain happens before the sequencer moves the entry there;
+        # by the look at the pending entries it has already moved.
+        reads.append("sealed")
+        return None if len(reads) == 1 else real(session, **where)
+
+    monkeypatch.setattr(service, "_newest_sealed", sealed_after_the_first_read)
+    found = service.find_decision_entry(
+        session, kind="approval.decided", entity_type="action", entity_id="7"
+    )
+    assert found == ({"decision": "approve"}, True)
+    assert reads == ["sealed", "sealed"]

@@ -747,12 +747,16 @@ def find_decision_entry(
     """
     where = {"kind": kind, "entity_type": entity_type, "entity_id": entity_id}
     sealed = _newest_sealed(session, **where)
-    if sealed is not None:
-        return dict(sealed.payload), event_intact(session, seq=sealed.seq)
-    pending = _newest_pending(session, **where)
-    if pending is None:
-        return None
-    return json.loads(pending.payload), True
+    if sealed is None:
+        pending = _newest_pending(session, **where)
+        if pending is not None:
+            return json.loads(pending.payload), True
+        # The sequencer may have sealed the entry between the two reads (it moves a pending
+        # entry into the chain in one transaction): then the chain has it now.
+        sealed = _newest_sealed(session, **where)
+        if sealed is None:
+            return None
+    return dict(sealed.payload), event_intact(session, seq=sealed.seq)
 
 
 def newest_payload(
