@@ -255,33 +255,11 @@ def _request(spans: list[dict[str, Any]]) -> dict[str, Any]:
     return {"resourceSpans": [{"resource": resource, "scopeSpans": [{"spans": spans}]}]}
 
 
-def import_otlp(kind: str, path: Path) -> dict[str, float]:
+def import_otlp(kind: str, path: Path, workdir: Path) -> dict[str, float]:
     """Import the OTLP file into a fresh store as `agentops import --format otlp` does."""
-    from sqlmodel import Session
-
-    from agentops.agents.service import get_agent, get_version
     from agentops.ingestion.otlp.files import read_otlp_records
-    from agentops.ingestion.service import import_conversations
 
-    with scratch_database(kind) as url:
-        engine = migrated_engine(url)
-        _registered(engine)
-        with Session(engine) as session:
-            agent = get_agent(session, name=AGENT)
-            version = get_version(session, agent=agent, version=VERSION)
-            start = time.perf_counter()
-            report = import_conversations(
-                session,
-                agent=agent,
-                version=version,
-                records=read_otlp_records(path),
-                actor="bench",
-                source=str(path),
-            )
-            session.commit()
-            seconds = time.perf_counter() - start
-        engine.dispose()
-    return {"seconds": seconds, "imported": report.imported}
+    return import_file(kind, path, workdir, parallel_parse=False, read=read_otlp_records)
 
 
 def main() -> None:
@@ -316,7 +294,7 @@ def main() -> None:
         for kind in kinds:
             base = import_file(kind, plain, Path(folder))
             single = import_file(kind, plain, Path(folder), parallel_parse=False)
-            mine = import_otlp(kind, otlp)
+            mine = import_otlp(kind, otlp, Path(folder))
             base_rate = base["imported"] / base["seconds"]
             single_rate = single["imported"] / single["seconds"]
             rate = mine["imported"] / mine["seconds"]

@@ -24,6 +24,7 @@ import argparse
 import resource
 import sys
 import time
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -76,11 +77,17 @@ def _registered(engine: Any) -> tuple[int, int]:
 
 
 def import_file(
-    kind: str, path: Path, workdir: Path, *, parallel_parse: bool = True
+    kind: str,
+    path: Path,
+    workdir: Path,
+    *,
+    parallel_parse: bool = True,
+    read: Callable[[Path], Iterable[Any]] | None = None,
 ) -> dict[str, float]:
     """Import the file into a fresh store; seconds taken, records stored, store sizes.
 
-    By default a big file is parsed in worker processes, as `agentops import` does.
+    By default a big file is parsed in worker processes, as `agentops import` does, and
+    read as JSON Lines or JSON; `read` names another reader (e.g. OTLP's).
     """
     from sqlmodel import Session
 
@@ -99,7 +106,7 @@ def import_file(
                 session,
                 agent=agent,
                 version=version,
-                records=read_records(path),
+                records=(read or read_records)(path),
                 actor="bench",
                 source=str(path),
                 parallel_parse=parallel_parse,
